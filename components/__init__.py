@@ -1,0 +1,1 @@
+"""Backend adapters. Nothing here imports a backend driver at import time."""

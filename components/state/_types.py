@@ -1,0 +1,201 @@
+"""Requests and results exchanged between the state service and state stores.
+
+Keys here are *store keys*: the runtime has already applied the key prefix (``appid||key``).
+Values are opaque bytes stored and returned unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "And",
+    "BulkGetItem",
+    "Compare",
+    "Concurrency",
+    "Consistency",
+    "DeleteRequest",
+    "Filter",
+    "GetRequest",
+    "In",
+    "KeysPage",
+    "ListKeysRequest",
+    "Op",
+    "Or",
+    "Query",
+    "QueryItem",
+    "QueryResult",
+    "SetRequest",
+    "SortKey",
+    "StateItem",
+    "TransactionOp",
+]
+
+
+class Concurrency(StrEnum):
+    FIRST_WRITE = "first-write"
+    LAST_WRITE = "last-write"
+
+
+class Consistency(StrEnum):
+    EVENTUAL = "eventual"
+    STRONG = "strong"
+
+
+_EMPTY: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRequest:
+    key: str
+    consistency: Consistency | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateItem:
+    """A stored value. ``expires_at`` is set when the item has a TTL (UTC)."""
+
+    key: str
+    value: bytes
+    etag: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetRequest:
+    """Write ``value`` at ``key``.
+
+    ``etag`` given (even ""): the write succeeds only if it is the current ETag (else ETagMismatch;
+    a malformed ETag raises ETagInvalid). ``concurrency`` FIRST_WRITE without an ETag: the write
+    succeeds only if the key does not exist. ``ttl_seconds`` None: no TTL (an existing TTL is
+    cleared); a positive number: the item expires after that many seconds. The service has
+    already parsed and validated ``ttlInSeconds`` (``-1`` arrives as None).
+    """
+
+    key: str
+    value: bytes
+    etag: str | None = None
+    concurrency: Concurrency | None = None
+    consistency: Consistency | None = None
+    ttl_seconds: int | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteRequest:
+    """Delete ``key``. Deleting a missing key without an ETag is not an error."""
+
+    key: str
+    etag: str | None = None
+    concurrency: Concurrency | None = None
+    consistency: Consistency | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+TransactionOp = SetRequest | DeleteRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BulkGetItem:
+    key: str
+    item: StateItem | None = None  # None: missing key (or error)
+    error: str | None = None
+
+
+# ---- query -------------------------------------------------------------------------------
+
+
+class Op(StrEnum):
+    EQ = "EQ"
+    NEQ = "NEQ"
+    GT = "GT"
+    GTE = "GTE"
+    LT = "LT"
+    LTE = "LTE"
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``path`` is a dotted path into the JSON value (``"person.org"``)."""
+
+    op: Op
+    path: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    path: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    filters: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    filters: tuple[Filter, ...]
+
+
+Filter = Compare | In | And | Or
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    path: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Query:
+    """A query over the JSON values whose store key starts with ``key_prefix``.
+
+    ``token`` is the opaque token a previous page returned. Results are ordered by ``sort`` and
+    then by key, so pagination is stable.
+    """
+
+    key_prefix: str
+    filter: Filter | None = None
+    sort: Sequence[SortKey] = ()
+    limit: int | None = None
+    token: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryItem:
+    key: str
+    value: bytes
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryResult:
+    items: Sequence[QueryItem]
+    token: str | None = None  # None: no further page
+
+
+# ---- key listing (Tandem extension) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListKeysRequest:
+    """Keys starting with ``prefix`` (a store key prefix), at most ``limit`` per page."""
+
+    prefix: str
+    limit: int = 100
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeysPage:
+    keys: Sequence[str]
+    token: str | None = None  # None: no further page
