@@ -1,0 +1,39 @@
+"""The built-in components: an auditable list with no import-time side effects.
+
+``target`` is imported only when a component of that type is configured, so a backend's
+driver never loads unless it is used. ``requires`` names the driver modules the target needs and
+``extra`` the pip extra that installs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CATALOG", "CatalogEntry"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogEntry:
+    type: str  # "state.redis"
+    target: str  # "components.state.redis:RedisStateStore"
+    version: str = "v1"
+    extra: str | None = None  # pip extra: tandem[redis]
+    requires: tuple[str, ...] = ()  # importable driver modules
+
+
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
+    CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
+    CatalogEntry(
+        type="state.redis",
+        target="components.state.redis:RedisStateStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="state.postgresql",
+        target="components.state.postgresql:PostgresStateStore",
+        extra="postgresql",
+        requires=("asyncpg",),
+    ),
+)
