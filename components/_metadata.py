@@ -16,7 +16,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 def parse_duration(value: Any) -> float:
     """Seconds from a Go-style duration ("1m30s", "500ms") or a plain number of seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 10s or a number of seconds")
+        raise ValueError(  # noqa: TRY004 (pydantic only converts ValueError)
+            "expected a duration such as 10s or a number of seconds"
+        )
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip()

@@ -1,0 +1,93 @@
+"""``tandem`` command line: the only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from runtime.config import UsageError, config_from_args, parse_args
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_STARTUP = 1
+
+
+def _err(message: str) -> None:
+    print(f"tandem: {message}", file=sys.stderr)
+
+
+def _validate(paths: Sequence[str]) -> int:
+    from pathlib import Path
+
+    from runtime.registry import Registry
+    from runtime.resources.build import plan_components
+    from runtime.resources.issues import ConfigError
+    from runtime.resources.loader import load_resources
+
+    try:
+        resources = load_resources([Path(p) for p in paths])
+        plan_components(resources.components, Registry(), app_id="", env=os.environ)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_STARTUP
+    kinds = {k: len(v) for k, v in resources.others.items()}
+    print(
+        f"ok: {len(resources.components)} component(s)"
+        + "".join(f", {n} {k}" for k, n in sorted(kinds.items()))
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ns = parse_args(args)
+    except UsageError as exc:
+        _err(f"{exc}\nRun 'tandem --help' for usage.")
+        return EXIT_USAGE
+    if ns.command == "validate":
+        return _validate(ns.resource_path if hasattr(ns, "resource_path") else ns.resources_path)
+    if ns.command != "run":
+        from runtime.config import build_parser
+
+        build_parser().print_help()
+        return 0 if ns.command is None and not args else EXIT_USAGE
+    try:
+        config = config_from_args(ns, os.environ)
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+
+    from runtime.app_process import AppStartError
+    from runtime.lifecycle import Sidecar
+    from runtime.logging import setup_logging
+    from runtime.resources.build import ComponentInitError
+    from runtime.resources.issues import ConfigError
+
+    setup_logging(level=config.log_level, as_json=config.log_as_json, app_id=config.app_id)
+    runner: Callable[[Coroutine[Any, Any, int]], int]
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover (uvloop is a dependency where it builds)
+        runner = asyncio.run
+    try:
+        code = runner(Sidecar(config).run())
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_STARTUP
+    except (ComponentInitError, AppStartError, OSError) as exc:
+        _err(str(exc))
+        return EXIT_STARTUP
+    except KeyboardInterrupt:
+        return 130
+    return 128 - code if code < 0 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Dapr-compatible gRPC API (grpc.aio)."""

@@ -1,0 +1,1 @@
+"""The Dapr-compatible HTTP API (aiohttp)."""

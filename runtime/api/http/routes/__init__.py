@@ -1,0 +1,1 @@
+"""HTTP route groups; each module exposes ``routes: web.RouteTableDef``."""

@@ -1,0 +1,92 @@
+"""Health, metadata and shutdown routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from runtime.api.http.codec import json_response
+from runtime.api.http.keys import METADATA, STATUS
+from runtime.errors import ErrorCode, Internal
+from runtime.services.metadata import MetadataSnapshot
+
+__all__ = ["routes", "snapshot_json"]
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1.0/healthz/outbound")
+async def healthz_outbound(request: web.Request) -> web.Response:
+    if not request.app[STATUS].outbound_ready:
+        raise Internal("dapr is not ready: [outbound]", code=ErrorCode.OUTBOUND_HEALTH_NOT_READY)
+    return web.Response(status=204)
+
+
+@routes.get("/v1.0/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    status = request.app[STATUS]
+    app_id = request.query.get("appid")
+    if app_id is not None and app_id != request.app[METADATA].snapshot().id:
+        raise Internal(
+            f"dapr app-id does not match: {app_id}", code=ErrorCode.HEALTH_APPID_NOT_MATCH
+        )
+    if not status.ready:
+        missing = [
+            n
+            for n, ok in (("outbound", status.outbound_ready), ("app", status.app_ready))
+            if not ok
+        ]
+        raise Internal(f"dapr is not ready: {missing}", code=ErrorCode.HEALTH_NOT_READY)
+    return web.Response(status=204)
+
+
+def snapshot_json(s: MetadataSnapshot) -> dict[str, Any]:
+    app = s.app_connection
+    conn: dict[str, Any] = {"protocol": app.protocol, "channelAddress": app.channel_address}
+    if app.port:
+        conn["port"] = app.port
+    if app.health_check_path:
+        conn["health"] = {
+            "healthCheckPath": app.health_check_path,
+            "healthProbeInterval": app.health_probe_interval,
+            "healthProbeTimeout": app.health_probe_timeout,
+            "healthThreshold": app.health_threshold,
+        }
+    out: dict[str, Any] = {
+        "id": s.id,
+        "runtimeVersion": s.runtime_version,
+        "components": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "version": c.version,
+                "capabilities": list(c.capabilities),
+            }
+            for c in s.components
+        ],
+        "extended": dict(s.extended),
+        "appConnectionProperties": conn,
+    }
+    if s.enabled_features:
+        out["enabledFeatures"] = list(s.enabled_features)
+    return out
+
+
+@routes.get("/v1.0/metadata")
+async def get_metadata(request: web.Request) -> web.Response:
+    return json_response(snapshot_json(request.app[METADATA].snapshot()))
+
+
+@routes.put("/v1.0/metadata/{key}")
+async def put_metadata(request: web.Request) -> web.Response:
+    value = (await request.read()).decode("utf-8", "replace")
+    request.app[METADATA].set_attribute(request.match_info["key"], value)
+    return web.Response(status=204)
+
+
+@routes.post("/v1.0/shutdown")
+async def shutdown(request: web.Request) -> web.Response:
+    force = request.headers.get("dapr-force-shutdown", "").lower() == "true"
+    request.app[STATUS].request_shutdown(force=force)
+    return web.Response(status=204)

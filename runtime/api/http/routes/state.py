@@ -1,0 +1,210 @@
+"""State API routes (``/v1.0/state``, ``/v1.0-alpha1/state``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from runtime.api.http.codec import decode_body, json_response, query_metadata
+from runtime.api.http.keys import STATE
+from runtime.errors import ErrorCode, InvalidArgument
+from runtime.services.state import DeleteItem, SaveItem, StateResult, TxOperation
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+_NULL = msgspec.Raw(b"null")
+
+Scalar = str | int | float | bool
+
+
+class _Options(msgspec.Struct):
+    concurrency: str | None = None
+    consistency: str | None = None
+
+
+class _Item(msgspec.Struct):
+    key: str
+    value: msgspec.Raw = _NULL
+    etag: str | int | None = None
+    metadata: dict[str, Scalar] | None = None
+    options: _Options | None = None
+
+
+class _BulkGet(msgspec.Struct):
+    keys: list[str] = []
+    parallelism: int | None = None
+    metadata: dict[str, Scalar] | None = None
+
+
+class _TxOp(msgspec.Struct):
+    operation: str
+    request: _Item
+
+
+class _Tx(msgspec.Struct):
+    operations: list[_TxOp] = []
+    metadata: dict[str, Scalar] | None = None
+
+
+def _text(v: Scalar) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _save_item(item: _Item, query_meta: dict[str, str]) -> SaveItem:
+    meta = {**query_meta, **{k: _text(v) for k, v in (item.metadata or {}).items()}}
+    opts = item.options or _Options()
+    return SaveItem(
+        key=item.key,
+        value=bytes(item.value),
+        metadata=meta,
+        etag=None if item.etag is None else str(item.etag),
+        concurrency=opts.concurrency,
+        consistency=opts.consistency,
+    )
+
+
+def _data(value: bytes | None) -> msgspec.Raw | str | None:
+    """A stored value inside a JSON response: as is when it is JSON, else as a string."""
+    if value is None:
+        return None
+    try:
+        json.loads(value)
+    except ValueError:
+        return value.decode("utf-8", "replace")
+    return msgspec.Raw(value)
+
+
+def _result(r: StateResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": r.key}
+    if r.value is not None:
+        out["data"] = _data(r.value)
+    if r.etag:
+        out["etag"] = r.etag
+    if r.metadata:
+        out["metadata"] = dict(r.metadata)
+    if r.error:
+        out["error"] = r.error
+    return out
+
+
+@routes.route("POST", "/v1.0/state/{store}")
+@routes.route("PUT", "/v1.0/state/{store}")
+async def save_state(request: web.Request) -> web.Response:
+    items = await decode_body(request, list[_Item])
+    meta = query_metadata(request)
+    await request.app[STATE].save(
+        request.match_info["store"], [_save_item(it, meta) for it in items]
+    )
+    return web.Response(status=204)
+
+
+@routes.route("POST", "/v1.0/state/{store}/bulk")
+@routes.route("PUT", "/v1.0/state/{store}/bulk")
+async def bulk_get_state(request: web.Request) -> web.Response:
+    body = await decode_body(request, _BulkGet)
+    meta = {**query_metadata(request), **{k: _text(v) for k, v in (body.metadata or {}).items()}}
+    results = await request.app[STATE].bulk_get(
+        request.match_info["store"], body.keys, metadata=meta
+    )
+    return json_response([_result(r) for r in results])
+
+
+@routes.route("POST", "/v1.0/state/{store}/transaction")
+@routes.route("PUT", "/v1.0/state/{store}/transaction")
+async def transaction(request: web.Request) -> web.Response:
+    body = await decode_body(request, _Tx)
+    meta = {**query_metadata(request), **{k: _text(v) for k, v in (body.metadata or {}).items()}}
+    ops = []
+    for op in body.operations:
+        item = _save_item(op.request, {})
+        if op.operation.lower() == "delete":
+            ops.append(
+                TxOperation(
+                    operation="delete",
+                    item=DeleteItem(
+                        key=item.key,
+                        etag=item.etag,
+                        metadata=item.metadata,
+                        concurrency=item.concurrency,
+                        consistency=item.consistency,
+                    ),
+                )
+            )
+        else:
+            ops.append(TxOperation(operation=op.operation, item=item))
+    await request.app[STATE].transact(request.match_info["store"], ops, meta)
+    return web.Response(status=204)
+
+
+@routes.get("/v1.0/state/{store}/{key:.+}")
+async def get_state(request: web.Request) -> web.Response:
+    result = await request.app[STATE].get(
+        request.match_info["store"],
+        request.match_info["key"],
+        consistency=request.query.get("consistency"),
+        metadata=query_metadata(request),
+    )
+    if result.value is None:
+        return web.Response(status=204)
+    headers = {"Content-Type": "application/json"}
+    if result.etag:
+        headers["ETag"] = result.etag
+    for k, v in result.metadata.items():
+        headers[f"metadata.{k}"] = v
+    return web.Response(body=result.value, headers=headers)
+
+
+@routes.delete("/v1.0/state/{store}/{key:.+}")
+async def delete_state(request: web.Request) -> web.Response:
+    await request.app[STATE].delete(
+        request.match_info["store"],
+        DeleteItem(
+            key=request.match_info["key"],
+            etag=request.headers.get("If-Match"),
+            metadata=query_metadata(request),
+            concurrency=request.query.get("concurrency"),
+            consistency=request.query.get("consistency"),
+        ),
+    )
+    return web.Response(status=204)
+
+
+@routes.route("POST", "/v1.0-alpha1/state/{store}/query")
+@routes.route("PUT", "/v1.0-alpha1/state/{store}/query")
+async def query_state(request: web.Request) -> web.Response:
+    result = await request.app[STATE].query(
+        request.match_info["store"], await request.read(), query_metadata(request)
+    )
+    if not result.results:
+        return web.Response(status=204)
+    body: dict[str, Any] = {"results": [_result(r) for r in result.results]}
+    if result.token:
+        body["token"] = result.token
+    return json_response(body)
+
+
+@routes.get("/v1.0-alpha1/state/{store}/keys")
+async def list_keys(request: web.Request) -> web.Response:
+    raw_limit = request.query.get("limit")
+    try:
+        limit = int(raw_limit) if raw_limit else None
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid limit {raw_limit!r}: expected an integer", code=ErrorCode.MALFORMED_REQUEST
+        ) from None
+    page = await request.app[STATE].list_keys(
+        request.match_info["store"],
+        prefix=request.query.get("prefix", ""),
+        limit=limit,
+        token=request.query.get("token"),
+    )
+    body: dict[str, Any] = {"keys": list(page.keys)}
+    if page.token:
+        body["token"] = page.token
+    return json_response(body)

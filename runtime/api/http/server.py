@@ -1,0 +1,91 @@
+"""Build and run the HTTP API server inside the runtime's event loop.
+
+Middleware order, outermost first: errors (every failure becomes a Dapr error body), auth
+(``dapr-api-token``), then any extra middlewares given (telemetry), then the route handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from runtime.api.http.errors import error_middleware
+from runtime.api.http.keys import METADATA, STATE, STATUS
+from runtime.api.http.routes import runtime as runtime_routes
+from runtime.api.http.routes import state as state_routes
+from runtime.services.metadata import MetadataService
+from runtime.services.state import StateService
+from runtime.status import RuntimeStatus
+
+__all__ = ["HttpServer", "build_app"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+
+
+def _auth_middleware(token: str) -> Middleware:
+    expected = token.encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _EXEMPT:
+            given = request.headers.get("dapr-api-token", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.Response(status=401, text="invalid api token")
+        return await handler(request)
+
+    return auth
+
+
+def build_app(
+    *,
+    state: StateService,
+    metadata: MetadataService,
+    status: RuntimeStatus,
+    max_body_size: int,
+    api_token: str | None = None,
+    middlewares: Sequence[Middleware] = (),
+) -> web.Application:
+    chain: list[Middleware] = [error_middleware]
+    if api_token:
+        chain.append(_auth_middleware(api_token))
+    chain.extend(middlewares)
+    app = web.Application(middlewares=chain, client_max_size=max_body_size)
+    app[STATE] = state
+    app[METADATA] = metadata
+    app[STATUS] = status
+    app.add_routes(runtime_routes.routes)
+    app.add_routes(state_routes.routes)
+    return app
+
+
+class HttpServer:
+    """Serves ``app`` on ``port`` at each address; ``stop`` drains for up to ``grace`` s."""
+
+    def __init__(
+        self, app: web.Application, *, addresses: Sequence[str], port: int, grace: float = 5.0
+    ) -> None:
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=grace
+        )
+        self._addresses = addresses
+        self._port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        for address in self._addresses:
+            site = web.TCPSite(self._runner, address, self._port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                await self._runner.cleanup()
+                raise OSError(
+                    exc.errno,
+                    f"cannot listen on {address}:{self._port} for the HTTP API: {exc.strerror}",
+                ) from exc
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

@@ -1,0 +1,79 @@
+"""The app as a child process: started with Dapr's environment, stopped with the sidecar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from runtime.config import SidecarConfig
+
+__all__ = ["AppProcess", "AppStartError", "app_environment"]
+
+log = logging.getLogger("tandem.app")
+
+
+class AppStartError(Exception):
+    pass
+
+
+def app_environment(config: SidecarConfig, base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env["APP_ID"] = config.app_id
+    env["DAPR_HTTP_PORT"] = str(config.http_port)
+    env["DAPR_GRPC_PORT"] = str(config.grpc_port)
+    if config.app_port is not None:
+        env["APP_PORT"] = str(config.app_port)
+    if config.enable_metrics:
+        env["DAPR_METRICS_PORT"] = str(config.metrics_port)
+    if config.api_token:
+        env["DAPR_API_TOKEN"] = config.api_token
+    return env
+
+
+class AppProcess:
+    def __init__(self, config: SidecarConfig) -> None:
+        self._config = config
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        command = self._config.app_command
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *command, env=app_environment(self._config, os.environ)
+            )
+        except OSError as exc:
+            raise AppStartError(
+                f"cannot start the app command {command[0]!r}: {exc.strerror or exc}"
+            ) from exc
+        log.info("app started: pid %d: %s", self._proc.pid, " ".join(command))
+
+    async def wait(self) -> int:
+        assert self._proc is not None
+        return await self._proc.wait()
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(sig)
+
+    async def stop(self, grace: float) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; the exit code."""
+        if self._proc is None:
+            return None
+        if self._proc.returncode is None:
+            self.signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._proc.wait(), timeout=grace)
+            except TimeoutError:
+                log.warning("app did not exit within %.1fs; killing it", grace)
+                self._proc.kill()
+                await self._proc.wait()
+        return self._proc.returncode

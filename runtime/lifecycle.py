@@ -1,0 +1,198 @@
+"""The sidecar's start and stop sequence.
+
+Start: load and validate resources (every error at once) → start components in order → start
+the gRPC and HTTP APIs → outbound ready (``/v1.0/healthz/outbound`` 204) → start the app → wait
+for the app port and health → ready (``/v1.0/healthz`` 204).
+Stop (app exit, SIGTERM/SIGINT, or the shutdown API): signal the app, drain the APIs within the
+grace period, close components in reverse order. The exit code is the app's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+from components.base import ComponentContext
+from runtime.app_process import AppProcess
+from runtime.appchannel.health import AppHealth
+from runtime.config import SidecarConfig
+from runtime.registry import Registry
+from runtime.resources.build import plan_components, start_components
+from runtime.resources.defaults import default_components
+from runtime.resources.loader import Resources, load_resources
+from runtime.resources.manifest import ComponentManifest
+from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.state import StateService
+from runtime.status import RuntimeStatus
+
+__all__ = ["Sidecar", "load_all"]
+
+log = logging.getLogger("tandem.runtime")
+
+
+def load_all(config: SidecarConfig) -> tuple[Resources, str]:
+    """Resources to load and a description of where they came from; raises ConfigError."""
+    if config.resources_paths:
+        return load_resources(config.resources_paths), ", ".join(map(str, config.resources_paths))
+    home_components = config.home / "components"
+    if home_components.is_dir():
+        return load_resources([home_components]), str(home_components)
+    resources = Resources(components=default_components(config.home))
+    return resources, "embedded defaults"
+
+
+class Sidecar:
+    def __init__(self, config: SidecarConfig, *, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.env = dict(os.environ if env is None else env)
+        self.status = RuntimeStatus()
+        self.started_at = time.monotonic()
+
+    def _context(self, manifest: ComponentManifest) -> ComponentContext:
+        return ComponentContext(
+            name=manifest.name,
+            app_id=self.config.app_id,
+            namespace=self.config.namespace,
+            home=self.config.home,
+            logger=logging.getLogger(f"tandem.component.{manifest.name}"),
+        )
+
+    async def run(self) -> int:
+        """Run until the app exits or a shutdown is requested; returns the exit code.
+
+        Raises ConfigError, ComponentInitError, OSError (port in use) or AppStartError before
+        serving when start-up fails.
+        """
+        cfg = self.config
+        resources, origin = load_all(cfg)
+        plans = plan_components(resources.components, Registry(), app_id=cfg.app_id, env=self.env)
+        log.info("starting tandem sidecar for app %r; resources from %s", cfg.app_id, origin)
+        async with AsyncExitStack() as stack:
+            components = await start_components(plans, stack, self._context)
+            state = StateService(components, app_id=cfg.app_id, namespace=cfg.namespace)
+            metadata = MetadataService(
+                components,
+                app_id=cfg.app_id,
+                app_connection=AppConnection(
+                    port=cfg.app_port,
+                    protocol=cfg.app_protocol.value,
+                    channel_address=cfg.app_channel_address,
+                    health_check_path=cfg.app_health_check_path
+                    if cfg.enable_app_health_check
+                    else None,
+                    health_probe_interval=f"{cfg.app_health_probe_interval:g}s",
+                    health_probe_timeout=f"{int(cfg.app_health_probe_timeout * 1000)}ms",
+                    health_threshold=cfg.app_health_threshold,
+                ),
+            )
+            await self._start_apis(stack, state, metadata)
+            self.status.outbound_ready = True
+            log.info(
+                "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
+                time.monotonic() - self.started_at,
+                cfg.listen_addresses[0],
+                cfg.http_port,
+                cfg.listen_addresses[0],
+                cfg.grpc_port,
+            )
+            return await self._serve(stack, metadata)
+
+    async def _start_apis(
+        self, stack: AsyncExitStack, state: StateService, metadata: MetadataService
+    ) -> None:
+        from runtime.api.grpc.server import GrpcServer
+        from runtime.api.http.server import HttpServer, build_app
+
+        cfg = self.config
+        grpc_server = GrpcServer(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            addresses=cfg.listen_addresses,
+            port=cfg.grpc_port,
+            max_message_size=cfg.max_body_size,
+            api_token=cfg.api_token,
+        )
+        await grpc_server.start()
+        stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
+        app = build_app(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            max_body_size=cfg.max_body_size,
+            api_token=cfg.api_token,
+        )
+        http_server = HttpServer(
+            app,
+            addresses=cfg.listen_addresses,
+            port=cfg.http_port,
+            grace=cfg.graceful_shutdown_seconds,
+        )
+        await http_server.start()
+        stack.push_async_callback(http_server.stop)
+
+    async def _serve(self, stack: AsyncExitStack, metadata: MetadataService) -> int:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        received: list[signal.Signals] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            log.info("received %s; shutting down", sig.name)
+            received.append(sig)
+            self.status.request_shutdown()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+            stack.callback(loop.remove_signal_handler, sig)
+
+        app: AppProcess | None = None
+        if cfg.app_command:
+            app = AppProcess(cfg)
+            await app.start()
+            metadata.set_attribute("appPID", str(app.pid))
+            metadata.set_attribute("appCommand", " ".join(cfg.app_command))
+        health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
+        ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
+
+        waiters: set[asyncio.Task[Any]] = {
+            asyncio.create_task(self.status.shutdown_requested.wait(), name="shutdown")
+        }
+        app_wait: asyncio.Task[int] | None = None
+        if app is not None:
+            app_wait = asyncio.create_task(app.wait(), name="app-exit")
+            waiters.add(app_wait)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in (*waiters, health, ready_log):
+            if not task.done():
+                task.cancel()
+        for task in (health, ready_log):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        code = 0
+        if app is not None:
+            if app_wait is not None and app_wait.done() and not app_wait.cancelled():
+                code = app_wait.result()
+                log.info("app exited with code %d; shutting down", code)
+            else:
+                sig = received[0] if received else signal.SIGTERM
+                app.signal(sig)
+                stopped = await app.stop(cfg.graceful_shutdown_seconds)
+                code = stopped if stopped is not None else 0
+        if self.status.force_exit:
+            log.warning("forced shutdown requested")
+            os._exit(1)
+        log.info("draining (up to %.1fs) and closing components", cfg.graceful_shutdown_seconds)
+        return code
+
+    async def _log_ready(self) -> None:
+        while not self.status.ready:
+            await self.status.app_ready_changed.wait()
+        log.info("tandem is ready (app channel up) after %.3fs", time.monotonic() - self.started_at)

@@ -1,0 +1,1 @@
+"""Resource files (Dapr YAML): reading, validating and turning them into live components."""

@@ -1,0 +1,185 @@
+"""From validated manifests to live components.
+
+``plan_components`` resolves every type and validates every component's metadata before any
+I/O, collecting all problems into one ConfigError. ``start_components`` then initialises them in
+order, each under its ``initTimeout``, registering ``close()`` on the exit stack so shutdown runs
+in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from components.base import BaseMetadata, Component, ComponentContext
+from runtime.compstore import ComponentStore, LiveComponent
+from runtime.registry import MissingDriver, Registry, UnknownComponentType
+from runtime.resources.issues import ConfigError, Issue
+from runtime.resources.manifest import ComponentManifest
+
+__all__ = [
+    "RUNTIME_METADATA",
+    "ComponentInitError",
+    "ComponentPlan",
+    "plan_components",
+    "start_components",
+]
+
+log = logging.getLogger("tandem.components")
+
+# Metadata names the runtime consumes itself; they are not passed to the component's model.
+RUNTIME_METADATA = frozenset({"keyprefix", "actorstatestore"})
+
+
+class ComponentInitError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentPlan:
+    manifest: ComponentManifest
+    cls: type[Component]
+    metadata: BaseMetadata
+    runtime_metadata: Mapping[str, str]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def plan_components(
+    manifests: Sequence[ComponentManifest],
+    registry: Registry,
+    *,
+    app_id: str,
+    env: Mapping[str, str],
+) -> list[ComponentPlan]:
+    """Resolve and validate every manifest; raises ConfigError with every problem."""
+    issues: list[Issue] = []
+    plans: list[ComponentPlan] = []
+    for m in manifests:
+        if m.scopes and app_id not in m.scopes:
+            log.info("component %s skipped: not scoped to app %s", m.name, app_id)
+            continue
+        try:
+            cls = registry.resolve(m.spec.type, m.spec.version)
+        except (UnknownComponentType, MissingDriver) as exc:
+            issues.append(Issue(m.source, str(exc), m.document, "spec.type"))
+            continue
+        values: dict[str, str] = {}
+        runtime_values: dict[str, str] = {}
+        index_of: dict[str, int] = {}
+        for i, item in enumerate(m.spec.metadata):
+            where = f"spec.metadata[{i}]"
+            if item.envRef is not None:
+                if item.envRef not in env:
+                    issues.append(
+                        Issue(
+                            m.source,
+                            f"environment variable {item.envRef} is not set",
+                            m.document,
+                            where + ".envRef",
+                        )
+                    )
+                    continue
+                value = env[item.envRef]
+            elif item.secretKeyRef is not None:
+                store = m.auth.secretStore if m.auth else "(none)"
+                issues.append(
+                    Issue(
+                        m.source,
+                        f"secretKeyRef {item.secretKeyRef.name!r} cannot be "
+                        f"resolved: secret store {store!r} is not loaded",
+                        m.document,
+                        where + ".secretKeyRef",
+                    )
+                )
+                continue
+            else:
+                value = "" if item.value is None else _as_text(item.value)
+            if item.name.lower() in RUNTIME_METADATA:
+                runtime_values[item.name.lower()] = value
+            else:
+                values[item.name] = value
+                index_of[item.name.lower()] = i
+        unknown = cls.Metadata.unknown_fields(values)
+        if unknown:
+            log.warning(
+                "component %s (%s): ignoring unknown metadata %s",
+                m.name,
+                m.spec.type,
+                ", ".join(unknown),
+            )
+        try:
+            metadata = cls.Metadata.model_validate(values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = str(err["loc"][0]) if err["loc"] else ""
+                idx = index_of.get(field.lower())
+                path = (
+                    f"spec.metadata[{idx}] ({field})"
+                    if idx is not None
+                    else (f"spec.metadata ({field})" if field else "spec.metadata")
+                )
+                issues.append(Issue(m.source, err["msg"], m.document, path))
+            continue
+        plans.append(ComponentPlan(m, cls, metadata, runtime_values))
+    if issues:
+        raise ConfigError(issues)
+    return plans
+
+
+async def start_components(
+    plans: Sequence[ComponentPlan],
+    stack: AsyncExitStack,
+    make_context: Callable[[ComponentManifest], ComponentContext],
+) -> ComponentStore:
+    """Initialise in order; close() runs on ``stack`` in reverse. Raises ComponentInitError."""
+    store = ComponentStore()
+    for plan in plans:
+        m = plan.manifest
+        instance = plan.cls(plan.metadata, context=make_context(m))
+        stack.push_async_callback(_close, instance, m.name)
+        try:
+            async with asyncio.timeout(m.spec.initTimeout):
+                await instance.init()
+        except Exception as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
+            if m.spec.ignoreErrors:
+                log.warning(
+                    "component %s (%s) init %s; continuing (ignoreErrors)",
+                    m.name,
+                    m.spec.type,
+                    reason,
+                )
+                continue
+            raise ComponentInitError(
+                f"component {m.name} ({m.spec.type}) from {m.source}: init {reason}"
+            ) from exc
+        store.add(
+            LiveComponent(
+                name=m.name,
+                type=m.spec.type,
+                version=m.spec.version,
+                block=m.block,
+                instance=instance,
+                runtime_metadata=plan.runtime_metadata,
+            )
+        )
+        log.info("component loaded: %s (%s/%s)", m.name, m.spec.type, m.spec.version)
+    return store
+
+
+async def _close(instance: Component, name: str) -> None:
+    try:
+        await instance.close()
+    except Exception:
+        log.exception("component %s: close failed", name)

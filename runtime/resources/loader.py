@@ -1,0 +1,124 @@
+"""Read resource folders: every ``*.yaml``/``*.yml``, several documents per file.
+
+Components are validated structurally here; other kinds (Subscription, Resiliency,
+Configuration, HTTPEndpoint) are kept as plain documents for their owners. Every problem in
+every file is collected and raised together as one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from runtime.resources.issues import ConfigError, Issue
+from runtime.resources.manifest import ComponentManifest, format_loc
+
+__all__ = ["KNOWN_KINDS", "Document", "Resources", "load_resources", "parse_documents"]
+
+KNOWN_KINDS = frozenset(
+    {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    source: str
+    index: int
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Resources:
+    components: list[ComponentManifest] = field(default_factory=list)
+    others: dict[str, list[Document]] = field(default_factory=dict)  # kind -> documents
+
+
+def parse_documents(text: str, source: str, issues: list[Issue]) -> list[Document]:
+    """The YAML documents of one file; syntax errors become issues with line numbers."""
+    docs: list[Document] = []
+    try:
+        for index, body in enumerate(yaml.safe_load_all(text)):
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                issues.append(Issue(source, "expected a mapping at the top of the document", index))
+                continue
+            docs.append(Document(source, index, body))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.append(Issue(source, f"malformed YAML: {where}{problem}"))
+    return docs
+
+
+def _files(paths: Iterable[Path], issues: list[Issue]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        else:
+            issues.append(Issue(str(path), "resources path does not exist"))
+    return files
+
+
+def load_resources(paths: Iterable[Path]) -> Resources:
+    """Load and validate; raises ConfigError listing every problem found."""
+    issues: list[Issue] = []
+    resources = Resources()
+    seen: dict[str, ComponentManifest] = {}
+    for file in _files(paths, issues):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(Issue(str(file), f"cannot read: {exc}"))
+            continue
+        for doc in parse_documents(text, str(file), issues):
+            kind = doc.body.get("kind")
+            if kind not in KNOWN_KINDS:
+                issues.append(
+                    Issue(
+                        doc.source,
+                        f"unknown kind {kind!r}; known: {', '.join(sorted(KNOWN_KINDS))}",
+                        doc.index,
+                        "kind",
+                    )
+                )
+                continue
+            if kind != "Component":
+                resources.others.setdefault(kind, []).append(doc)
+                continue
+            try:
+                manifest = ComponentManifest.model_validate(
+                    {**doc.body, "source": doc.source, "document": doc.index}
+                )
+            except ValidationError as exc:
+                issues.extend(
+                    Issue(doc.source, err["msg"], doc.index, format_loc(err["loc"]))
+                    for err in exc.errors()
+                )
+                continue
+            previous = seen.get(manifest.name)
+            if previous is not None:
+                issues.append(
+                    Issue(
+                        doc.source,
+                        f"duplicate component name {manifest.name!r} "
+                        f"(first defined in {previous.source})",
+                        doc.index,
+                        "metadata.name",
+                    )
+                )
+                continue
+            seen[manifest.name] = manifest
+            resources.components.append(manifest)
+    if issues:
+        raise ConfigError(issues)
+    return resources

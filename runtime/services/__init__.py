@@ -1,0 +1,1 @@
+"""Building-block semantics shared by the HTTP and gRPC APIs (the only place they live)."""
