@@ -70,9 +70,10 @@ class StateItem:
 class SetRequest:
     """Write ``value`` at ``key``.
 
-    ``etag`` given (even ""): the write succeeds only if it is the current ETag (else ETagMismatch;
-    a malformed ETag raises ETagInvalid). ``concurrency`` FIRST_WRITE without an ETag: the write
-    succeeds only if the key does not exist. ``ttl_seconds`` None: no TTL (an existing TTL is
+    ``etag`` given: the write succeeds only if it is the current ETag (else ETagMismatch; a
+    malformed ETag raises ETagInvalid). An empty ``etag`` ("") means no ETag, as in Dapr.
+    ``concurrency`` FIRST_WRITE without an ETag: the write succeeds only if the key does not
+    exist (else ETagMismatch). ``ttl_seconds`` None: no TTL (an existing TTL is
     cleared); a positive number: the item expires after that many seconds. The service has
     already parsed and validated ``ttlInSeconds`` (``-1`` arrives as None).
     """
@@ -89,7 +90,11 @@ class SetRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteRequest:
-    """Delete ``key``. Deleting a missing key without an ETag is not an error."""
+    """Delete ``key``. Deleting a missing key without an ETag is not an error.
+
+    ``etag`` given: the delete succeeds only if it is the current ETag (else ETagMismatch, also
+    for a missing key; a malformed ETag raises ETagInvalid). An empty ``etag`` means no ETag.
+    """
 
     key: str
     etag: str | None = None
