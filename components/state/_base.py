@@ -7,8 +7,9 @@ Contract:
 - ``bulk_set`` / ``bulk_delete`` run every single-item operation concurrently, let all of
   them finish, then raise one ``BulkError`` naming each key that failed with its exception;
 - ``check_set`` / ``check_delete`` raise ``NotSupported`` for an option whose feature the store
-  does not declare (ETags, TTL) and ``InvalidRequest`` for a non-positive TTL, so undeclared
-  features are not reachable (see ``_api``). Stores call them at the top of ``set``/``delete``.
+  does not declare (ETags, TTL) and ``InvalidRequest`` for a negative TTL, so undeclared
+  features are not reachable (see ``_api``); ``check_set`` returns the effective TTL (a TTL of 0
+  means none). Stores call them at the top of ``set``/``delete``.
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ _Out = TypeVar("_Out")
 _Write = TypeVar("_Write", SetRequest, DeleteRequest)
 
 
-def check_set(req: SetRequest, features: frozenset[StateFeature]) -> None:
+def check_set(req: SetRequest, features: frozenset[StateFeature]) -> int | None:
+    """The TTL ``req`` asks for (None: none, also for ``0``); raises for undeclared features."""
     if req.etag and StateFeature.ETAG not in features:
         raise NotSupported("this state store does not support ETags")
-    if req.ttl_seconds is not None:
-        if StateFeature.TTL not in features:
-            raise NotSupported("this state store does not support TTL")
-        if req.ttl_seconds <= 0:
-            raise InvalidRequest(f"ttl must be a positive number of seconds: {req.ttl_seconds}")
+    ttl = req.ttl_seconds
+    if ttl is None:
+        return None
+    if StateFeature.TTL not in features:
+        raise NotSupported("this state store does not support TTL")
+    if ttl < 0:
+        raise InvalidRequest(f"ttl must be a positive number of seconds, not {ttl}")
+    return ttl or None
 
 
 def check_delete(req: DeleteRequest, features: frozenset[StateFeature]) -> None:

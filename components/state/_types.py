@@ -74,8 +74,9 @@ class SetRequest:
     malformed ETag raises ETagInvalid). An empty ``etag`` ("") means no ETag, as in Dapr.
     ``concurrency`` FIRST_WRITE without an ETag: the write succeeds only if the key does not
     exist (else ETagMismatch). ``ttl_seconds`` None: no TTL (an existing TTL is
-    cleared); a positive number: the item expires after that many seconds. The service has
-    already parsed and validated ``ttlInSeconds`` (``-1`` arrives as None).
+    cleared); a positive number: the item expires after that many seconds; ``0`` is the same as
+    None (as in Dapr's stores). The service has already parsed and validated ``ttlInSeconds``
+    (``-1`` arrives as None).
     """
 
     key: str

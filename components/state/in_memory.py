@@ -103,7 +103,7 @@ class InMemoryStateStore(BaseStateStore):
 
     def _written(self, req: SetRequest, current: _Entry | None) -> _Entry:
         """The entry ``req`` writes over ``current``; raises when its conditions fail."""
-        check_set(req, self._FEATURES)
+        ttl = check_set(req, self._FEATURES)
         etag = given_etag(req.etag)
         if etag is not None:
             check_version_etag(etag)
@@ -111,7 +111,7 @@ class InMemoryStateStore(BaseStateStore):
                 raise ETagMismatch(req.key)
         elif req.concurrency is Concurrency.FIRST_WRITE and current is not None:
             raise ETagMismatch(req.key)
-        expires = None if req.ttl_seconds is None else time.time() + req.ttl_seconds
+        expires = None if ttl is None else time.time() + ttl
         return _Entry(bytes(req.value), self._versions.next(), expires)
 
     def _deleted(self, req: DeleteRequest, current: _Entry | None) -> None:
