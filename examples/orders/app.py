@@ -21,12 +21,13 @@ DAPR = f"http://127.0.0.1:{os.environ.get('DAPR_HTTP_PORT', '3500')}"
 STORE = os.environ.get("STATE_STORE", "statestore")
 
 
-def call(method: str, path: str, body: Any = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def call(
+    method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(DAPR + path, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -46,8 +47,10 @@ def wait_for_sidecar() -> None:
 
 
 def walkthrough() -> None:
-    orders = [{"key": f"order-{i}", "value": {"id": i, "item": item, "qty": qty}}
-              for i, (item, qty) in enumerate([("tea", 2), ("cake", 1), ("tea", 5)], start=1)]
+    orders = [
+        {"key": f"order-{i}", "value": {"id": i, "item": item, "qty": qty}}
+        for i, (item, qty) in enumerate([("tea", 2), ("cake", 1), ("tea", 5)], start=1)
+    ]
     status, _, _ = call("POST", f"/v1.0/state/{STORE}", orders)
     print(f"saved 3 orders -> {status}")
 
@@ -61,13 +64,19 @@ def walkthrough() -> None:
     fresh = [{"key": "order-1", "value": {"id": 1, "item": "tea", "qty": 3}, "etag": etag}]
     print(f"update with the current etag -> {call('POST', f'/v1.0/state/{STORE}', fresh)[0]}")
 
-    tx = {"operations": [
-        {"operation": "upsert", "request": {"key": "order-4", "value": {"id": 4, "item": "pie",
-                                                                         "qty": 1}}},
-        {"operation": "delete", "request": {"key": "order-2"}},
-    ]}
-    print(f"transaction (add order-4, delete order-2) -> "
-          f"{call('POST', f'/v1.0/state/{STORE}/transaction', tx)[0]}")
+    tx = {
+        "operations": [
+            {
+                "operation": "upsert",
+                "request": {"key": "order-4", "value": {"id": 4, "item": "pie", "qty": 1}},
+            },
+            {"operation": "delete", "request": {"key": "order-2"}},
+        ]
+    }
+    print(
+        f"transaction (add order-4, delete order-2) -> "
+        f"{call('POST', f'/v1.0/state/{STORE}/transaction', tx)[0]}"
+    )
 
     status, _, body = call("GET", f"/v1.0-alpha1/state/{STORE}/keys?prefix=order-")
     print(f"keys -> {json.loads(body)['keys']}")
@@ -79,7 +88,7 @@ def walkthrough() -> None:
 
 
 class Orders(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path.startswith("/orders/"):
             status, _, body = call("GET", f"/v1.0/state/{STORE}/order-{self.path[8:]}")
             self.send_response(200 if status == 200 else 404)
@@ -93,7 +102,7 @@ class Orders(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
