@@ -1,0 +1,224 @@
+"""W3C trace-context propagation for HTTP headers, gRPC metadata and CloudEvents.
+
+These work whether or not tracing is on. ``inject_*`` with ``context=None`` use the current
+context: inside a traced request that is the Tandem span; with tracing off the API middleware
+attaches the caller's extracted context instead, so an incoming ``traceparent`` is forwarded
+unchanged. When there is no valid span context, ``inject_*`` leave the carrier untouched.
+
+``extract_grpc`` also understands the OpenCensus ``grpc-trace-bin`` header older Dapr SDKs send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter, Setter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = [
+    "GRPC_TRACE_BIN",
+    "TRACEID",
+    "TRACEPARENT",
+    "TRACESTATE",
+    "extract_cloudevent",
+    "extract_grpc",
+    "extract_http",
+    "inject_cloudevent",
+    "inject_grpc",
+    "inject_http",
+]
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+TRACEID = "traceid"  # CloudEvent field; Dapr sets it to the traceparent value
+GRPC_TRACE_BIN = "grpc-trace-bin"
+
+GrpcMetadata = Sequence[tuple[str, str | bytes]]
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class _HeaderGetter(Getter[Mapping[str, str]]):
+    """Case-insensitive lookup; all values of a multidict (repeated ``tracestate`` headers)."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        getall = getattr(carrier, "getall", None)
+        if getall is not None:  # aiohttp / multidict: already case-insensitive
+            values: list[str] | None = getall(key, None)
+            return values or None
+        value = carrier.get(key)
+        if value is not None:
+            return [value]
+        found = [v for k, v in carrier.items() if k.lower() == key]
+        return found or None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier.keys())
+
+
+class _HeaderSetter(Setter[MutableMapping[str, str]]):
+    """Replaces the header whatever the case of an existing key."""
+
+    def set(self, carrier: MutableMapping[str, str], key: str, value: str) -> None:
+        _drop(carrier, key)
+        carrier[key] = value
+
+
+def _drop(carrier: MutableMapping[str, str], key: str) -> None:
+    if hasattr(carrier, "getall"):  # case-insensitive multidict: del removes every value
+        if key in carrier:
+            del carrier[key]
+        return
+    for existing in [k for k in carrier if k.lower() == key]:
+        del carrier[existing]
+
+
+class _MetadataGetter(Getter[GrpcMetadata]):
+    def get(self, carrier: GrpcMetadata, key: str) -> list[str] | None:
+        found = [_text(v) for k, v in carrier if k.lower() == key]
+        return found or None
+
+    def keys(self, carrier: GrpcMetadata) -> list[str]:
+        return [k for k, _ in carrier]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+_HEADERS = _HeaderGetter()
+_HEADER_SETTER = _HeaderSetter()
+_METADATA = _MetadataGetter()
+
+
+def _valid_span_context(context: Context | None) -> trace.SpanContext | None:
+    span_context = trace.get_current_span(context).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+def extract_http(headers: Mapping[str, str]) -> Context:
+    """The caller's trace context from request headers (an empty Context when absent/invalid)."""
+    return _PROPAGATOR.extract(headers, getter=_HEADERS)
+
+
+def inject_http(headers: MutableMapping[str, str], context: Context | None = None) -> None:
+    """Set ``traceparent`` (and ``tracestate``) for an outgoing request.
+
+    Existing values in any letter case are replaced; a stale ``tracestate`` is removed when the
+    context has none. Nothing changes when there is no valid span context.
+    """
+    span_context = _valid_span_context(context)
+    if span_context is None:
+        return
+    _PROPAGATOR.inject(headers, context, setter=_HEADER_SETTER)
+    if not span_context.trace_state:
+        _drop(headers, TRACESTATE)
+
+
+# --------------------------------------------------------------------------------------------
+# gRPC
+
+
+def extract_grpc(metadata: Iterable[tuple[str, str | bytes]] | None) -> Context:
+    """The caller's trace context from invocation metadata (``traceparent``/``tracestate``,
+    falling back to ``grpc-trace-bin``)."""
+    if not metadata:
+        return Context()
+    items = tuple(metadata)
+    context = _PROPAGATOR.extract(items, getter=_METADATA)
+    if _valid_span_context(context) is not None:
+        return context
+    for key, value in items:
+        if key.lower() == GRPC_TRACE_BIN:
+            span_context = _from_grpc_trace_bin(value)
+            if span_context is not None:
+                return trace.set_span_in_context(trace.NonRecordingSpan(span_context), Context())
+    return context
+
+
+def inject_grpc(metadata: list[tuple[str, str]], context: Context | None = None) -> None:
+    """Append ``traceparent`` (and ``tracestate``) to outgoing metadata, replacing old entries."""
+    span_context = _valid_span_context(context)
+    if span_context is None:
+        return
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context)
+    metadata[:] = [(k, v) for k, v in metadata if k.lower() not in (TRACEPARENT, TRACESTATE)]
+    metadata.extend(carrier.items())
+
+
+def _from_grpc_trace_bin(value: str | bytes) -> trace.SpanContext | None:
+    """Decode the OpenCensus binary format: version 0, then fields 0 (trace id, 16 bytes),
+    1 (span id, 8 bytes) and 2 (trace options, 1 byte)."""
+    data = value.encode("latin-1") if isinstance(value, str) else value
+    if len(data) < 1 or data[0] != 0:
+        return None
+    trace_id = span_id = 0
+    flags = 0
+    pos = 1
+    sizes = {0: 16, 1: 8, 2: 1}
+    while pos < len(data):
+        field = data[pos]
+        size = sizes.get(field)
+        if size is None or pos + 1 + size > len(data):
+            break  # unknown field: later fields cannot be located; keep what we have
+        chunk = data[pos + 1 : pos + 1 + size]
+        if field == 0:
+            trace_id = int.from_bytes(chunk, "big")
+        elif field == 1:
+            span_id = int.from_bytes(chunk, "big")
+        else:
+            flags = chunk[0] & 0x01
+        pos += 1 + size
+    span_context = trace.SpanContext(
+        trace_id=trace_id,
+        span_id=span_id,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(flags),
+    )
+    return span_context if span_context.is_valid else None
+
+
+# --------------------------------------------------------------------------------------------
+# CloudEvents
+
+
+def inject_cloudevent(event: MutableMapping[str, Any], context: Context | None = None) -> None:
+    """Set ``traceparent`` and ``traceid`` (the same value, as Dapr does) and ``tracestate``.
+
+    A ``tracestate`` left over from a user-supplied event is removed when the context has none;
+    with no valid span context the event is left as it is.
+    """
+    span_context = _valid_span_context(context)
+    if span_context is None:
+        return
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context)
+    event[TRACEPARENT] = carrier[TRACEPARENT]
+    event[TRACEID] = carrier[TRACEPARENT]
+    if TRACESTATE in carrier:
+        event[TRACESTATE] = carrier[TRACESTATE]
+    else:
+        event.pop(TRACESTATE, None)
+
+
+def extract_cloudevent(event: Mapping[str, Any]) -> Context:
+    """The publisher's trace context from a CloudEvent (``traceparent``, else ``traceid``)."""
+    carrier: dict[str, str] = {}
+    traceparent = event.get(TRACEPARENT)
+    if not isinstance(traceparent, str) or not traceparent:
+        traceparent = event.get(TRACEID)
+    if not isinstance(traceparent, str) or not traceparent:
+        return Context()
+    carrier[TRACEPARENT] = traceparent
+    tracestate = event.get(TRACESTATE)
+    if isinstance(tracestate, str) and tracestate:
+        carrier[TRACESTATE] = tracestate
+    return _PROPAGATOR.extract(carrier)
