@@ -1,0 +1,1 @@
+"""Conformance suites: the same cases for every component of a building block."""
