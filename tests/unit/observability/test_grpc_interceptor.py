@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+import pytest_asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from runtime.observability.instrument import GrpcTelemetryInterceptor
+from runtime.observability.metrics import Metrics
+from runtime.observability.propagation import inject_grpc
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+SERVICE = "test.v1.Echo"
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def ok(request: bytes, context: Context) -> bytes:
+    metadata: list[tuple[str, str]] = []
+    inject_grpc(metadata)  # what a downstream call would carry
+    return dict(metadata).get("traceparent", "").encode()
+
+
+async def not_found(request: bytes, context: Context) -> bytes:
+    await context.abort(grpc.StatusCode.NOT_FOUND, "no such key")
+    raise AssertionError("abort returned")
+
+
+async def set_code(request: bytes, context: Context) -> bytes:
+    context.set_code(grpc.StatusCode.ALREADY_EXISTS)
+    context.set_details("exists")
+    return b""
+
+
+async def boom(request: bytes, context: Context) -> bytes:
+    raise RuntimeError("handler failed")
+
+
+async def numbers(request: bytes, context: Context) -> AsyncIterator[bytes]:
+    for i in range(3):
+        yield str(i).encode()
+
+
+async def collect(requests: AsyncIterator[bytes], context: Context) -> bytes:
+    return b",".join([r async for r in requests])
+
+
+def sync_handler(request: bytes, context: grpc.ServicerContext) -> bytes:
+    return b"sync"
+
+
+def handlers() -> grpc.GenericRpcHandler[Any, Any]:
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "Ok": grpc.unary_unary_rpc_method_handler(ok),
+            "NotFound": grpc.unary_unary_rpc_method_handler(not_found),
+            "SetCode": grpc.unary_unary_rpc_method_handler(set_code),
+            "Boom": grpc.unary_unary_rpc_method_handler(boom),
+            "Numbers": grpc.unary_stream_rpc_method_handler(numbers),
+            "Collect": grpc.stream_unary_rpc_method_handler(collect),
+        },
+    )
+
+
+class Harness:
+    def __init__(self, metrics: Metrics, interceptor: GrpcTelemetryInterceptor) -> None:
+        self.metrics = metrics
+        self.interceptor = interceptor
+        self.server = grpc.aio.server(interceptors=[interceptor])
+        self.server.add_generic_rpc_handlers([handlers()])
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> Harness:
+        await self.server.start()
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.channel is not None
+        await self.channel.close(None)
+        await self.server.stop(None)
+
+    async def call(
+        self, method: str, request: bytes = b"", metadata: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[grpc.StatusCode, bytes]:
+        assert self.channel is not None
+        try:
+            response = await self.channel.unary_unary(f"/{SERVICE}/{method}", None, None)(
+                request, metadata=metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            return exc.code(), b""
+        return grpc.StatusCode.OK, response
+
+    def count(self, method: str, status: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "tandem_grpc_server_requests_total",
+            {"app_id": "orders", "method": method, "status": status},
+        )
+        return value or 0.0
+
+
+@pytest_asyncio.fixture
+async def harness() -> AsyncIterator[Harness]:
+    metrics = Metrics("orders")
+    interceptor = GrpcTelemetryInterceptor(metrics, app_id="orders")
+    async with Harness(metrics, interceptor) as h:
+        yield h
+
+
+async def test_status_labels(harness: Harness) -> None:
+    assert (await harness.call("Ok"))[0] == grpc.StatusCode.OK
+    assert (await harness.call("Ok"))[0] == grpc.StatusCode.OK
+    assert (await harness.call("NotFound"))[0] == grpc.StatusCode.NOT_FOUND
+    assert (await harness.call("SetCode"))[0] == grpc.StatusCode.ALREADY_EXISTS
+    assert (await harness.call("Boom"))[0] == grpc.StatusCode.UNKNOWN
+    assert (await harness.call("NoSuchMethod"))[0] == grpc.StatusCode.UNIMPLEMENTED
+
+    assert harness.count(f"/{SERVICE}/Ok", "OK") == 2
+    assert harness.count(f"/{SERVICE}/NotFound", "NOT_FOUND") == 1
+    assert harness.count(f"/{SERVICE}/SetCode", "ALREADY_EXISTS") == 1
+    assert harness.count(f"/{SERVICE}/Boom", "UNKNOWN") == 1
+    assert harness.count("unknown", "UNIMPLEMENTED") == 1
+    body, _ = harness.metrics.render()
+    assert b"NoSuchMethod" not in body
+    latency = harness.metrics.registry.get_sample_value(
+        "tandem_grpc_server_latency_seconds_count",
+        {"app_id": "orders", "method": f"/{SERVICE}/Ok"},
+    )
+    assert latency == 2
+
+
+async def test_wrapped_handler_is_built_once_per_method(harness: Harness) -> None:
+    for _ in range(3):
+        await harness.call("Ok")
+    assert list(harness.interceptor._wrapped) == [f"/{SERVICE}/Ok"]
+
+
+async def test_streaming_calls_are_counted(harness: Harness) -> None:
+    assert harness.channel is not None
+    stream = harness.channel.unary_stream(f"/{SERVICE}/Numbers", None, None)(b"")
+    assert [item async for item in stream] == [b"0", b"1", b"2"]
+
+    async def requests() -> AsyncIterator[bytes]:
+        for item in (b"a", b"b"):
+            yield item
+
+    response = await harness.channel.stream_unary(f"/{SERVICE}/Collect", None, None)(requests())
+    assert response == b"a,b"
+    assert harness.count(f"/{SERVICE}/Numbers", "OK") == 1
+    assert harness.count(f"/{SERVICE}/Collect", "OK") == 1
+
+
+async def test_pass_through_when_tracing_off(harness: Harness) -> None:
+    code, body = await harness.call("Ok", metadata=(("traceparent", TRACEPARENT),))
+    assert code == grpc.StatusCode.OK
+    assert body.decode() == TRACEPARENT
+    code, body = await harness.call("Ok")
+    assert body == b""
+
+
+async def test_server_span(harness: Harness, spans: InMemorySpanExporter) -> None:
+    code, body = await harness.call("Ok", metadata=(("traceparent", TRACEPARENT),))
+    assert code == grpc.StatusCode.OK
+    (span,) = spans.get_finished_spans()
+    assert span.name == f"/{SERVICE}/Ok"
+    assert span.kind == trace.SpanKind.SERVER
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert span.attributes is not None
+    assert span.attributes["rpc.service"] == SERVICE
+    assert span.attributes["rpc.method"] == "Ok"
+    assert span.attributes["rpc.grpc.status_code"] == 0
+    # the handler ran under the span
+    assert body.decode() == f"00-{TRACE_ID}-{format(span.context.span_id, '016x')}-01"
+
+
+async def test_span_status(harness: Harness, spans: InMemorySpanExporter) -> None:
+    await harness.call("Boom")
+    await harness.call("NotFound")
+    by_name = {s.name.rsplit("/", 1)[1]: s for s in spans.get_finished_spans()}
+    assert by_name["Boom"].status.status_code == trace.StatusCode.ERROR
+    assert [e.name for e in by_name["Boom"].events] == ["exception"]
+    assert by_name["NotFound"].status.status_code == trace.StatusCode.UNSET
+    assert by_name["NotFound"].attributes is not None
+    assert by_name["NotFound"].attributes["rpc.grpc.status_code"] == 5
+
+
+async def test_api_logging(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="test.grpc")
+    interceptor = GrpcTelemetryInterceptor(
+        None, app_id="orders", api_logging=True, logger=logging.getLogger("test.grpc")
+    )
+    async with Harness(Metrics("orders"), interceptor) as h:
+        await h.call("NotFound", b"secret-payload", metadata=(("authorization", "s3cr3t"),))
+    (record,) = [r for r in caplog.records if r.name == "test.grpc"]
+    line = record.getMessage()
+    assert line.startswith(f"gRPC API called: /{SERVICE}/NotFound status=NOT_FOUND duration_ms=")
+    assert line.endswith("app_id=orders")
+    assert "secret" not in line
+    assert "s3cr3t" not in line
+
+
+async def test_sync_handlers_are_left_alone() -> None:
+    interceptor = GrpcTelemetryInterceptor(Metrics("orders"), app_id="orders")
+    handler = grpc.unary_unary_rpc_method_handler(sync_handler)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+        return handler
+
+    class Details(grpc.HandlerCallDetails):
+        method = f"/{SERVICE}/Sync"
+        invocation_metadata = ()
+
+    assert await interceptor.intercept_service(continuation, Details()) is handler
