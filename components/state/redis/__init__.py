@@ -20,12 +20,22 @@ Every ETag / first-write check runs in one Lua script with its write, so checks 
 transaction leave the data) before it writes anything. ``bulk_set`` / ``bulk_delete`` are one
 pipeline of such scripts and are not atomic: the keys that failed are reported in ``BulkError``.
 ``get`` is a single round trip (one script returns the value, version and remaining TTL).
-``list_keys`` uses SCAN: pages are at least once and unordered (see ``RedisStateStore.list_keys``).
+``consistency`` is ignored (one server: reads always see the last write).
+
+``list_keys`` uses SCAN, so unlike the ``KeyLister`` default its pages are *at least once and
+unordered*: keys come in hash order and a key may show up on two pages (see
+``RedisStateStore.list_keys``).
+
+ETags follow Dapr's counter: a key deleted and written again starts over at "1", so an ETag read
+before the delete matches the new item again (the contract compares ETags as strings).
 
 Resilience: the connection pool reconnects by itself after a server restart (scripts are loaded
 again on NOSCRIPT), connection errors are retried with jittered backoff within the operation
-timeout (``readTimeout`` / ``writeTimeout``), and an unreachable server fails an operation within
-about that timeout instead of hanging. Metadata: see ``_metadata``.
+timeout (``readTimeout``), and an unreachable or unresponsive server fails an operation within
+about that timeout instead of hanging. Timeouts are not retried. As with any Redis client, a
+connection lost after a write was sent but before its reply arrived makes the retry send it again
+(a conditional write may then report a mismatch against its own first attempt). Metadata: see
+``_metadata``.
 """
 
 from components.state.redis._metadata import RedisStateMetadata

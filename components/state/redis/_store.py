@@ -75,6 +75,7 @@ class _BudgetRetry(Retry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> _T:
+        # (the backoff is stateless, so there is nothing to reset per call)
         deadline = time.monotonic() + self._budget
         failures = 0
         while True:

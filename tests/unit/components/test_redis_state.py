@@ -511,6 +511,29 @@ async def test_init_failure_names_the_server() -> None:
     await s.close()
 
 
+async def test_tls_against_a_plain_server_fails_init_promptly() -> None:
+    require_server("redis")
+    s = _store(enableTLS="true", dialTimeout="1s", readTimeout="1s")
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="cannot use redis at"):
+        await s.init()
+    assert time.monotonic() - started < 3
+    await s.close()
+
+
+async def test_bounded_pool_queues_callers(raw: aredis.Redis, prefix: str) -> None:
+    s = _store(poolSize="2")
+    await s.init()
+    try:
+        keys = [f"{prefix}{i}" for i in range(40)]
+        await asyncio.gather(*(s.set(SetRequest(key=k, value=k.encode())) for k in keys))
+        items = await asyncio.gather(*(s.get(GetRequest(key=k)) for k in keys))
+        assert [i.value if i else None for i in items] == [k.encode() for k in keys]
+    finally:
+        await s.close()
+        await _cleanup(raw, prefix)
+
+
 # ---- fault injection: a server that stops answering ----------------------------------------
 
 
