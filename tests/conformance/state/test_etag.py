@@ -143,17 +143,6 @@ async def test_every_write_gives_a_new_etag_and_reads_agree(store: StateStore, k
 
 
 @requires_feature(StateFeature.ETAG)
-async def test_etag_of_a_deleted_then_recreated_key_is_stale(store: StateStore, key: str) -> None:
-    await store.set(SetRequest(key=key, value=b"v1"))
-    old = (await _item(store, key)).etag
-    await store.delete(DeleteRequest(key=key))
-    await store.set(SetRequest(key=key, value=b"v2"))
-    with pytest.raises(ETagMismatch):
-        await store.set(SetRequest(key=key, value=b"v3", etag=old))
-    assert (await _item(store, key)).value == b"v2"
-
-
-@requires_feature(StateFeature.ETAG)
 async def test_etag_on_a_missing_key_is_a_mismatch(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
