@@ -6,10 +6,10 @@ Contract (beyond ``components.state``):
   ignored (PostgreSQL is always strongly consistent).
 - ETags are UUIDs, new and random on every write. ``""`` counts as no ETag (Dapr's rule). A
   caller ETag that is not a hyphenated UUID raises ``ETagInvalid`` before any I/O; a UUID that
-  is not current raises ``ETagMismatch`` (also for a missing or expired key). Requests are
-  checked with the shared ``check_set`` / ``check_delete``: ``ttl_seconds`` 0 means no TTL, a
-  negative one raises ``InvalidRequest``.
-  FIRST_WRITE without an ETag succeeds only when the key is absent (or expired).
+  is not current raises ``ETagMismatch`` (also for a missing or expired key). FIRST_WRITE
+  without an ETag succeeds only when the key is absent (or expired), else ``ETagMismatch``.
+  Requests are checked with the shared ``check_set`` / ``check_delete``: ``ttl_seconds`` 0
+  means no TTL, a negative one raises ``InvalidRequest``.
 - TTL: ``expires_at`` is computed by the server (``now() + ttl``); rows at or past it are
   invisible to get, bulk_get, list_keys and query, and ETag checks treat them as missing. A
   background task deletes them every ``cleanupInterval``; across processes sharing the table,
@@ -23,12 +23,14 @@ Contract (beyond ``components.state``):
 - Values are stored as given (``bytea``); when they are UTF-8 JSON that PostgreSQL accepts as
   ``jsonb`` they are also stored in ``value_json`` for queries.
 - Resilience: every operation, including pool acquisition and reconnecting, is bounded by
-  ``timeout`` and then raises ``TimeoutError``; connection errors propagate as raised by asyncpg
-  / the OS. The pool replaces closed connections when they are next acquired, so after the
-  server returns the same instance serves again without a restart. Operations whose repetition
-  is harmless (reads, unconditional upserts and deletes) are retried once, within the same
-  timeout, on a connection-level error, so a pooled connection that died unnoticed costs no
-  failed request.
+  ``timeout`` and then raises ``TimeoutError``; other connection errors propagate as raised by
+  asyncpg / the OS. A call that times out drops its connection instead of waiting for the
+  server to acknowledge a cancel. The pool opens connections on demand and replaces closed
+  ones when they are next acquired, so once the server is back the same instance serves again
+  without a restart. One retry, within the same deadline, follows a connection-level error
+  raised while connecting or before the statement was sent (any operation), or at any point
+  for operations whose repetition is harmless (reads, unconditional upserts and deletes): a
+  pooled connection the server has dropped costs no failed request.
 - Performance: statements are prepared once per connection (asyncpg's statement cache), so a
   get is one round trip. Connections are returned to the pool without the default reset query
   (one round trip per operation saved): the store keeps no session state (no SET, LISTEN,
