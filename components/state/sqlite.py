@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -82,6 +83,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _RESERVED_TABLES = frozenset({"metadata"})
 _INT64 = range(-(2**63), 2**63)
 _CLEANUP_BATCH = 1000
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SqliteMetadata(BaseMetadata):
@@ -348,7 +350,7 @@ class SqliteStateStore(BaseStateStore):
             database, uri=uri, timeout=self._metadata.timeout, isolation_level=None
         )
         try:
-            await conn.execute("PRAGMA journal_mode = WAL")
+            await self._enable_wal(conn)
             await conn.execute("PRAGMA synchronous = NORMAL")
             self._conn = conn
             await self._migrate()
@@ -361,6 +363,25 @@ class SqliteStateStore(BaseStateStore):
                 self._cleanup_loop(self._metadata.cleanup_interval),
                 name=f"state.sqlite cleanup {self._context.name}",
             )
+
+    async def _enable_wal(self, conn: aiosqlite.Connection) -> None:
+        """Switch the file to WAL, waiting up to ``timeout`` for other processes.
+
+        Switching needs an exclusive lock and SQLite does not call the busy handler for it, so
+        processes opening a fresh file together see SQLITE_BUSY at once: retry with backoff.
+        """
+        deadline = time.monotonic() + self._metadata.timeout
+        pause = 0.005
+        while True:
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY)
+                if busy not in _BUSY or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     async def close(self) -> None:
         task, self._cleanup_task = self._cleanup_task, None

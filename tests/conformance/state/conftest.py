@@ -10,16 +10,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from components.state import StateStore
-from tests.conformance.state.harness import FEATURE_MARK, StoreCase, build_store, load_matrix
+from tests.conformance.state.harness import (
+    FEATURE_MARK,
+    MakeStore,
+    StoreCase,
+    build_store,
+    load_matrix,
+)
 from tests.servers import require_server, unique
-
-MakeStore = Callable[..., Awaitable[StateStore]]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "APP_ID",
     "FEATURE_MARK",
     "MATRIX_FILE",
+    "MakeStore",
     "StoreCase",
     "build_store",
     "enc",
@@ -46,6 +47,9 @@ HERE = Path(__file__).parent
 MATRIX_FILE = HERE / "components.yaml"
 APP_ID = "conformance"
 FEATURE_MARK = "state_feature"
+
+MakeStore = Callable[..., Awaitable[StateStore]]
+"""``make_store(init=True)``: another store of the test's matrix entry (see conftest)."""
 
 _FIELDS = {"name", "manifest", "features", "server", "badEtag", "malformedEtag", "durable"}
 _REQUIRED = {"name", "manifest", "features", "badEtag"}
