@@ -9,12 +9,18 @@ or directly::
         # receiver.http_endpoint ("http://127.0.0.1:PORT/v1/traces") with http=True
         spans = await receiver.wait_for_spans(lambda s: s.name.startswith("GET /v1.0/state/"))
 
-Waiting polls with a deadline: no fixed sleeps.
+Waiting polls with a deadline: no fixed sleeps. Synchronous tests use ``ThreadedOtlpReceiver``
+(the same receiver on its own event loop thread)::
+
+    with ThreadedOtlpReceiver() as receiver:
+        ...
+        spans = receiver.wait_for_spans(lambda s: s.kind == 2)
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["OtlpReceiver", "ReceivedSpan", "otlp_receiver"]
+__all__ = ["OtlpReceiver", "ReceivedSpan", "ThreadedOtlpReceiver", "otlp_receiver"]
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -210,6 +216,54 @@ class OtlpReceiver:
 
     def clear(self) -> None:
         self.spans.clear()
+
+
+class ThreadedOtlpReceiver:
+    """``OtlpReceiver`` running on a private event loop thread, for synchronous tests."""
+
+    def __init__(self, *, host: str = "127.0.0.1", http: bool = True) -> None:
+        self.receiver = OtlpReceiver(host=host, http=http)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="otlp-receiver", daemon=True
+        )
+
+    def __enter__(self) -> ThreadedOtlpReceiver:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.receiver.start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.receiver.stop(), self._loop).result(30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._loop.close()
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return self.receiver.grpc_endpoint
+
+    @property
+    def http_endpoint(self) -> str:
+        return self.receiver.http_endpoint
+
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        return list(self.receiver.spans)
+
+    def wait_for_spans(
+        self,
+        predicate: Callable[[ReceivedSpan], bool] | None = None,
+        *,
+        count: int = 1,
+        within: float = 10.0,
+    ) -> list[ReceivedSpan]:
+        future = asyncio.run_coroutine_threadsafe(
+            self.receiver.wait_for_spans(predicate, count=count, within=within), self._loop
+        )
+        return future.result(within + 5.0)
 
 
 def _port(runner: web.AppRunner) -> int:

@@ -5,7 +5,8 @@ context: inside a traced request that is the Tandem span; with tracing off the A
 attaches the caller's extracted context instead, so an incoming ``traceparent`` is forwarded
 unchanged. When there is no valid span context, ``inject_*`` leave the carrier untouched.
 
-``extract_grpc`` also understands the OpenCensus ``grpc-trace-bin`` header older Dapr SDKs send.
+The OpenCensus ``grpc-trace-bin`` header is not read: grpc-python reserves it and never hands it
+to the application.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
-    "GRPC_TRACE_BIN",
     "TRACEID",
     "TRACEPARENT",
     "TRACESTATE",
@@ -34,7 +34,6 @@ __all__ = [
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 TRACEID = "traceid"  # CloudEvent field; Dapr sets it to the traceparent value
-GRPC_TRACE_BIN = "grpc-trace-bin"
 
 GrpcMetadata = Sequence[tuple[str, str | bytes]]
 
@@ -127,20 +126,10 @@ def inject_http(headers: MutableMapping[str, str], context: Context | None = Non
 
 
 def extract_grpc(metadata: Iterable[tuple[str, str | bytes]] | None) -> Context:
-    """The caller's trace context from invocation metadata (``traceparent``/``tracestate``,
-    falling back to ``grpc-trace-bin``)."""
+    """The caller's trace context from invocation metadata (``traceparent``/``tracestate``)."""
     if not metadata:
         return Context()
-    items = tuple(metadata)
-    context = _PROPAGATOR.extract(items, getter=_METADATA)
-    if _valid_span_context(context) is not None:
-        return context
-    for key, value in items:
-        if key.lower() == GRPC_TRACE_BIN:
-            span_context = _from_grpc_trace_bin(value)
-            if span_context is not None:
-                return trace.set_span_in_context(trace.NonRecordingSpan(span_context), Context())
-    return context
+    return _PROPAGATOR.extract(tuple(metadata), getter=_METADATA)
 
 
 def inject_grpc(metadata: list[tuple[str, str]], context: Context | None = None) -> None:
@@ -152,38 +141,6 @@ def inject_grpc(metadata: list[tuple[str, str]], context: Context | None = None)
     _PROPAGATOR.inject(carrier, context)
     metadata[:] = [(k, v) for k, v in metadata if k.lower() not in (TRACEPARENT, TRACESTATE)]
     metadata.extend(carrier.items())
-
-
-def _from_grpc_trace_bin(value: str | bytes) -> trace.SpanContext | None:
-    """Decode the OpenCensus binary format: version 0, then fields 0 (trace id, 16 bytes),
-    1 (span id, 8 bytes) and 2 (trace options, 1 byte)."""
-    data = value.encode("latin-1") if isinstance(value, str) else value
-    if len(data) < 1 or data[0] != 0:
-        return None
-    trace_id = span_id = 0
-    flags = 0
-    pos = 1
-    sizes = {0: 16, 1: 8, 2: 1}
-    while pos < len(data):
-        field = data[pos]
-        size = sizes.get(field)
-        if size is None or pos + 1 + size > len(data):
-            break  # unknown field: later fields cannot be located; keep what we have
-        chunk = data[pos + 1 : pos + 1 + size]
-        if field == 0:
-            trace_id = int.from_bytes(chunk, "big")
-        elif field == 1:
-            span_id = int.from_bytes(chunk, "big")
-        else:
-            flags = chunk[0] & 0x01
-        pos += 1 + size
-    span_context = trace.SpanContext(
-        trace_id=trace_id,
-        span_id=span_id,
-        is_remote=True,
-        trace_flags=trace.TraceFlags(flags),
-    )
-    return span_context if span_context.is_valid else None
 
 
 # --------------------------------------------------------------------------------------------

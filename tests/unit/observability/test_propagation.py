@@ -153,23 +153,6 @@ def test_extract_grpc_missing() -> None:
     assert not span_context(extract_grpc([("user-agent", "x")])).is_valid
 
 
-def test_extract_grpc_trace_bin_fallback() -> None:
-    value = (
-        bytes([0, 0])
-        + bytes.fromhex(TRACE_ID)
-        + bytes([1])
-        + bytes.fromhex(SPAN_ID)
-        + bytes([2, 1])
-    )
-    assert ids(extract_grpc([("grpc-trace-bin", value)])) == (TRACE_ID, SPAN_ID, True)
-    # traceparent wins when both are present and valid
-    other = f"00-{'1' * 32}-{'2' * 16}-00"
-    assert ids(extract_grpc([("grpc-trace-bin", value), ("traceparent", other)]))[0] == "1" * 32
-    # malformed binary values are ignored
-    assert not span_context(extract_grpc([("grpc-trace-bin", b"\x01garbage")])).is_valid
-    assert not span_context(extract_grpc([("grpc-trace-bin", b"")])).is_valid
-
-
 def test_inject_grpc_round_trip_and_replaces() -> None:
     metadata = [("traceparent", "stale"), ("tracestate", "old=1"), ("dapr-app-id", "b")]
     inject_grpc(metadata, extract_grpc([("traceparent", VALID), ("tracestate", TRACESTATE)]))

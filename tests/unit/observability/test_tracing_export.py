@@ -182,3 +182,18 @@ def test_setup_replaces_and_shutdown_of_old_handle_keeps_new() -> None:
     assert second.shutdown(grace=2.0)
     assert not tracing_enabled()
     assert second.shutdown() is True  # idempotent
+
+
+def test_threaded_receiver_for_synchronous_tests() -> None:
+    from tests.otlp_receiver import ThreadedOtlpReceiver
+
+    with ThreadedOtlpReceiver() as receiver:
+        settings = TracingSettings.from_config(
+            None, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{receiver.grpc_endpoint}"}
+        )
+        handle = setup_tracing(settings, service_name="sync", service_version="1")
+        with get_tracer().start_as_current_span("sync-span"):
+            pass
+        assert handle.shutdown(grace=10.0)
+        (span,) = receiver.wait_for_spans(lambda s: s.name == "sync-span")
+        assert span.resource["service.name"] == "sync"
