@@ -22,7 +22,10 @@ from components.base import ComponentContext
 from components.errors import ComponentError, ETagMismatch, InvalidRequest
 from components.state import (
     Compare,
+    Concurrency,
+    DeleteRequest,
     GetRequest,
+    ListKeysRequest,
     Op,
     Query,
     SetRequest,
@@ -149,14 +152,25 @@ async def test_expired_rows_stay_until_cleanup_when_it_is_disabled(tmp_path: Pat
         await store.set(SetRequest(key="short-1", value=b"v", ttl_seconds=1))
         await store.set(SetRequest(key="short-2", value=b"v", ttl_seconds=1))
         await store.set(SetRequest(key="long", value=b"v"))
+        stale = await store.get(GetRequest(key="short-2"))
+        assert stale is not None
 
         async def expired() -> bool:
             return await store.get(GetRequest(key="short-2")) is None
 
         await eventually(expired, within=3.0)
         assert len(_rows(db, "SELECT key FROM state")) == 3  # invisible, not deleted
-        assert await store.delete_expired() == 2
-        assert _rows(db, "SELECT key FROM state") == [("long",)]
+        # Expired rows still in the table behave as missing for conditional writes too.
+        with pytest.raises(ETagMismatch):
+            await store.set(SetRequest(key="short-2", value=b"late", etag=stale.etag))
+        with pytest.raises(ETagMismatch):
+            await store.delete(DeleteRequest(key="short-2", etag=stale.etag))
+        await store.set(
+            SetRequest(key="short-1", value=b"again", concurrency=Concurrency.FIRST_WRITE)
+        )
+        assert (await store.list_keys(ListKeysRequest(prefix=""))).keys == ["long", "short-1"]
+        assert await store.delete_expired() == 1
+        assert _rows(db, "SELECT key FROM state ORDER BY key") == [("long",), ("short-1",)]
     finally:
         await store.close()
 
