@@ -9,6 +9,7 @@ never the raw path; unknown HTTP methods become ``OTHER``; unknown gRPC methods 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
@@ -74,11 +75,19 @@ class Metrics:
       ``set_circuit_breaker_state``)
     """
 
-    def __init__(self, app_id: str = "", *, process_metrics: bool = True) -> None:
+    def __init__(
+        self,
+        app_id: str = "",
+        *,
+        process_metrics: bool = True,
+        latency_buckets: Sequence[float] | None = None,
+    ) -> None:
+        """``latency_buckets`` (seconds) replaces ``LATENCY_BUCKETS`` for every histogram, e.g.
+        from the Configuration's ``metrics.latencyDistributionBuckets`` (milliseconds there)."""
         self.app_id = app_id
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
-        buckets = LATENCY_BUCKETS
+        buckets = tuple(latency_buckets) if latency_buckets else LATENCY_BUCKETS
 
         self.http_requests = Counter(
             "tandem_http_server_requests_total",

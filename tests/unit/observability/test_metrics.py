@@ -162,3 +162,16 @@ async def test_serve_metrics_on_a_port() -> None:
             assert "process_cpu_seconds_total" in await r.text()
     finally:
         await runner.cleanup()
+
+
+def test_custom_latency_buckets() -> None:
+    metrics = Metrics("a", latency_buckets=[0.001, 0.1])
+    metrics.observe_component(
+        component="c", block="state", operation="get", success=True, duration=0.05
+    )
+    bounds = {
+        dict(key)["le"]
+        for name, key in samples(metrics)
+        if name == "tandem_component_latency_seconds_bucket"
+    }
+    assert bounds == {"0.001", "0.1", "+Inf"}
