@@ -244,7 +244,7 @@ class StateService:
             raise errors.InvalidArgument(
                 f"invalid ttlInSeconds {ttl}: expected -1 (no expiry) or 0..2147483647", code=code
             )
-        if ttl == -1:
+        if ttl <= 0:  # -1 (Dapr's "never expires") and 0 both mean no TTL, in every store
             return None
         if StateFeature.TTL not in store.features():
             raise errors.NotSupported("the state store does not support ttlInSeconds")
