@@ -1,0 +1,333 @@
+"""The same failure reports the same error over HTTP and gRPC.
+
+For every scenario the HTTP body's ``errorCode`` equals ``ErrorInfo.metadata["errorCode"]`` in the
+gRPC ``grpc-status-details-bin`` trailer (decoded with ``grpc_status.rpc_status.from_call``), the
+HTTP ``details`` reason (the errorCode when there are no details) equals ``ErrorInfo.reason``
+(what the Dapr SDK's ``DaprGrpcError.error_code()`` returns), and the HTTP status and gRPC code
+are the pair Dapr uses. Also: a value written over one protocol reads back identically over the
+other.
+
+Exception, as in Dapr: a request over the body limit is refused by the gRPC transport itself
+(RESOURCE_EXHAUSTED without details), so only the status pair is compared for it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.integration.state._grpc import FIRST_WRITE, Grpc, RpcFailure, fail, item, op
+from tests.integration.state._support import MAX_BODY, Resp, StateEnv
+
+pytestmark = pytest.mark.integration
+
+Scenario = Callable[[StateEnv, Grpc], tuple[Resp, RpcFailure]]
+SCENARIOS: dict[str, Scenario] = {}
+
+# HTTP status -> gRPC codes Dapr pairs with it
+STATUS_PAIRS: dict[int, set[grpc.StatusCode]] = {
+    400: {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED},
+    409: {grpc.StatusCode.ABORTED},
+    413: {grpc.StatusCode.RESOURCE_EXHAUSTED},
+    500: {
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    },
+}
+MISSING = "no-such-store"
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+@pytest.fixture(scope="module")
+def rpc(env: StateEnv) -> Iterator[Grpc]:
+    client = Grpc(env.grpc_target)
+    yield client
+    client.close()
+
+
+def _stale(env: StateEnv) -> str:
+    return str(uuid.uuid4()) if env.kind in ("sqlite", "postgresql") else "987654321"
+
+
+def _written(env: StateEnv, rpc: Grpc) -> tuple[str, str]:
+    k = env.key()
+    rpc.save(env.store, item(k, b'"v"'))
+    return k, rpc.get(env.store, k).etag
+
+
+# ---- scenarios -----------------------------------------------------------------------------
+
+
+@scenario
+def unknown_store_save(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k = env.key()
+    return env.http.save(MISSING, [{"key": k, "value": 1}]), fail(rpc.save, MISSING, item(k))
+
+
+@scenario
+def unknown_store_get(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.get(MISSING, "k"), fail(rpc.get, MISSING, "k")
+
+
+@scenario
+def unknown_store_delete(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.delete(MISSING, "k"), fail(rpc.delete, MISSING, "k")
+
+
+@scenario
+def unknown_store_bulk_get(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.bulk(MISSING, ["k"]), fail(rpc.bulk, MISSING, ["k"])
+
+
+@scenario
+def unknown_store_transaction(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    body = {"operations": [{"operation": "upsert", "request": {"key": "k", "value": 1}}]}
+    return env.http.transact(MISSING, body), fail(
+        rpc.transact, MISSING, op("upsert", item("k", b"1"))
+    )
+
+
+@scenario
+def unknown_store_query(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.query(MISSING, {}), fail(rpc.query, MISSING, "{}")
+
+
+@scenario
+def unknown_store_list_keys(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.list_keys(MISSING), fail(rpc.list_keys, MISSING)
+
+
+@scenario
+def illegal_key_save(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.save(env.store, [{"key": "a||b", "value": 1}]), fail(
+        rpc.save, env.store, item("a||b", b"1")
+    )
+
+
+@scenario
+def illegal_key_get(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.get(env.store, "a||b"), fail(rpc.get, env.store, "a||b")
+
+
+@scenario
+def illegal_key_delete(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.delete(env.store, "a||b"), fail(rpc.delete, env.store, "a||b")
+
+
+@scenario
+def illegal_key_bulk_get(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.bulk(env.store, ["a||b"]), fail(rpc.bulk, env.store, ["a||b"])
+
+
+@scenario
+def illegal_key_transaction(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    body = {"operations": [{"operation": "delete", "request": {"key": "a||b"}}]}
+    return env.http.transact(env.store, body), fail(
+        rpc.transact, env.store, op("delete", item("a||b"))
+    )
+
+
+@scenario
+def empty_key_save(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.save(env.store, [{"key": "", "value": 1}]), fail(
+        rpc.save, env.store, item("", b"1")
+    )
+
+
+@scenario
+def etag_mismatch_save(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    stale = _stale(env)
+    return env.http.save(env.store, [{"key": k, "value": 1, "etag": stale}]), fail(
+        rpc.save, env.store, item(k, b"1", etag=stale)
+    )
+
+
+@scenario
+def etag_mismatch_delete(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    stale = _stale(env)
+    return env.http.delete(env.store, k, headers={"If-Match": stale}), fail(
+        rpc.delete, env.store, k, stale
+    )
+
+
+@scenario
+def invalid_etag_save(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    return env.http.save(env.store, [{"key": k, "value": 1, "etag": "bad etag"}]), fail(
+        rpc.save, env.store, item(k, b"1", etag="bad etag")
+    )
+
+
+@scenario
+def invalid_etag_delete(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    return env.http.delete(env.store, k, headers={"If-Match": "bad etag"}), fail(
+        rpc.delete, env.store, k, "bad etag"
+    )
+
+
+@scenario
+def first_write_conflict(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    body = [{"key": k, "value": 1, "options": {"concurrency": "first-write"}}]
+    return env.http.save(env.store, body), fail(
+        rpc.save, env.store, item(k, b"1", concurrency=FIRST_WRITE)
+    )
+
+
+@scenario
+def ttl_not_a_number(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k = env.key()
+    meta = {"ttlInSeconds": "soon"}
+    return env.http.save(env.store, [{"key": k, "value": 1, "metadata": meta}]), fail(
+        rpc.save, env.store, item(k, b"1", metadata=meta)
+    )
+
+
+@scenario
+def ttl_out_of_range(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k = env.key()
+    meta = {"ttlInSeconds": str(2**31)}
+    return env.http.save(env.store, [{"key": k, "value": 1, "metadata": meta}]), fail(
+        rpc.save, env.store, item(k, b"1", metadata=meta)
+    )
+
+
+@scenario
+def transaction_unknown_operation(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k = env.key()
+    body = {"operations": [{"operation": "merge", "request": {"key": k, "value": 1}}]}
+    return env.http.transact(env.store, body), fail(
+        rpc.transact, env.store, op("merge", item(k, b"1"))
+    )
+
+
+@scenario
+def transaction_etag_mismatch(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    stale = _stale(env)
+    body = {"operations": [{"operation": "delete", "request": {"key": k, "etag": stale}}]}
+    return env.http.transact(env.store, body), fail(
+        rpc.transact, env.store, op("delete", item(k, etag=stale))
+    )
+
+
+@scenario
+def transaction_invalid_etag(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k, _ = _written(env, rpc)
+    body = {
+        "operations": [{"operation": "upsert", "request": {"key": k, "value": 1, "etag": "x y"}}]
+    }
+    return env.http.transact(env.store, body), fail(
+        rpc.transact, env.store, op("upsert", item(k, b"1", etag="x y"))
+    )
+
+
+@scenario
+def transaction_bad_ttl(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    k = env.key()
+    body = {
+        "operations": [{"operation": "upsert", "request": {"key": k, "value": 1}}],
+        "metadata": {"ttlInSeconds": "1.5"},
+    }
+    return env.http.transact(env.store, body), fail(
+        rpc.transact, env.store, op("upsert", item(k, b"1")), metadata={"ttlInSeconds": "1.5"}
+    )
+
+
+@scenario
+def query_malformed_or_unsupported(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    text = '{"filter": {"LIKE": {"a": 1}}}'
+    return env.http.query(env.store, text.encode()), fail(rpc.query, env.store, text)
+
+
+@scenario
+def query_not_json(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.query(env.store, b"{nope"), fail(rpc.query, env.store, "{nope")
+
+
+@scenario
+def list_keys_bad_limit(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.list_keys(env.store, limit="-1"), fail(rpc.list_keys, env.store, limit=-1)
+
+
+@scenario
+def list_keys_illegal_prefix(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    return env.http.list_keys(env.store, prefix="a||"), fail(rpc.list_keys, env.store, prefix="a||")
+
+
+@scenario
+def list_keys_bad_token(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
+    token = "!!not-a-token!!"
+    return env.http.list_keys(env.store, token=token), fail(rpc.list_keys, env.store, token=token)
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+
+def _http_error_info(resp: Resp) -> dict[str, Any]:
+    doc = resp.json()
+    infos = [d for d in doc.get("details") or [] if "ErrorInfo" in d["@type"]]
+    if not infos:
+        return {"reason": doc["errorCode"], "metadata": {}}
+    assert len(infos) == 1
+    assert infos[0]["domain"] == "dapr.io"
+    return {"reason": infos[0]["reason"], "metadata": infos[0].get("metadata") or {}}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_error_parity(env: StateEnv, rpc: Grpc, name: str) -> None:
+    resp, failure = SCENARIOS[name](env, rpc)
+    assert resp.status >= 400, (name, resp)
+    assert resp.error_code, resp.body
+    assert failure.code in STATUS_PAIRS[resp.status], (resp.status, failure)
+    assert failure.error_code == resp.error_code, (resp.body, failure)
+    info = _http_error_info(resp)
+    assert failure.reason == info["reason"], (resp.body, failure)
+    grpc_meta = {k: v for k, v in failure.metadata.items() if k != "errorCode"}
+    assert grpc_meta == info["metadata"], (resp.body, failure)
+    assert failure.domain == "dapr.io"
+
+
+def test_error_parity_body_too_large(env: StateEnv, rpc: Grpc) -> None:
+    k = env.key()
+    blob = "x" * (MAX_BODY + 16)
+    resp = env.http.save(env.store, [{"key": k, "value": blob}])
+    failure = fail(rpc.save, env.store, item(k, blob.encode()))
+    assert resp.status == 413
+    assert resp.error_code == "ERR_BODY_TOO_LARGE"
+    assert failure.code in STATUS_PAIRS[413]
+    assert env.http.get(env.store, k).status == 204
+
+
+# ---- values cross the protocols unchanged --------------------------------------------------
+
+
+def test_value_parity(env: StateEnv, rpc: Grpc) -> None:
+    k_http, k_grpc = env.key(), env.key()
+    raw = b'{"b":1,  "a":[1.0, 2e3]}'
+    body = b'[{"key":"' + k_http.encode() + b'","value":' + raw + b"}]"
+    assert env.http.save(env.store, body).status == 204
+    assert rpc.get(env.store, k_http).data == raw
+    rpc.save(env.store, item(k_grpc, raw))
+    assert env.http.get(env.store, k_grpc).body == raw
+    # the ETag is the same whichever protocol reads it
+    assert env.http.get(env.store, k_grpc).headers["etag"] == rpc.get(env.store, k_grpc).etag
+    # bulk over HTTP embeds a gRPC-written JSON value as JSON, other bytes as a string
+    k_text = env.key()
+    rpc.save(env.store, item(k_text, b"plain text"))
+    items = env.http.bulk(env.store, [k_grpc, k_text]).json()
+    assert items[0]["data"] == json.loads(raw)
+    assert items[1]["data"] == "plain text"

@@ -1,0 +1,259 @@
+"""Backend outages through a running sidecar: fail fast, stay up, serve again at once.
+
+The ``disruptive`` tests stop the real Redis / PostgreSQL server shared by every test on this
+machine and always start it again (in ``finally``). Each test starts its own sidecar with short
+component timeouts, checks that requests fail within the timeout (+1 s) with ERR_STATE_GET /
+ERR_STATE_SAVE (HTTP 500), that the sidecar process lives on and ``/v1.0/healthz/outbound``
+still answers, then restarts the server and measures how long after the server accepts
+connections again the sidecar serves (must be within 1 s; printed and recorded as a junit
+property). Two further tests make the server unresponsive instead of absent (Redis CLIENT
+PAUSE, a PostgreSQL table lock): requests must fail within the timeout rather than hang.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.integration.state._support import (
+    PSQL,
+    PostgresBackend,
+    Resp,
+    StateEnv,
+    poll,
+    start_env,
+)
+from tests.servers import require_server
+
+pytestmark = pytest.mark.integration
+
+REDIS_TIMEOUT = 2.0
+POSTGRES_TIMEOUT = 3.0
+RECOVERY_LIMIT = 1.0
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
+REDIS_METADATA = {
+    "dialTimeout": f"{REDIS_TIMEOUT:g}s",
+    "readTimeout": f"{REDIS_TIMEOUT:g}s",
+    "writeTimeout": f"{REDIS_TIMEOUT:g}s",
+}
+POSTGRES_METADATA = {"timeout": f"{POSTGRES_TIMEOUT:g}s"}
+
+
+def _pg_cluster() -> list[str]:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+
+
+def _run(cmd: list[str], timeout: float = 60.0) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    assert out.returncode == 0, f"{cmd}: {out.stdout}{out.stderr}"
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _redis_ready() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _postgres_ready() -> bool:
+    out = subprocess.run(
+        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], check=False, timeout=10
+    )
+    return out.returncode == 0
+
+
+@contextmanager
+def _sidecar(kind: str, tmp: Path, metadata: dict[str, str]) -> Iterator[StateEnv]:
+    with start_env(kind, tmp, with_variants=False, metadata=metadata) as env:
+        env.http.timeout = 30.0
+        yield env
+
+
+def _timed(fn: Callable[[], Resp]) -> tuple[Resp, float]:
+    start = time.monotonic()
+    resp = fn()
+    return resp, time.monotonic() - start
+
+
+def _assert_fails_fast(env: StateEnv, key: str, limit: float) -> None:
+    """GET and SAVE fail with 500 ERR_STATE_GET / ERR_STATE_SAVE within ``limit`` seconds."""
+    r, took = _timed(lambda: env.http.get(env.store, key))
+    assert (r.status, r.error_code) == (500, "ERR_STATE_GET"), r
+    assert took <= limit, f"GET took {took:.2f}s"
+    r, took = _timed(lambda: env.http.save(env.store, [{"key": key, "value": "down"}]))
+    assert (r.status, r.error_code) == (500, "ERR_STATE_SAVE"), r
+    assert took <= limit, f"SAVE took {took:.2f}s"
+
+
+def _assert_alive(env: StateEnv) -> None:
+    assert env.sidecar.proc.poll() is None, env.sidecar.logs()
+    assert env.http.request("GET", "/v1.0/healthz/outbound", timeout=2).status == 204
+    assert env.http.request("GET", "/v1.0/healthz", timeout=2).status == 204
+
+
+def _recovery(env: StateEnv, key: str, ready: Callable[[], bool]) -> float:
+    """Seconds from the server answering (``ready``) to the sidecar serving ``key`` again."""
+    assert poll(ready, timeout=30.0, interval=0.01), "the server did not come back"
+    back = time.monotonic()
+
+    def served() -> bool:
+        return env.http.get(env.store, key, timeout=10).status in (200, 204)
+
+    assert poll(served, timeout=15.0, interval=0.01), "the sidecar did not serve again"
+    return time.monotonic() - back
+
+
+def _report(name: str, seconds: float, record: Callable[[str, object], None]) -> None:
+    record(f"{name}_recovery_seconds", round(seconds, 3))
+    print(f"\n{name}: sidecar served again {seconds * 1000:.0f} ms after the server was back")
+
+
+@pytest.mark.disruptive
+@pytest.mark.redis
+def test_redis_stopped_and_restarted(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    require_server("redis")
+    with _sidecar("redis", tmp_path, REDIS_METADATA) as env:
+        k = env.key()
+        assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
+        try:
+            _run(["redis-cli", "-p", "6379", "shutdown", "nosave"])
+            assert poll(lambda: not _tcp_open(6379), timeout=10.0)
+            _assert_fails_fast(env, k, REDIS_TIMEOUT + 1)
+            _assert_alive(env)
+        finally:
+            if not _redis_ready():
+                _run(REDIS_START)
+        took = _recovery(env, k, _redis_ready)
+        _report("redis", took, record_property)
+        assert took <= RECOVERY_LIMIT
+        assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
+        assert env.http.get(env.store, k).body == b'"after"'
+
+
+@pytest.mark.disruptive
+@pytest.mark.postgres
+def test_postgres_stopped_and_restarted(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    require_server("postgres")
+    with _sidecar("postgresql", tmp_path, POSTGRES_METADATA) as env:
+        k = env.key()
+        assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
+        try:
+            _run([*_pg_cluster(), "stop", "-m", "fast"])
+            assert poll(lambda: not _tcp_open(5432), timeout=10.0)
+            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1)
+            _assert_alive(env)
+        finally:
+            if not _postgres_ready():
+                _run([*_pg_cluster(), "start"])
+        took = _recovery(env, k, _postgres_ready)
+        _report("postgresql", took, record_property)
+        assert took <= RECOVERY_LIMIT
+        assert env.http.get(env.store, k).body == b'"before"'  # PostgreSQL keeps its data
+        assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
+        assert env.http.get(env.store, k).body == b'"after"'
+
+
+@pytest.mark.disruptive
+@pytest.mark.redis
+def test_redis_unresponsive(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    """A server that accepts but does not answer (CLIENT PAUSE) costs the timeout, no more."""
+    require_server("redis")
+    pause_ms = 4500
+    with _sidecar("redis", tmp_path, REDIS_METADATA) as env:
+        k = env.key()
+        assert env.http.save(env.store, [{"key": k, "value": "v"}]).status == 204
+        _run(["redis-cli", "-p", "6379", "client", "pause", str(pause_ms), "ALL"])
+        try:
+            r, took = _timed(lambda: env.http.get(env.store, k))
+            assert (r.status, r.error_code) == (500, "ERR_STATE_GET"), r
+            assert took <= REDIS_TIMEOUT + 1, f"GET took {took:.2f}s"
+            _assert_alive(env)
+        finally:
+            _run(["redis-cli", "-p", "6379", "client", "unpause"])
+        took = _recovery(env, k, _redis_ready)
+        _report("redis-pause", took, record_property)
+        assert took <= RECOVERY_LIMIT
+        assert env.http.get(env.store, k).body == b'"v"'
+
+
+@pytest.mark.postgres
+def test_postgres_locked_table_times_out(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    """A statement blocked by a lock fails after ``timeout`` instead of waiting for it."""
+    require_server("postgres")
+    with _sidecar("postgresql", tmp_path, POSTGRES_METADATA) as env:
+        k = env.key()
+        assert env.http.save(env.store, [{"key": k, "value": "v"}]).status == 204
+        backend = env.backend
+        assert isinstance(backend, PostgresBackend)
+        table = backend.table
+        app = f"locker_{env.app_id}"
+        locker = subprocess.Popen(
+            [
+                *PSQL,
+                "-c",
+                f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);",
+            ],
+            env={**os.environ, "PGAPPNAME": app},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            held = (
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                f"WHERE a.application_name = '{app}' AND l.mode = 'AccessExclusiveLock' "
+                "AND l.granted"
+            )
+            assert poll(lambda: backend.psql(held).strip() == "1", timeout=10.0)
+            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1)
+            _assert_alive(env)
+        finally:
+            backend.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = '{app}'"
+            )
+            locker.wait(timeout=10)
+        took = _recovery(env, k, _postgres_ready)
+        _report("postgresql-lock", took, record_property)
+        assert took <= RECOVERY_LIMIT
+        assert env.http.get(env.store, k).body == b'"v"'
