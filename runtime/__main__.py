@@ -65,10 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from runtime.app_process import AppStartError
     from runtime.lifecycle import Sidecar
     from runtime.logging import setup_logging
+    from runtime.observability.instrument import TraceContextFilter
     from runtime.resources.build import ComponentInitError
     from runtime.resources.issues import ConfigError
 
-    setup_logging(level=config.log_level, as_json=config.log_as_json, app_id=config.app_id)
+    setup_logging(
+        level=config.log_level,
+        as_json=config.log_as_json,
+        app_id=config.app_id,
+        extra_filters=[TraceContextFilter()],
+    )
     runner: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop

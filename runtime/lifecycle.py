@@ -17,20 +17,31 @@ import signal
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.base import ComponentContext
+from runtime._version import __version__
 from runtime.app_process import AppProcess
 from runtime.appchannel.health import AppHealth
 from runtime.config import SidecarConfig
+from runtime.observability.instrument import (
+    GrpcTelemetryInterceptor,
+    TelemetryObserver,
+    http_middleware,
+)
 from runtime.registry import Registry
 from runtime.resources.build import plan_components, start_components
+from runtime.resources.configuration import SidecarConfiguration, load_configuration
 from runtime.resources.defaults import default_components
+from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, load_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
+
+if TYPE_CHECKING:
+    from runtime.observability.metrics import Metrics
 
 __all__ = ["Sidecar", "load_all"]
 
@@ -54,6 +65,7 @@ class Sidecar:
         self.env = dict(os.environ if env is None else env)
         self.status = RuntimeStatus()
         self.started_at = time.monotonic()
+        self.configuration = SidecarConfiguration()
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -70,13 +82,38 @@ class Sidecar:
         Raises ConfigError, ComponentInitError, OSError (port in use) or AppStartError before
         serving when start-up fails.
         """
+        from runtime.observability.tracing import TracingSettings, setup_tracing
+
         cfg = self.config
+        self.configuration = load_configuration(cfg.config_paths)
+        try:
+            tracing_settings = TracingSettings.from_config(self.configuration.tracing, self.env)
+        except ValueError as exc:
+            raise ConfigError(
+                [
+                    Issue(
+                        ", ".join(self.configuration.sources) or "environment",
+                        str(exc),
+                        path="spec.tracing",
+                    )
+                ]
+            ) from exc
         resources, origin = load_all(cfg)
         plans = plan_components(resources.components, Registry(), app_id=cfg.app_id, env=self.env)
         log.info("starting tandem sidecar for app %r; resources from %s", cfg.app_id, origin)
         async with AsyncExitStack() as stack:
+            tracing = setup_tracing(
+                tracing_settings, service_name=cfg.app_id, service_version=__version__
+            )
+            stack.push_async_callback(tracing.aclose, cfg.graceful_shutdown_seconds)
+            metrics = await self._start_metrics(stack)
             components = await start_components(plans, stack, self._context)
-            state = StateService(components, app_id=cfg.app_id, namespace=cfg.namespace)
+            observer = TelemetryObserver(
+                metrics, component_types={c.name: c.type for c in components}
+            )
+            state = StateService(
+                components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
+            )
             metadata = MetadataService(
                 components,
                 app_id=cfg.app_id,
@@ -92,7 +129,7 @@ class Sidecar:
                     health_threshold=cfg.app_health_threshold,
                 ),
             )
-            await self._start_apis(stack, state, metadata)
+            await self._start_apis(stack, state, metadata, metrics)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -104,13 +141,39 @@ class Sidecar:
             )
             return await self._serve(stack, metadata)
 
+    async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
+        cfg = self.config
+        from_config = self.configuration.metrics_enabled
+        if not cfg.enable_metrics or from_config is False:
+            return None
+        from runtime.observability.metrics import Metrics, serve_metrics
+
+        metrics = Metrics(cfg.app_id)
+        host = cfg.listen_addresses[0]
+        try:
+            runner = await serve_metrics(metrics, host=host, port=cfg.metrics_port)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot listen on {host}:{cfg.metrics_port} for metrics (--metrics-port): "
+                f"{exc.strerror}",
+            ) from exc
+        stack.push_async_callback(runner.cleanup)
+        log.info("metrics on http://%s:%d/metrics", host, cfg.metrics_port)
+        return metrics
+
     async def _start_apis(
-        self, stack: AsyncExitStack, state: StateService, metadata: MetadataService
+        self,
+        stack: AsyncExitStack,
+        state: StateService,
+        metadata: MetadataService,
+        metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
         from runtime.api.http.server import HttpServer, build_app
 
         cfg = self.config
+        api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
             state=state,
             metadata=metadata,
@@ -119,6 +182,9 @@ class Sidecar:
             port=cfg.grpc_port,
             max_message_size=cfg.max_body_size,
             api_token=cfg.api_token,
+            extra_interceptors=[
+                GrpcTelemetryInterceptor(metrics, app_id=cfg.app_id, api_logging=api_logging)
+            ],
         )
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
@@ -128,6 +194,7 @@ class Sidecar:
             status=self.status,
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
+            telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
         )
         http_server = HttpServer(
             app,

@@ -1,7 +1,7 @@
 """Build and run the HTTP API server inside the runtime's event loop.
 
-Middleware order, outermost first: errors (every failure becomes a Dapr error body), auth
-(``dapr-api-token``), then any extra middlewares given (telemetry), then the route handler.
+Middleware order, outermost first: telemetry (span, metrics, API log; sees the final status),
+errors (every failure becomes a Dapr error body), auth (``dapr-api-token``), the handler.
 """
 
 from __future__ import annotations
@@ -47,12 +47,11 @@ def build_app(
     status: RuntimeStatus,
     max_body_size: int,
     api_token: str | None = None,
-    middlewares: Sequence[Middleware] = (),
+    telemetry: Sequence[Middleware] = (),
 ) -> web.Application:
-    chain: list[Middleware] = [error_middleware]
+    chain: list[Middleware] = [*telemetry, error_middleware]
     if api_token:
         chain.append(_auth_middleware(api_token))
-    chain.extend(middlewares)
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[STATE] = state
     app[METADATA] = metadata

@@ -93,30 +93,30 @@ def _result(r: StateResult) -> dict[str, Any]:
     return out
 
 
-@routes.route("POST", "/v1.0/state/{store}")
-@routes.route("PUT", "/v1.0/state/{store}")
+@routes.route("POST", "/v1.0/state/{storeName}")
+@routes.route("PUT", "/v1.0/state/{storeName}")
 async def save_state(request: web.Request) -> web.Response:
     items = await decode_body(request, list[_Item])
     meta = query_metadata(request)
     await request.app[STATE].save(
-        request.match_info["store"], [_save_item(it, meta) for it in items]
+        request.match_info["storeName"], [_save_item(it, meta) for it in items]
     )
     return web.Response(status=204)
 
 
-@routes.route("POST", "/v1.0/state/{store}/bulk")
-@routes.route("PUT", "/v1.0/state/{store}/bulk")
+@routes.route("POST", "/v1.0/state/{storeName}/bulk")
+@routes.route("PUT", "/v1.0/state/{storeName}/bulk")
 async def bulk_get_state(request: web.Request) -> web.Response:
     body = await decode_body(request, _BulkGet)
     meta = {**query_metadata(request), **{k: _text(v) for k, v in (body.metadata or {}).items()}}
     results = await request.app[STATE].bulk_get(
-        request.match_info["store"], body.keys, metadata=meta
+        request.match_info["storeName"], body.keys, metadata=meta
     )
     return json_response([_result(r) for r in results])
 
 
-@routes.route("POST", "/v1.0/state/{store}/transaction")
-@routes.route("PUT", "/v1.0/state/{store}/transaction")
+@routes.route("POST", "/v1.0/state/{storeName}/transaction")
+@routes.route("PUT", "/v1.0/state/{storeName}/transaction")
 async def transaction(request: web.Request) -> web.Response:
     body = await decode_body(request, _Tx)
     meta = {**query_metadata(request), **{k: _text(v) for k, v in (body.metadata or {}).items()}}
@@ -138,14 +138,14 @@ async def transaction(request: web.Request) -> web.Response:
             )
         else:
             ops.append(TxOperation(operation=op.operation, item=item))
-    await request.app[STATE].transact(request.match_info["store"], ops, meta)
+    await request.app[STATE].transact(request.match_info["storeName"], ops, meta)
     return web.Response(status=204)
 
 
-@routes.get("/v1.0/state/{store}/{key:.+}")
+@routes.get("/v1.0/state/{storeName}/{key:.+}")
 async def get_state(request: web.Request) -> web.Response:
     result = await request.app[STATE].get(
-        request.match_info["store"],
+        request.match_info["storeName"],
         request.match_info["key"],
         consistency=request.query.get("consistency"),
         metadata=query_metadata(request),
@@ -160,10 +160,10 @@ async def get_state(request: web.Request) -> web.Response:
     return web.Response(body=result.value, headers=headers)
 
 
-@routes.delete("/v1.0/state/{store}/{key:.+}")
+@routes.delete("/v1.0/state/{storeName}/{key:.+}")
 async def delete_state(request: web.Request) -> web.Response:
     await request.app[STATE].delete(
-        request.match_info["store"],
+        request.match_info["storeName"],
         DeleteItem(
             key=request.match_info["key"],
             etag=request.headers.get("If-Match"),
@@ -175,11 +175,11 @@ async def delete_state(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.route("POST", "/v1.0-alpha1/state/{store}/query")
-@routes.route("PUT", "/v1.0-alpha1/state/{store}/query")
+@routes.route("POST", "/v1.0-alpha1/state/{storeName}/query")
+@routes.route("PUT", "/v1.0-alpha1/state/{storeName}/query")
 async def query_state(request: web.Request) -> web.Response:
     result = await request.app[STATE].query(
-        request.match_info["store"], await request.read(), query_metadata(request)
+        request.match_info["storeName"], await request.read(), query_metadata(request)
     )
     if not result.results:
         return web.Response(status=204)
@@ -189,7 +189,7 @@ async def query_state(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-@routes.get("/v1.0-alpha1/state/{store}/keys")
+@routes.get("/v1.0-alpha1/state/{storeName}/keys")
 async def list_keys(request: web.Request) -> web.Response:
     raw_limit = request.query.get("limit")
     try:
@@ -199,7 +199,7 @@ async def list_keys(request: web.Request) -> web.Response:
             f"invalid limit {raw_limit!r}: expected an integer", code=ErrorCode.MALFORMED_REQUEST
         ) from None
     page = await request.app[STATE].list_keys(
-        request.match_info["store"],
+        request.match_info["storeName"],
         prefix=request.query.get("prefix", ""),
         limit=limit,
         token=request.query.get("token"),
