@@ -217,14 +217,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _normalise(argv: Sequence[str]) -> list[str]:
-    """daprd accepts ``-app-id``; rewrite single-dash long flags (before ``--``) to ``--``."""
+    """daprd accepts ``-app-id`` and ``-config``; rewrite single-dash long flags (before ``--``)
+    to ``--``."""
     out: list[str] = []
     passthrough = False
     for arg in argv:
         if passthrough or arg == "--":
             passthrough = True
             out.append(arg)
-        elif re.match(r"^-[a-z][a-z0-9]+(-[a-z0-9]+)+(=.*)?$", arg):
+        elif re.match(r"^-[a-z][a-z0-9]+(-[a-z0-9]+)*(=.*)?$", arg):
             out.append("-" + arg)
         else:
             out.append(arg)
