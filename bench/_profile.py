@@ -1,0 +1,103 @@
+"""Sample the sidecar with py-spy during a measurement and summarise the samples.
+
+    python bench/_profile.py bench/results/profiles/<file>.txt [--top 25]
+
+py-spy (``pip install py-spy``) writes ``--format raw`` files: one collapsed stack per line,
+``frame;frame;...;leaf count``, outermost frame first. The summary lists, as a share of all
+samples of running (non-idle) threads:
+
+- self: samples whose innermost frame is the function (where the CPU time is spent);
+- total: samples with the function anywhere on the stack (the time under it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+__all__ = ["Profiler", "summarise"]
+
+_LINENO = re.compile(r":\d+\)$")
+
+
+def _frame(text: str) -> str:
+    """``func (path/file.py:12)`` → ``func (path/file.py)``."""
+    return _LINENO.sub(")", text.strip())
+
+
+def _parse(path: Path) -> tuple[Counter[str], Counter[str], int]:
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame(f) for f in stack.split(";") if f.strip()]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for f in set(frames):
+            under[f] += count
+    return own, under, total
+
+
+def summarise(path: Path, top: int = 20) -> str:
+    own, under, total = _parse(path)
+    if not total:
+        return f"{path}: no samples"
+    lines = [f"{path.name}: {total} samples of running threads", "", "  self%  function"]
+    lines += [f"  {n / total * 100:5.1f}  {f}" for f, n in own.most_common(top)]
+    lines += ["", " total%  function (time under it)"]
+    lines += [f"  {n / total * 100:5.1f}  {f}" for f, n in under.most_common(top)]
+    return "\n".join(lines)
+
+
+class Profiler:
+    """``py-spy record`` attached to ``pid`` for ``seconds`` (raw collapsed stacks)."""
+
+    def __init__(self, pid: int, out: Path, seconds: float, *, rate: int = 200) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self._cmd = [
+            exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
+            "--nonblocking", "--duration", str(max(1, round(seconds))), "--output", str(out),
+        ]  # fmt: skip
+        self.out = out
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._cmd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def wait(self) -> None:
+        if self._proc is None:
+            return
+        _, err = await self._proc.communicate()
+        if self._proc.returncode != 0:
+            print(f"py-spy failed: {err.decode(errors='replace')}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Summarise py-spy raw profiles.")
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    for f in args.files:
+        print(summarise(f, args.top))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
