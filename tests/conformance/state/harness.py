@@ -51,7 +51,16 @@ FEATURE_MARK = "state_feature"
 MakeStore = Callable[..., Awaitable[StateStore]]
 """``make_store(init=True)``: another store of the test's matrix entry (see conftest)."""
 
-_FIELDS = {"name", "manifest", "features", "server", "badEtag", "malformedEtag", "durable"}
+_FIELDS = {
+    "name",
+    "manifest",
+    "features",
+    "server",
+    "badEtag",
+    "malformedEtag",
+    "durable",
+    "orderedKeys",
+}
 _REQUIRED = {"name", "manifest", "features", "badEtag"}
 
 
@@ -66,6 +75,7 @@ class StoreCase:
     bad_etag: str
     malformed_etag: str | None
     durable: bool
+    ordered_keys: bool = True
 
     def placeholders(self, tmp: Path, unique_name: str) -> dict[str, str]:
         return {
@@ -97,6 +107,7 @@ def _case(raw: Any, where: str) -> StoreCase:
         bad_etag=str(raw["badEtag"]),
         malformed_etag=None if raw.get("malformedEtag") is None else str(raw["malformedEtag"]),
         durable=bool(raw.get("durable", False)),
+        ordered_keys=bool(raw.get("orderedKeys", True)),
     )
 
 
