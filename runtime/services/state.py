@@ -165,17 +165,34 @@ class StateService:
         return store
 
     def _prefix(self, name: str) -> str:
+        """The store key prefix of store ``name``, as Dapr derives it from ``keyPrefix``.
+
+        Dapr lower-cases the setting before using it, so a custom prefix is lower-cased too
+        (``MyApp`` stores ``myapp||key``); a setting containing ``||`` is refused.
+        """
         cached = self._prefixes.get(name)
         if cached is not None:
             return cached
-        setting = self._live(name).runtime_metadata.get("keyprefix", "appid")
-        match setting.lower():
+        setting = self._live(name).runtime_metadata.get("keyprefix", "appid").strip().lower()
+        if SEPARATOR in setting:
+            raise errors.InvalidArgument(
+                f"input key/keyPrefix '{setting}' can't contain '{SEPARATOR}' "
+                f"(keyPrefix of state store {name})",
+                code=ErrorCode.MALFORMED_REQUEST,
+                reason="DAPR_STATE_ILLEGAL_KEY",
+            )
+        match setting:
             case "appid" | "":
                 prefix = self._app_id + SEPARATOR if self._app_id else ""
             case "name":
                 prefix = name + SEPARATOR
             case "namespace":
-                prefix = f"{self._namespace}.{self._app_id}{SEPARATOR}"
+                if not self._app_id:
+                    prefix = ""
+                elif self._namespace:
+                    prefix = f"{self._namespace}.{self._app_id}{SEPARATOR}"
+                else:
+                    prefix = self._app_id + SEPARATOR
             case "none":
                 prefix = ""
             case _:
