@@ -59,7 +59,7 @@ EXPECTED_FEATURES = {
 }
 STORE = "statestore"
 # keyPrefix mode -> the component name suffix of the variant store in every sidecar.
-PREFIX_MODES = ("none", "name", "custom", "namespace")
+PREFIX_MODES = ("none", "name", "custom", "namespace", "illegal")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1"]
 
 
@@ -369,7 +369,7 @@ class StateEnv:
     features: frozenset[str]
     store: str = STORE
     variants: dict[str, str] = field(default_factory=dict)  # keyPrefix mode -> store name
-    custom_prefix: str = ""
+    custom_prefix: str = ""  # the keyPrefix setting of the "custom" variant store
 
     @property
     def grpc_target(self) -> str:
@@ -395,16 +395,18 @@ class _Plan:
 
 def _plan(backend: Backend, extra: Mapping[str, str]) -> _Plan:
     run = backend.run
-    custom = f"c{run}"
+    custom = f"C{run}"  # mixed case: Dapr lower-cases a custom prefix
     variants = {
         "none": "nopfx",
         "name": f"n{run}",  # stored as n<run>||key: unique on a shared server
         "custom": "custom",
         "namespace": "nspfx",
+        "illegal": "badpfx",  # keyPrefix "bad||prefix": Dapr refuses it
     }
+    settings = {"custom": custom, "illegal": "bad||prefix"}
     components = [backend.component(STORE, **extra)]
     for mode, name in variants.items():
-        setting = custom if mode == "custom" else mode
+        setting = settings.get(mode, mode)
         components.append(backend.component(name, keyPrefix=setting))
     return _Plan(components, variants, custom)
 
