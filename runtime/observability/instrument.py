@@ -209,6 +209,8 @@ def http_middleware(
             raise
         finally:
             duration = perf_counter() - start
+            if api_logging and not quiet:  # inside the request's context: carries its trace id
+                _log_http_call(log, method, route, status, duration, app_id=app_id)
             if token is not None:
                 otel_context.detach(token)  # type: ignore[arg-type]
             if span is not None:
@@ -217,8 +219,6 @@ def http_middleware(
                 metrics.observe_http(
                     method=method, path=route, status=status, duration=duration, app_id=app_id
                 )
-            if api_logging and not quiet:
-                _log_http_call(log, method, route, status, duration, app_id=app_id)
 
     return telemetry_middleware
 
@@ -406,6 +406,7 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                 raise
             finally:
                 duration = perf_counter() - start
+                record(method, code, duration)  # inside the call's context: logs carry its ids
                 if token is not None:
                     otel_context.detach(token)  # type: ignore[arg-type]
                 if span is not None:
@@ -414,7 +415,6 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                         if code not in _CLIENT_CODES:
                             span.set_status(Status(StatusCode.ERROR, code))
                     span.end()
-                record(method, code, duration)
 
         return behavior
 
