@@ -1,11 +1,11 @@
 """Errors components raise. The runtime's service layer maps them to API errors.
 
-    ComponentError
-    ├── ETagMismatch      the given ETag is well formed but not current (or first-write lost)
-    ├── ETagInvalid       the given ETag cannot be an ETag of this store
-    ├── NotSupported      the operation or option is not a declared feature of this component
-    ├── InvalidRequest    the request is well typed but the backend cannot accept it
-    └── BulkError         per-key errors of a non-atomic bulk operation
+ComponentError
+├── ETagMismatch      the given ETag is well formed but not current (or first-write lost)
+├── ETagInvalid       the given ETag cannot be an ETag of this store
+├── NotSupported      the operation or option is not a declared feature of this component
+├── InvalidRequest    the request is well typed but the backend cannot accept it
+└── BulkError         per-key errors of a non-atomic bulk operation
 """
 
 from __future__ import annotations

@@ -84,4 +84,10 @@ class QueryableStateStore(StateStore, Protocol):
 @runtime_checkable
 class KeyLister(StateStore, Protocol):
     async def list_keys(self, req: ListKeysRequest) -> KeysPage:
-        """Keys in ascending order from after ``token``; expired keys are left out."""
+        """One page of keys starting with ``req.prefix``; expired keys are left out.
+
+        Ordered stores (SQL, in-memory) return keys in ascending order and resume after the
+        last key of the previous page, so pages never overlap. Stores that cannot order keys
+        cheaply (Redis SCAN) return pages in no order: every key present for the whole
+        listing appears at least once, and a key may repeat on a later page.
+        """
