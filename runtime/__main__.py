@@ -30,7 +30,7 @@ def _validate(paths: Sequence[str]) -> int:
 
     try:
         resources = load_resources([Path(p) for p in paths])
-        plan_components(resources.components, Registry(), app_id="", env=os.environ)
+        plan_components(resources.components, Registry(), app_id=None, env=os.environ)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_STARTUP

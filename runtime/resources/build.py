@@ -59,14 +59,18 @@ def plan_components(
     manifests: Sequence[ComponentManifest],
     registry: Registry,
     *,
-    app_id: str,
+    app_id: str | None,
     env: Mapping[str, str],
 ) -> list[ComponentPlan]:
-    """Resolve and validate every manifest; raises ConfigError with every problem."""
+    """Resolve and validate every manifest; raises ConfigError with every problem.
+
+    Components scoped to other apps are skipped; ``app_id=None`` (``tandem validate``) keeps
+    them all, so every file is checked whatever app will load it.
+    """
     issues: list[Issue] = []
     plans: list[ComponentPlan] = []
     for m in manifests:
-        if m.scopes and app_id not in m.scopes:
+        if app_id is not None and m.scopes and app_id not in m.scopes:
             log.info("component %s skipped: not scoped to app %s", m.name, app_id)
             continue
         try:
