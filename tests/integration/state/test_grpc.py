@@ -8,9 +8,11 @@ channel. gRPC values are raw bytes, stored and returned unchanged.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,6 +225,38 @@ def test_bulk_save_is_per_item(env: StateEnv, rpc: Grpc) -> None:
     assert rpc.get(env.store, k3).data == b"second"
 
 
+def _race(n: int, fn: Any) -> list[Any]:
+    """Run ``fn(i)`` in ``n`` threads released together; their results in order."""
+    barrier = threading.Barrier(n)
+
+    def go(i: int) -> Any:
+        barrier.wait(timeout=10)
+        try:
+            fn(i)
+        except grpc.RpcError as err:
+            return err.code()
+        return grpc.StatusCode.OK
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(go, range(n)))
+
+
+def test_concurrent_writers_one_wins(env: StateEnv, rpc: Grpc) -> None:
+    """Racing first-writes of a new key, and racing writes with the same ETag: one winner."""
+    n = 12
+    k = env.key()
+    ok, aborted = grpc.StatusCode.OK, grpc.StatusCode.ABORTED
+    codes = _race(
+        n, lambda i: rpc.save(env.store, item(k, str(i).encode(), concurrency=FIRST_WRITE))
+    )
+    assert sorted(codes, key=str) == sorted([ok] + [aborted] * (n - 1), key=str)
+    assert rpc.get(env.store, k).data == str(codes.index(ok)).encode()
+    etag = _etag(rpc, env, k)
+    codes = _race(n, lambda i: rpc.save(env.store, item(k, str(-i).encode(), etag=etag)))
+    assert sorted(codes, key=str) == sorted([ok] + [aborted] * (n - 1), key=str)
+    assert rpc.get(env.store, k).data == str(-codes.index(ok)).encode()
+
+
 # ---- bulk get / delete ---------------------------------------------------------------------
 
 
@@ -238,6 +272,8 @@ def test_bulk_get(env: StateEnv, rpc: Grpc) -> None:
     assert (items[1].data, items[1].etag, items[1].error) == (b"", "", "")
     assert not any(i.error for i in items)
     assert rpc.bulk(env.store, []) == []
+    items = rpc.bulk(env.store, [k2, missing, k2, missing])
+    assert [(i.key, i.data) for i in items] == [(k2, b"two"), (missing, b"")] * 2
 
 
 def test_bulk_delete(env: StateEnv, rpc: Grpc) -> None:
@@ -513,6 +549,13 @@ def test_list_keys(env: StateEnv, rpc: Grpc) -> None:
     assert set(seen) == keys
     assert pages >= 3
     assert other not in seen
+    # prefix characters special to LIKE or glob patterns are literal
+    tag = uuid.uuid4().hex[:8]
+    special = f"w%_*?[{tag}]"
+    wanted = {special + "1", special + "2"}
+    decoys = {f"wxy*?[{tag}]1", f"w%_{tag}X{tag[0]}"}  # LIKE / glob would match these
+    rpc.save(env.store, *(item(k, b"1") for k in wanted | decoys))
+    assert set(rpc.list_keys(env.store, prefix=special, limit=100).keys) == wanted
 
 
 def test_list_keys_bad_limit(env: StateEnv, rpc: Grpc) -> None:

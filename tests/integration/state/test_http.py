@@ -8,8 +8,10 @@ module (``env`` in ``conftest``); tests use unique keys.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from tests.integration.state._support import (
     EXPECTED_FEATURES,
     MAX_BODY,
+    Http,
     StateEnv,
     parse_rfc3339,
     poll,
@@ -225,6 +228,43 @@ def test_bulk_save_is_per_item(env: StateEnv) -> None:
     assert env.http.get(env.store, k3).body == b'"second"'
 
 
+def _race(n: int, fn: Any) -> list[Any]:
+    """Run ``fn(i)`` in ``n`` threads released together; their results in order."""
+    barrier = threading.Barrier(n)
+
+    def go(i: int) -> Any:
+        barrier.wait(timeout=10)
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(go, range(n)))
+
+
+def test_concurrent_writers_one_wins(env: StateEnv) -> None:
+    """Racing first-writes of a new key, and racing writes with the same ETag: one winner."""
+    n = 12
+    k = env.key()
+    clients = [Http(env.sidecar.http_port) for _ in range(n)]
+    try:
+        first = {"concurrency": "first-write"}
+        statuses = _race(
+            n, lambda i: clients[i].save(env.store, [{"key": k, "value": i, "options": first}])
+        )
+        assert sorted(r.status for r in statuses) == [204] + [409] * (n - 1)
+        winner = next(i for i, r in enumerate(statuses) if r.status == 204)
+        assert env.http.get(env.store, k).json() == winner
+        etag = _etag(env, k)
+        statuses = _race(
+            n, lambda i: clients[i].save(env.store, [{"key": k, "value": -i, "etag": etag}])
+        )
+        assert sorted(r.status for r in statuses) == [204] + [409] * (n - 1)
+        winner = next(i for i, r in enumerate(statuses) if r.status == 204)
+        assert env.http.get(env.store, k).json() == -winner
+    finally:
+        for c in clients:
+            c.close()
+
+
 # ---- bulk get / delete ---------------------------------------------------------------------
 
 
@@ -251,6 +291,9 @@ def test_bulk_get(env: StateEnv) -> None:
     assert not items[1].get("etag")
     assert not any(i.get("error") for i in items)
     assert env.http.bulk(env.store, []).json() == []
+    # repeated keys: one result per requested key, in order
+    items = env.http.bulk(env.store, [k2, missing, k2, missing]).json()
+    assert [(i["key"], i.get("data")) for i in items] == [(k2, "two"), (missing, None)] * 2
 
 
 def test_bulk_delete(env: StateEnv) -> None:
@@ -553,6 +596,14 @@ def test_list_keys(env: StateEnv) -> None:
     assert set(seen) == keys
     assert pages >= 3
     assert other not in seen
+    # prefix characters special to LIKE or glob patterns are literal
+    tag = uuid.uuid4().hex[:8]
+    special = f"w%_*?[{tag}]"
+    wanted = {special + "1", special + "2"}
+    decoys = {f"wxy*?[{tag}]1", f"w%_{tag}X{tag[0]}"}  # LIKE / glob would match these
+    assert env.http.save(env.store, [{"key": k, "value": 1} for k in wanted | decoys]).status == 204
+    r = env.http.list_keys(env.store, prefix=special, limit="100")
+    assert set(r.json()["keys"]) == wanted
 
 
 def test_list_keys_bad_limit(env: StateEnv) -> None:

@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 import pytest
 
+from tests.integration.state._grpc import Grpc, fail, item
 from tests.integration.state._support import (
     PSQL,
     PostgresBackend,
@@ -110,14 +112,49 @@ def _timed(fn: Callable[[], Resp]) -> tuple[Resp, float]:
     return resp, time.monotonic() - start
 
 
-def _assert_fails_fast(env: StateEnv, key: str, limit: float) -> None:
-    """GET and SAVE fail with 500 ERR_STATE_GET / ERR_STATE_SAVE within ``limit`` seconds."""
-    r, took = _timed(lambda: env.http.get(env.store, key))
-    assert (r.status, r.error_code) == (500, "ERR_STATE_GET"), r
-    assert took <= limit, f"GET took {took:.2f}s"
-    r, took = _timed(lambda: env.http.save(env.store, [{"key": key, "value": "down"}]))
-    assert (r.status, r.error_code) == (500, "ERR_STATE_SAVE"), r
-    assert took <= limit, f"SAVE took {took:.2f}s"
+def _assert_fails_fast(env: StateEnv, key: str, limit: float, *, every_op: bool = False) -> None:
+    """GET and SAVE fail with 500 ERR_STATE_GET / ERR_STATE_SAVE within ``limit`` seconds.
+
+    ``every_op``: so do delete, bulk get, transaction, key listing and query (each with its
+    own code), and GetState / SaveState over gRPC (INTERNAL with the same ErrorInfo).
+    """
+    store = env.store
+    calls: list[tuple[str, Callable[[], Resp]]] = [
+        ("ERR_STATE_GET", lambda: env.http.get(store, key)),
+        ("ERR_STATE_SAVE", lambda: env.http.save(store, [{"key": key, "value": "down"}])),
+    ]
+    if every_op:
+        tx = {"operations": [{"operation": "upsert", "request": {"key": key, "value": 1}}]}
+        calls += [
+            ("ERR_STATE_DELETE", lambda: env.http.delete(store, key)),
+            ("ERR_STATE_BULK_GET", lambda: env.http.bulk(store, [key, key + "2"])),
+            ("ERR_STATE_TRANSACTION", lambda: env.http.transact(store, tx)),
+            ("ERR_STATE_LIST_KEYS", lambda: env.http.list_keys(store)),
+        ]
+        if env.has("QUERY_API"):
+            calls.append(("ERR_STATE_QUERY", lambda: env.http.query(store, {})))
+    took_max = 0.0
+    for code, call in calls:
+        r, took = _timed(call)
+        assert (r.status, r.error_code) == (500, code), r
+        assert took <= limit, f"{code}: the request took {took:.2f}s"
+        took_max = max(took_max, took)
+    if every_op:
+        rpc = Grpc(env.grpc_target, timeout=limit + 5)
+        try:
+            for code, fn in (
+                ("ERR_STATE_GET", lambda: rpc.get(store, key)),
+                ("ERR_STATE_SAVE", lambda: rpc.save(store, item(key, b"down"))),
+            ):
+                start = time.monotonic()
+                f = fail(fn)
+                took = time.monotonic() - start
+                assert (f.code, f.error_code) == (grpc.StatusCode.INTERNAL, code), f
+                assert took <= limit, f"gRPC {code}: the call took {took:.2f}s"
+                took_max = max(took_max, took)
+        finally:
+            rpc.close()
+    print(f"\n{env.kind}: {len(calls)} failing requests, the slowest took {took_max:.2f}s")
 
 
 def _assert_alive(env: StateEnv) -> None:
@@ -155,7 +192,7 @@ def test_redis_stopped_and_restarted(
         try:
             _run(["redis-cli", "-p", "6379", "shutdown", "nosave"])
             assert poll(lambda: not _tcp_open(6379), timeout=10.0)
-            _assert_fails_fast(env, k, REDIS_TIMEOUT + 1)
+            _assert_fails_fast(env, k, REDIS_TIMEOUT + 1, every_op=True)
             _assert_alive(env)
         finally:
             if not _redis_ready():
@@ -179,7 +216,7 @@ def test_postgres_stopped_and_restarted(
         try:
             _run([*_pg_cluster(), "stop", "-m", "fast"])
             assert poll(lambda: not _tcp_open(5432), timeout=10.0)
-            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1)
+            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1, every_op=True)
             _assert_alive(env)
         finally:
             if not _postgres_ready():
