@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import msgspec
@@ -70,12 +69,16 @@ def _save_item(item: _Item, query_meta: dict[str, str]) -> SaveItem:
 
 
 def _data(value: bytes | None) -> msgspec.Raw | str | None:
-    """A stored value inside a JSON response: as is when it is JSON, else as a string."""
+    """A stored value inside a JSON response: as is when it is JSON, else as a string.
+
+    "JSON" is strict UTF-8 RFC 8259 text: Python's ``json`` module would also accept ``NaN``,
+    ``Infinity`` and UTF-16/32 input, which embedded as is would break the response.
+    """
     if value is None:
         return None
     try:
-        json.loads(value)
-    except ValueError:
+        msgspec.json.decode(value)
+    except msgspec.DecodeError:
         return value.decode("utf-8", "replace")
     return msgspec.Raw(value)
 
