@@ -331,3 +331,24 @@ def test_value_parity(env: StateEnv, rpc: Grpc) -> None:
     items = env.http.bulk(env.store, [k_grpc, k_text]).json()
     assert items[0]["data"] == json.loads(raw)
     assert items[1]["data"] == "plain text"
+
+
+def _strict_json(body: bytes) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(body.decode("utf-8"), parse_constant=reject)
+
+
+def test_value_parity_not_quite_json(env: StateEnv, rpc: Grpc) -> None:
+    """Bytes Python's json module accepts but JSON does not: HTTP answers stay valid JSON."""
+    values = [b"NaN", b"-Infinity", "{}".encode("utf-16"), b"\xef\xbb\xbf{}"]
+    keys = [env.key() for _ in values]
+    rpc.save(env.store, *(item(k, v) for k, v in zip(keys, values, strict=True)))
+    resp = env.http.bulk(env.store, keys)
+    assert resp.status == 200
+    items = _strict_json(resp.body)
+    assert all(isinstance(i["data"], str) for i in items), items
+    assert items[0]["data"] == "NaN"
+    for k, v in zip(keys, values, strict=True):
+        assert env.http.get(env.store, k).body == v  # GET returns the bytes as they are
