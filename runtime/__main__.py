@@ -26,11 +26,13 @@ def _validate(paths: Sequence[str]) -> int:
     from runtime.registry import Registry
     from runtime.resources.build import plan_components
     from runtime.resources.issues import ConfigError
-    from runtime.resources.loader import load_resources
+    from runtime.resources.loader import collect_resources
 
+    resources, issues = collect_resources([Path(p) for p in paths])
     try:
-        resources = load_resources([Path(p) for p in paths])
-        plan_components(resources.components, Registry(), app_id=None, env=os.environ)
+        plan_components(
+            resources.components, Registry(), app_id=None, env=os.environ, prior_issues=issues
+        )
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_STARTUP

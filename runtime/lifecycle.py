@@ -34,7 +34,7 @@ from runtime.resources.build import plan_components, start_components
 from runtime.resources.configuration import SidecarConfiguration, load_configuration
 from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
-from runtime.resources.loader import Resources, load_resources
+from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
@@ -48,15 +48,17 @@ __all__ = ["Sidecar", "load_all"]
 log = logging.getLogger("tandem.runtime")
 
 
-def load_all(config: SidecarConfig) -> tuple[Resources, str]:
-    """Resources to load and a description of where they came from; raises ConfigError."""
+def load_all(config: SidecarConfig) -> tuple[Resources, str, list[Issue]]:
+    """Resources to load, a description of where they came from, and the problems found."""
     if config.resources_paths:
-        return load_resources(config.resources_paths), ", ".join(map(str, config.resources_paths))
+        resources, issues = collect_resources(config.resources_paths)
+        return resources, ", ".join(map(str, config.resources_paths)), issues
     home_components = config.home / "components"
     if home_components.is_dir():
-        return load_resources([home_components]), str(home_components)
+        resources, issues = collect_resources([home_components])
+        return resources, str(home_components), issues
     resources = Resources(components=default_components(config.home))
-    return resources, "embedded defaults"
+    return resources, "embedded defaults", []
 
 
 class Sidecar:
@@ -98,8 +100,10 @@ class Sidecar:
                     )
                 ]
             ) from exc
-        resources, origin = load_all(cfg)
-        plans = plan_components(resources.components, Registry(), app_id=cfg.app_id, env=self.env)
+        resources, origin, issues = load_all(cfg)
+        plans = plan_components(
+            resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
+        )
         log.info("starting tandem sidecar for app %r; resources from %s", cfg.app_id, origin)
         async with AsyncExitStack() as stack:
             tracing = setup_tracing(

@@ -61,13 +61,15 @@ def plan_components(
     *,
     app_id: str | None,
     env: Mapping[str, str],
+    prior_issues: Sequence[Issue] = (),
 ) -> list[ComponentPlan]:
-    """Resolve and validate every manifest; raises ConfigError with every problem.
+    """Resolve and validate every manifest; raises ConfigError with every problem, after the
+    ``prior_issues`` found while loading the files.
 
     Components scoped to other apps are skipped; ``app_id=None`` (``tandem validate``) keeps
     them all, so every file is checked whatever app will load it.
     """
-    issues: list[Issue] = []
+    issues: list[Issue] = list(prior_issues)
     plans: list[ComponentPlan] = []
     for m in manifests:
         if app_id is not None and m.scopes and app_id not in m.scopes:

@@ -18,7 +18,14 @@ from pydantic import ValidationError
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest, format_loc
 
-__all__ = ["KNOWN_KINDS", "Document", "Resources", "load_resources", "parse_documents"]
+__all__ = [
+    "KNOWN_KINDS",
+    "Document",
+    "Resources",
+    "collect_resources",
+    "load_resources",
+    "parse_documents",
+]
 
 KNOWN_KINDS = frozenset(
     {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"}
@@ -71,6 +78,15 @@ def _files(paths: Iterable[Path], issues: list[Issue]) -> list[Path]:
 
 def load_resources(paths: Iterable[Path]) -> Resources:
     """Load and validate; raises ConfigError listing every problem found."""
+    resources, issues = collect_resources(paths)
+    if issues:
+        raise ConfigError(issues)
+    return resources
+
+
+def collect_resources(paths: Iterable[Path]) -> tuple[Resources, list[Issue]]:
+    """The valid resources and every problem found (the invalid documents are left out), so
+    that later checks of the valid ones can report their problems in the same ConfigError."""
     issues: list[Issue] = []
     resources = Resources()
     seen: dict[str, ComponentManifest] = {}
@@ -119,6 +135,4 @@ def load_resources(paths: Iterable[Path]) -> Resources:
                 continue
             seen[manifest.name] = manifest
             resources.components.append(manifest)
-    if issues:
-        raise ConfigError(issues)
-    return resources
+    return resources, issues

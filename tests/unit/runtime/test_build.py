@@ -363,3 +363,24 @@ async def test_ignore_errors_skips_the_component() -> None:
     async with AsyncExitStack() as stack:
         store = await start_components(plans, stack, context)
         assert [c.name for c in store] == ["fine"]
+
+
+def test_loading_problems_are_reported_with_planning_problems() -> None:
+    """One ConfigError for both steps: a broken file does not hide an unknown type."""
+    earlier = Issue("/res/broken.yaml", "malformed YAML: line 2")
+    with pytest.raises(ConfigError) as info:
+        plan_components(
+            [manifest("x", type_="state.nosuch")],
+            REGISTRY,
+            app_id="app",
+            env={},
+            prior_issues=[earlier],
+        )
+    issues = info.value.issues
+    assert issues[0] is earlier
+    assert [i.path for i in issues] == ["", "spec.type"]
+
+
+def test_prior_issues_alone_raise() -> None:
+    with pytest.raises(ConfigError):
+        plan_components([], REGISTRY, app_id="app", env={}, prior_issues=[Issue("f", "bad")])

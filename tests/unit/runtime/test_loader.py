@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from runtime.resources.issues import ConfigError, Issue
-from runtime.resources.loader import KNOWN_KINDS, load_resources, parse_documents
+from runtime.resources.loader import (
+    KNOWN_KINDS,
+    collect_resources,
+    load_resources,
+    parse_documents,
+)
 
 
 def component(name: str, type_: str = "state.in-memory", extra: str = "") -> str:
@@ -235,3 +240,11 @@ def test_parse_documents_keeps_documents_before_a_syntax_error() -> None:
     docs = parse_documents("a: 1\n---\nb: [\n", "f.yaml", issues)
     assert [d.body for d in docs] == [{"a": 1}]
     assert len(issues) == 1
+
+
+def test_collect_resources_keeps_the_valid_documents(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", component("good") + "---\n" + component("bad", type_="BAD"))
+    write(tmp_path, "b.yaml", "kind: [\n")
+    resources, issues = collect_resources([tmp_path])
+    assert [c.name for c in resources.components] == ["good"]
+    assert {Path(i.source).name for i in issues} == {"a.yaml", "b.yaml"}
