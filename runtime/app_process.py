@@ -6,18 +6,36 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from runtime.config import SidecarConfig
 
-__all__ = ["AppProcess", "AppStartError", "app_environment"]
+__all__ = ["AppProcess", "AppStartError", "app_environment", "check_app_command"]
 
 log = logging.getLogger("tandem.app")
 
 
 class AppStartError(Exception):
     pass
+
+
+def check_app_command(command: Sequence[str], env: Mapping[str, str]) -> None:
+    """Raise AppStartError when the program cannot be started, so that start-up fails before
+    the APIs serve (the app itself starts only once they do)."""
+    program = command[0]
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is not None:
+        return
+    if os.sep not in program:
+        reason = "not found on PATH"
+    elif not os.path.exists(program):
+        reason = "No such file or directory"
+    elif os.path.isdir(program):
+        reason = "is a directory"
+    else:
+        reason = "Permission denied (not executable)"
+    raise AppStartError(f"cannot start the app command {program!r}: {reason}")
 
 
 def app_environment(config: SidecarConfig, base: Mapping[str, str]) -> dict[str, str]:

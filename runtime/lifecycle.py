@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from components.base import ComponentContext
 from runtime._version import __version__
-from runtime.app_process import AppProcess
+from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel.health import AppHealth
 from runtime.config import SidecarConfig
 from runtime.observability.instrument import (
@@ -87,6 +87,8 @@ class Sidecar:
         from runtime.observability.tracing import TracingSettings, setup_tracing
 
         cfg = self.config
+        if cfg.app_command:
+            check_app_command(cfg.app_command, self.env)
         self.configuration = load_configuration(cfg.config_paths)
         try:
             tracing_settings = TracingSettings.from_config(self.configuration.tracing, self.env)
