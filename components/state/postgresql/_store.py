@@ -329,6 +329,8 @@ class PostgresStateStore:
                 f"state.postgresql: no answer from {self._target.description} "
                 f"within {elapsed:.1f}s (timeout {self._timeout:g}s)"
             ) from exc
+        except asyncpg.DataError as exc:  # the request's data, e.g. a NUL character in a key
+            raise InvalidRequest(f"state.postgresql: the server refused the data: {exc}") from exc
 
     async def _use(self, pool: Any, conn: Any, op: Callable[[Any], Awaitable[T]]) -> T:
         try:
@@ -475,6 +477,8 @@ class PostgresStateStore:
                 except (ETagMismatch, ETagInvalid, InvalidRequest, asyncpg.PostgresError) as exc:
                     if _is_connection_error(exc):
                         raise
+                    if isinstance(exc, asyncpg.DataError):  # bad input, as in _run
+                        exc = InvalidRequest(f"the server refused the data: {exc}")
                     errors[req.key] = exc
             return errors
 
