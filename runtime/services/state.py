@@ -239,7 +239,9 @@ class StateService:
             kind: type[errors.APIError] = errors.Internal
             if inner and all(isinstance(e, ETagMismatch) for e in inner):
                 kind = errors.Conflict
-            elif inner and all(isinstance(e, ETagInvalid | ETagMismatch) for e in inner):
+            elif inner and all(
+                isinstance(e, ETagInvalid | ETagMismatch | InvalidRequest) for e in inner
+            ):  # only the caller's input failed (the stale ETags among them too)
                 kind = errors.InvalidArgument
             raise kind(f"{what}: {exc}", code=code) from exc
         except TimeoutError as exc:
