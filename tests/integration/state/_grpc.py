@@ -17,7 +17,7 @@ from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2_grpc, state_pb2
 from protos.tandem.v1 import tandem_pb2, tandem_pb2_grpc
 
-__all__ = ["Grpc", "RpcFailure", "fail", "item", "op"]
+__all__ = ["Grpc", "RpcFailure", "decode", "fail", "item", "op"]
 
 T = TypeVar("T")
 FIRST_WRITE = common_pb2.StateOptions.CONCURRENCY_FIRST_WRITE

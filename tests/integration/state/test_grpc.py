@@ -28,6 +28,7 @@ from tests.integration.state._grpc import (
     STRONG,
     Grpc,
     RpcFailure,
+    decode,
     fail,
     item,
     op,
@@ -57,6 +58,14 @@ def rpc(env: StateEnv) -> Iterator[Grpc]:
 
 def _exists(rpc: Grpc, store: str, key: str) -> bool:
     return bool(rpc.get(store, key).etag)
+
+
+def _code(call: Any) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as err:
+        return decode(err).code
+    return grpc.StatusCode.OK
 
 
 def _etag(rpc: Grpc, env: StateEnv, key: str) -> str:
@@ -129,6 +138,15 @@ def test_special_keys_roundtrip(env: StateEnv, rpc: Grpc) -> None:
     for k in keys:
         rpc.delete(env.store, k)
         assert not _exists(rpc, env.store, k)
+    # a NUL character: a store that cannot keep it refuses it as bad input, never INTERNAL
+    nul = f"nul\x00{tag}"
+    for call in (
+        lambda: rpc.save(env.store, item(nul, b"1")),
+        lambda: rpc.save(env.store, item(nul, b"1"), item(nul + "2", b"2")),
+        lambda: rpc.transact(env.store, op("upsert", item(nul, b"1"))),
+        lambda: rpc.get(env.store, nul),
+    ):
+        assert _code(call) in (grpc.StatusCode.OK, INVALID)
 
 
 # ---- ETags and concurrency -----------------------------------------------------------------
