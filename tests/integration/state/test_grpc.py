@@ -409,6 +409,9 @@ def test_ttl_expiry(env: StateEnv, rpc: Grpc) -> None:
     assert poll(lambda: not _exists(rpc, env.store, k), timeout=5.0), "key did not expire"
     (bulk,) = rpc.bulk(env.store, [k])
     assert (bulk.data, bulk.etag) == (b"", "")
+    # an expired key counts as absent: first-write succeeds
+    rpc.save(env.store, item(k, b"again", concurrency=FIRST_WRITE))
+    assert rpc.get(env.store, k).data == b"again"
 
 
 def test_ttl_cleared(env: StateEnv, rpc: Grpc) -> None:
@@ -574,6 +577,18 @@ def test_list_keys(env: StateEnv, rpc: Grpc) -> None:
     decoys = {f"wxy*?[{tag}]1", f"w%_{tag}X{tag[0]}"}  # LIKE / glob would match these
     rpc.save(env.store, *(item(k, b"1") for k in wanted | decoys))
     assert set(rpc.list_keys(env.store, prefix=special, limit=100).keys) == wanted
+    # writes between pages: a token stays valid, every key present throughout is listed once
+    prefix = f"lm-{uuid.uuid4().hex[:8]}-"
+    stable = {f"{prefix}{i:02d}" for i in range(0, 10, 2)}
+    rpc.save(env.store, *(item(k, b"1") for k in stable))
+    page = rpc.list_keys(env.store, prefix=prefix, limit=2)
+    seen = list(page.keys)
+    rpc.save(env.store, *(item(f"{prefix}{i:02d}", b"1") for i in (1, 5, 11)))
+    while page.token:
+        page = rpc.list_keys(env.store, prefix=prefix, limit=2, token=page.token)
+        seen += page.keys
+    assert len(seen) == len(set(seen))
+    assert stable <= set(seen)
 
 
 def test_list_keys_bad_limit(env: StateEnv, rpc: Grpc) -> None:

@@ -449,6 +449,9 @@ def test_ttl_expiry(env: StateEnv) -> None:
     assert _exists(env, k)
     assert poll(lambda: not _exists(env, k), timeout=5.0), "key did not expire"
     assert env.http.bulk(env.store, [k]).json()[0].get("data") is None
+    # an expired key counts as absent: first-write succeeds
+    _save(env, k, "again", options={"concurrency": "first-write"})
+    assert env.http.get(env.store, k).body == b'"again"'
 
 
 def test_ttl_cleared(env: StateEnv) -> None:
@@ -613,6 +616,21 @@ def test_list_keys(env: StateEnv) -> None:
     assert env.http.save(env.store, [{"key": k, "value": 1} for k in wanted | decoys]).status == 204
     r = env.http.list_keys(env.store, prefix=special, limit="100")
     assert set(r.json()["keys"]) == wanted
+    # writes between pages: a token stays valid, every key present throughout is listed once
+    prefix = f"lm-{uuid.uuid4().hex[:8]}-"
+    stable = {f"{prefix}{i:02d}" for i in range(0, 10, 2)}
+    assert env.http.save(env.store, [{"key": k, "value": 1} for k in stable]).status == 204
+    doc = env.http.list_keys(env.store, prefix=prefix, limit="2").json()
+    seen = list(doc["keys"])
+    r = env.http.save(env.store, [{"key": f"{prefix}{i:02d}", "value": 1} for i in (1, 5, 11)])
+    assert r.status == 204
+    token = doc.get("token", "")
+    while token:
+        doc = env.http.list_keys(env.store, prefix=prefix, limit="2", token=token).json()
+        seen += doc["keys"]
+        token = doc.get("token", "")
+    assert len(seen) == len(set(seen))
+    assert stable <= set(seen)
 
 
 def test_list_keys_bad_limit(env: StateEnv) -> None:
