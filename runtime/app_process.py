@@ -56,6 +56,7 @@ class AppProcess:
     def __init__(self, config: SidecarConfig) -> None:
         self._config = config
         self._proc: asyncio.subprocess.Process | None = None
+        self._signalled = False
 
     @property
     def pid(self) -> int | None:
@@ -79,15 +80,19 @@ class AppProcess:
 
     def signal(self, sig: signal.Signals) -> None:
         if self._proc is not None and self._proc.returncode is None:
+            self._signalled = True
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(sig)
 
     async def stop(self, grace: float) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; the exit code."""
+        """SIGTERM (unless a signal was already forwarded: the app gets one signal, not a
+        second one it could take for "force quit"), then SIGKILL after ``grace`` seconds; the
+        exit code."""
         if self._proc is None:
             return None
         if self._proc.returncode is None:
-            self.signal(signal.SIGTERM)
+            if not self._signalled:
+                self.signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self._proc.wait(), timeout=grace)
             except TimeoutError:
