@@ -394,7 +394,11 @@ class StateService:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         store = self._store(name)
-        if not isinstance(store, TransactionalStateStore):
+        # a capability is reachable only when declared, even if the method exists
+        if not (
+            StateFeature.TRANSACTIONAL in store.features()
+            and isinstance(store, TransactionalStateStore)
+        ):
             raise errors.NotSupported(
                 f"state store {name} doesn't support transactions",
                 reason="DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED",
@@ -463,7 +467,10 @@ class StateService:
         self, name: str, query_json: bytes | str, metadata: Mapping[str, str] | None = None
     ) -> QueryResults:
         store = self._store(name)
-        if not isinstance(store, QueryableStateStore):
+        # a capability is reachable only when declared, even if the method exists
+        if not (
+            StateFeature.QUERY_API in store.features() and isinstance(store, QueryableStateStore)
+        ):
             raise errors.NotSupported(
                 f"state store {name} doesn't support query",
                 reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
@@ -496,7 +503,8 @@ class StateService:
         self, name: str, *, prefix: str = "", limit: int | None = None, token: str | None = None
     ) -> KeyList:
         store = self._store(name)
-        if not isinstance(store, KeyLister):
+        # a capability is reachable only when declared, even if the method exists
+        if not (StateFeature.LIST_KEYS in store.features() and isinstance(store, KeyLister)):
             raise errors.NotSupported(f"state store {name} doesn't support listing keys")
         if SEPARATOR in prefix:
             raise errors.InvalidArgument(
