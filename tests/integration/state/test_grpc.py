@@ -241,6 +241,9 @@ def test_bulk_save_is_per_item(env: StateEnv, rpc: Grpc) -> None:
     assert (got.data, got.etag) == (b"first", e1)
     assert rpc.get(env.store, k2).data == b"second"
     assert rpc.get(env.store, k3).data == b"second"
+    # the same key several times in one request: applied in order, the last value stays
+    rpc.save(env.store, *(item(k3, str(i).encode()) for i in range(20)))
+    assert rpc.get(env.store, k3).data == b"19"
 
 
 def _race(n: int, fn: Any) -> list[Any]:

@@ -235,6 +235,10 @@ def test_bulk_save_is_per_item(env: StateEnv) -> None:
     assert _etag(env, k1) == e1
     assert env.http.get(env.store, k2).body == b'"second"'
     assert env.http.get(env.store, k3).body == b'"second"'
+    # the same key several times in one request: applied in order, the last value stays
+    r = env.http.save(env.store, [{"key": k3, "value": i} for i in range(20)])
+    assert r.status == 204
+    assert env.http.get(env.store, k3).json() == 19
 
 
 def _race(n: int, fn: Any) -> list[Any]:
