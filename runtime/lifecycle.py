@@ -113,7 +113,9 @@ class Sidecar:
             )
             stack.push_async_callback(tracing.aclose, cfg.graceful_shutdown_seconds)
             metrics = await self._start_metrics(stack)
-            components = await start_components(plans, stack, self._context)
+            components = await start_components(
+                plans, stack, self._context, close_timeout=cfg.graceful_shutdown_seconds
+            )
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )

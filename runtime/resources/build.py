@@ -147,13 +147,17 @@ async def start_components(
     plans: Sequence[ComponentPlan],
     stack: AsyncExitStack,
     make_context: Callable[[ComponentManifest], ComponentContext],
+    *,
+    close_timeout: float | None = None,
 ) -> ComponentStore:
-    """Initialise in order; close() runs on ``stack`` in reverse. Raises ComponentInitError."""
+    """Initialise in order; close() runs on ``stack`` in reverse, each bounded by
+    ``close_timeout`` seconds so that one stuck component cannot hold the shutdown. Raises
+    ComponentInitError."""
     store = ComponentStore()
     for plan in plans:
         m = plan.manifest
         instance = plan.cls(plan.metadata, context=make_context(m))
-        stack.push_async_callback(_close, instance, m.name)
+        stack.push_async_callback(_close, instance, m.name, close_timeout)
         try:
             async with asyncio.timeout(m.spec.initTimeout):
                 await instance.init()
@@ -184,8 +188,11 @@ async def start_components(
     return store
 
 
-async def _close(instance: Component, name: str) -> None:
+async def _close(instance: Component, name: str, limit: float | None) -> None:
     try:
-        await instance.close()
+        async with asyncio.timeout(limit):
+            await instance.close()
+    except TimeoutError:
+        log.warning("component %s: close did not finish within %gs; abandoned", name, limit)
     except Exception:
         log.exception("component %s: close failed", name)

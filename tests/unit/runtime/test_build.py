@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar
 
@@ -46,6 +48,8 @@ class FakeStore:
         self.events.append(f"init {self.context.name}")
 
     async def close(self) -> None:
+        if self.metadata.host == "hang":
+            await asyncio.sleep(3600)
         self.events.append(f"close {self.context.name}")
 
     def features(self) -> frozenset[str]:
@@ -384,3 +388,22 @@ def test_loading_problems_are_reported_with_planning_problems() -> None:
 def test_prior_issues_alone_raise() -> None:
     with pytest.raises(ConfigError):
         plan_components([], REGISTRY, app_id="app", env={}, prior_issues=[Issue("f", "bad")])
+
+
+async def test_a_stuck_close_is_abandoned_after_the_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    FakeStore.events.clear()
+    plans = plan_components(
+        [manifest("first"), manifest("stuck", metadata=[{"name": "host", "value": "hang"}])],
+        REGISTRY,
+        app_id="app",
+        env={},
+    )
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="tandem.components"):
+        async with AsyncExitStack() as stack:
+            await start_components(plans, stack, context, close_timeout=0.05)
+    assert time.monotonic() - started < 2
+    assert FakeStore.events == ["init first", "init stuck", "close first"]
+    assert "stuck: close did not finish within 0.05s" in caplog.text
