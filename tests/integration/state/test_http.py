@@ -103,6 +103,13 @@ def test_overwrite_and_delete(env: StateEnv) -> None:
     assert not _exists(env, k)
     # deleting a missing key is not an error
     assert env.http.delete(env.store, k).status == 204
+    # PUT works wherever POST does
+    base = f"/v1.0/state/{env.store}"
+    assert env.http.request("PUT", base, [{"key": k, "value": 3}]).status == 204
+    tx = {"operations": [{"operation": "upsert", "request": {"key": k, "value": 4}}]}
+    assert env.http.request("PUT", f"{base}/transaction", tx).status == 204
+    r = env.http.request("PUT", f"{base}/bulk", {"keys": [k]})
+    assert r.json()[0]["data"] == 4
 
 
 def test_special_keys_roundtrip(env: StateEnv) -> None:
