@@ -4,12 +4,17 @@
         requests to sc.http_url / sc.grpc_target
 
 Every sidecar gets its own TANDEM_HOME under ``tmp_path``, so tests never share data unless
-they point components at the same server.
+they point components at the same server. ``Sidecar.start`` waits for
+``/v1.0/healthz/outbound`` and always stops the process; ``Sidecar.spawn`` only starts it (for
+tests of start-up failures and exits, with ``wait_exit``). ``run_tandem`` runs a short
+command (``--version``, ``validate``) to completion.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
 import socket
@@ -18,13 +23,27 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Sidecar", "free_port", "wait_until"]
+__all__ = [
+    "REPO_ROOT",
+    "Response",
+    "Sidecar",
+    "component_yaml",
+    "free_port",
+    "http_request",
+    "http_status",
+    "run_tandem",
+    "wait_until",
+]
 
 STARTUP_TIMEOUT = 20.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Start-up attempts when a port picked by free_port() was taken by someone else meanwhile.
+_PORT_RACE_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -34,25 +53,116 @@ def free_port() -> int:
         return port
 
 
-def wait_until(predicate: object, timeout: float, interval: float = 0.02) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
     """Poll ``predicate()`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(interval)
-    return False
+    return bool(predicate())
 
 
 def http_status(url: str, timeout: float = 1.0) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             status: int = resp.status
             return status
     except urllib.error.HTTPError as exc:
         return exc.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    timeout: float = 10.0,
+    host: str = "127.0.0.1",
+) -> Response:
+    """One request on a fresh connection; ``path`` is sent as given (no quoting)."""
+    data = body.encode() if isinstance(body, str) else body
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=dict(headers or {}))
+        resp = conn.getresponse()
+        payload = resp.read()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, payload)
+    finally:
+        conn.close()
+
+
+def component_yaml(
+    name: str,
+    type_: str = "state.in-memory",
+    metadata: Mapping[str, object] | None = None,
+    *,
+    scopes: Sequence[str] = (),
+    spec: Mapping[str, object] | None = None,
+) -> str:
+    """A Component resource as YAML text (JSON is YAML); ``metadata`` values as given."""
+    doc: dict[str, Any] = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": name},
+        "spec": {
+            "type": type_,
+            "version": "v1",
+            "metadata": [{"name": k, "value": v} for k, v in (metadata or {}).items()],
+            **(spec or {}),
+        },
+    }
+    if scopes:
+        doc["scopes"] = list(scopes)
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _tandem_command() -> list[str]:
+    return [sys.executable, "-m", "runtime"]
+
+
+def run_tandem(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    home: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tandem <args>`` to completion and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    if home is not None:
+        full_env["TANDEM_HOME"] = str(home)
+    return subprocess.run(
+        [*_tandem_command(), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        check=False,
+    )
 
 
 @dataclass
@@ -87,15 +197,29 @@ class Sidecar:
         app_command: Sequence[str] = (),
         env: dict[str, str] | None = None,
         use_defaults: bool = False,
+        empty_resources: bool = False,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
     ) -> Sidecar:
-        """Start without waiting for readiness."""
+        """Start without waiting for readiness.
+
+        With no ``components`` the sidecar uses its defaults ($TANDEM_HOME/components or the
+        embedded ones) unless ``empty_resources`` points it at an empty resources folder.
+        """
         home = tmp_path / "home"
         home.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "runtime", "run", "--app-id", app_id]
-        http_port, grpc_port = free_port(), free_port()
-        cmd += ["--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port),
-                "--metrics-port", str(free_port())]
-        if components and not use_defaults:
+        cmd = [*_tandem_command(), "run", "--app-id", app_id]
+        http_port = http_port or free_port()
+        grpc_port = grpc_port or free_port()
+        cmd += [
+            "--dapr-http-port",
+            str(http_port),
+            "--dapr-grpc-port",
+            str(grpc_port),
+            "--metrics-port",
+            str(free_port()),
+        ]
+        if (components or empty_resources) and not use_defaults:
             res = tmp_path / "resources"
             res.mkdir(exist_ok=True)
             for i, text in enumerate(components):
@@ -107,17 +231,37 @@ class Sidecar:
         full_env = {**os.environ, "TANDEM_HOME": str(home), **(env or {})}
         log_path = tmp_path / f"tandem-{http_port}.log"
         with log_path.open("wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                    cwd=Path(__file__).resolve().parents[2])
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=REPO_ROOT,
+            )
         return cls(proc, http_port, grpc_port, home, log_path, app_id, full_env)
 
     @classmethod
     @contextlib.contextmanager
     def start(cls, tmp_path: Path, **kwargs: object) -> Iterator[Sidecar]:
-        """Start and wait for ``/v1.0/healthz/outbound``; stop on exit."""
-        sc = cls.spawn(tmp_path, **kwargs)  # type: ignore[arg-type]
+        """Start and wait for ``/v1.0/healthz/outbound``; stop on exit.
+
+        When the ports were picked here and another process took one of them meanwhile, the
+        start is retried on new ports.
+        """
+        fixed_ports = kwargs.get("http_port") is not None or kwargs.get("grpc_port") is not None
+        attempt = 1
+        while True:
+            sc = cls.spawn(tmp_path, **kwargs)  # type: ignore[arg-type]
+            try:
+                sc.wait_outbound()
+                break
+            except AssertionError:
+                sc.stop()
+                lost_race = "cannot listen on" in sc.logs()
+                if fixed_ports or not lost_race or attempt >= _PORT_RACE_ATTEMPTS:
+                    raise
+                attempt += 1
         try:
-            sc.wait_outbound()
             yield sc
         finally:
             sc.stop()
@@ -128,6 +272,40 @@ class Sidecar:
         if not ok or self.proc.poll() is not None:
             self.stop()
             raise AssertionError(f"tandem did not become ready:\n{self.logs()}")
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Wait for ``/v1.0/healthz`` (app channel ready)."""
+        url = f"{self.http_url}/v1.0/healthz"
+        ok = wait_until(lambda: http_status(url) == 204 or self.proc.poll() is not None, timeout)
+        if not ok or self.proc.poll() is not None:
+            raise AssertionError(f"tandem did not become healthy:\n{self.logs()}")
+
+    def wait_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
+        """Wait for the process to end on its own; its exit code. Kills it on timeout."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"tandem did not exit within {timeout}s:\n{self.logs()}") from None
+
+    def wait_for_log(self, text: str, timeout: float = STARTUP_TIMEOUT) -> bool:
+        return wait_until(lambda: text in self.logs(), timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> Response:
+        return http_request(self.http_port, method, path, body, headers, timeout=timeout)
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
 
     def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:

@@ -1,0 +1,1 @@
+"""Fixtures shared by the integration tests (each test starts a real ``tandem`` process)."""
