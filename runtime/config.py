@@ -68,7 +68,7 @@ class SidecarConfig:
     metrics_port: int = DEFAULT_METRICS_PORT
     api_token: str | None = None
     app_api_token: str | None = None
-    namespace: str = "default"
+    namespace: str = ""  # $NAMESPACE; empty in standalone mode, as in Dapr
     home: Path = field(default_factory=lambda: tandem_home({}))
     app_command: tuple[str, ...] = ()
 
@@ -286,7 +286,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         metrics_port=ns.metrics_port,
         api_token=ns.api_token or env.get("DAPR_API_TOKEN") or None,
         app_api_token=env.get("APP_API_TOKEN") or None,
-        namespace=env.get("NAMESPACE", "default") or "default",
+        namespace=env.get("NAMESPACE", ""),
         home=tandem_home(env),
         app_command=tuple(command),
     )

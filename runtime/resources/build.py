@@ -112,6 +112,16 @@ def plan_components(
             else:
                 value = "" if item.value is None else _as_text(item.value)
             if item.name.lower() in RUNTIME_METADATA:
+                if item.name.lower() == "keyprefix" and "||" in value:
+                    issues.append(
+                        Issue(
+                            m.source,
+                            "keyPrefix must not contain '||'",
+                            m.document,
+                            f"{where}.value",
+                        )
+                    )
+                    continue
                 runtime_values[item.name.lower()] = value
             else:
                 values[item.name] = value
