@@ -1,0 +1,339 @@
+"""API token (HTTP and gRPC), request size limits, loopback-only listening.
+
+gRPC calls use Tandem's generated stubs; this module must never import the ``dapr`` SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from protos.dapr.common.v1 import common_pb2
+from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
+from tests.integration.harness import Sidecar, component_yaml, http_request
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "s3cr3t-t0ken"
+BODY_LIMIT = 1024
+
+
+def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    trailers: Any = err.trailing_metadata()
+    for key, value in trailers or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return info
+    return None
+
+
+# API token ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    tmp: Path = tmp_path_factory.mktemp("token")
+    with Sidecar.start(
+        tmp, components=[component_yaml("statestore")], args=["--api-token", TOKEN]
+    ) as sc:
+        yield sc
+
+
+@pytest.fixture(scope="module")
+def secured_stub(secured: Sidecar) -> Iterator[dapr_pb2_grpc.DaprStub]:
+    with grpc.insecure_channel(secured.grpc_target) as channel:
+        yield dapr_pb2_grpc.DaprStub(channel)
+
+
+PROTECTED = [
+    ("GET", "/v1.0/metadata", None),
+    ("PUT", "/v1.0/metadata/k", "v"),
+    ("POST", "/v1.0/state/statestore", '[{"key": "k", "value": 1}]'),
+    ("GET", "/v1.0/state/statestore/k", None),
+    ("DELETE", "/v1.0/state/statestore/k", None),
+    ("POST", "/v1.0/shutdown", None),
+    ("GET", "/v1.0/no-such-route", None),
+    ("GET", "/v1.0/healthz/", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=str)
+@pytest.mark.parametrize("token", [None, "wrong", "", TOKEN + "x", TOKEN.upper()])
+def test_http_without_the_right_token_is_401(
+    secured: Sidecar, method: str, path: str, body: str | None, token: str | None
+) -> None:
+    headers = {} if token is None else {"dapr-api-token": token}
+    resp = secured.request(method, path, body, headers)
+    assert resp.status == 401
+    assert resp.content_type == "text/plain"
+    assert resp.text == "invalid api token"
+    assert secured.proc.poll() is None
+
+
+def test_http_with_the_right_token(secured: Sidecar) -> None:
+    auth = {"dapr-api-token": TOKEN}
+    assert secured.request("GET", "/v1.0/metadata", headers=auth).status == 200
+    assert secured.request("PUT", "/v1.0/metadata/tok", "yes", auth).status == 204
+    meta = secured.request("GET", "/v1.0/metadata", headers=auth).json()
+    assert meta["extended"]["tok"] == "yes"
+    save = secured.request("POST", "/v1.0/state/statestore", '[{"key":"a","value":1}]', auth)
+    assert save.status == 204
+    assert secured.request("GET", "/v1.0/state/statestore/a", headers=auth).json() == 1
+    unknown = secured.request("GET", "/v1.0/no-such-route", headers=auth)
+    assert unknown.status == 404
+    assert unknown.json()["errorCode"].startswith("ERR_")
+
+
+def test_rejected_requests_have_no_effect(secured: Sidecar) -> None:
+    assert secured.request("PUT", "/v1.0/metadata/sneaky", "x").status == 401
+    assert secured.request("POST", "/v1.0/shutdown").status == 401
+    meta = secured.request("GET", "/v1.0/metadata", headers={"dapr-api-token": TOKEN}).json()
+    assert "sneaky" not in meta["extended"]
+    assert secured.proc.poll() is None
+
+
+@pytest.mark.parametrize("path", ["/v1.0/healthz", "/v1.0/healthz/outbound"])
+def test_health_endpoints_are_exempt(secured: Sidecar, path: str) -> None:
+    assert secured.request("GET", path).status == 204
+    assert secured.request("GET", path, headers={"dapr-api-token": "wrong"}).status == 204
+
+
+def test_token_header_name_is_case_insensitive(secured: Sidecar) -> None:
+    assert secured.request("GET", "/v1.0/metadata", headers={"DAPR-API-TOKEN": TOKEN}).status == 200
+
+
+def grpc_calls(
+    stub: dapr_pb2_grpc.DaprStub,
+) -> list[tuple[str, object]]:
+    return [
+        (
+            "GetMetadata",
+            lambda md: stub.GetMetadata(metadata_pb2.GetMetadataRequest(), metadata=md, timeout=5),
+        ),
+        (
+            "SetMetadata",
+            lambda md: stub.SetMetadata(
+                metadata_pb2.SetMetadataRequest(key="g", value="v"), metadata=md, timeout=5
+            ),
+        ),
+        (
+            "GetState",
+            lambda md: stub.GetState(
+                state_pb2.GetStateRequest(store_name="statestore", key="a"), metadata=md, timeout=5
+            ),
+        ),
+        (
+            "SaveState",
+            lambda md: stub.SaveState(
+                state_pb2.SaveStateRequest(
+                    store_name="statestore", states=[common_pb2.StateItem(key="g", value=b"1")]
+                ),
+                metadata=md,
+                timeout=5,
+            ),
+        ),
+        ("Shutdown", lambda md: stub.Shutdown(dapr_pb2.ShutdownRequest(), metadata=md, timeout=5)),
+    ]
+
+
+@pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x"])
+def test_grpc_without_the_right_token_is_unauthenticated(
+    secured: Sidecar, secured_stub: dapr_pb2_grpc.DaprStub, token: str | None
+) -> None:
+    md = () if token is None else (("dapr-api-token", token),)
+    for name, call in grpc_calls(secured_stub):
+        with pytest.raises(grpc.RpcError) as info:
+            call(md)  # type: ignore[operator]
+        err = info.value
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED, name
+        details = error_info(err)
+        assert details is not None
+        assert details.domain == "dapr.io"
+        assert details.reason == "ERR_UNAUTHENTICATED"
+    assert secured.proc.poll() is None
+
+
+def test_grpc_with_the_right_token(secured_stub: dapr_pb2_grpc.DaprStub) -> None:
+    md = (("dapr-api-token", TOKEN),)
+    meta = secured_stub.GetMetadata(metadata_pb2.GetMetadataRequest(), metadata=md, timeout=5)
+    assert meta.id == "testapp"
+    secured_stub.SaveState(
+        state_pb2.SaveStateRequest(
+            store_name="statestore", states=[common_pb2.StateItem(key="g", value=b"42")]
+        ),
+        metadata=md,
+        timeout=5,
+    )
+    got = secured_stub.GetState(
+        state_pb2.GetStateRequest(store_name="statestore", key="g"), metadata=md, timeout=5
+    )
+    assert got.data == b"42"
+
+
+def test_token_from_environment(tmp_path: Path) -> None:
+    with Sidecar.start(tmp_path, empty_resources=True, env={"DAPR_API_TOKEN": "env-token"}) as sc:
+        assert sc.request("GET", "/v1.0/metadata").status == 401
+        assert (
+            sc.request("GET", "/v1.0/metadata", headers={"dapr-api-token": "env-token"}).status
+            == 200
+        )
+        with grpc.insecure_channel(sc.grpc_target) as channel:
+            stub = dapr_pb2_grpc.DaprStub(channel)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            md = (("dapr-api-token", "env-token"),)
+            assert stub.GetMetadata(metadata_pb2.GetMetadataRequest(), metadata=md, timeout=5).id
+
+
+def test_token_never_logged(secured: Sidecar) -> None:
+    assert TOKEN not in secured.logs()
+
+
+# request size limit --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    tmp: Path = tmp_path_factory.mktemp("limit")
+    with Sidecar.start(
+        tmp, components=[component_yaml("statestore")], args=["--max-body-size", "1Ki"]
+    ) as sc:
+        yield sc
+
+
+def big_state_body(size: int) -> str:
+    return '[{"key": "big", "value": "' + "x" * size + '"}]'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/v1.0/metadata/big", "x" * (BODY_LIMIT + 1)),
+        ("POST", "/v1.0/state/statestore", big_state_body(2 * BODY_LIMIT)),
+        ("POST", "/v1.0/state/statestore/bulk", '{"keys": ["' + "k" * 4096 + '"]}'),
+        (
+            "POST",
+            "/v1.0/state/statestore/transaction",
+            '{"operations": ['
+            + '{"operation": "upsert", "request": {"key": "k", "value": 1}},' * 40
+            + "]}",
+        ),
+    ],
+    ids=["metadata", "state", "bulk", "transaction"],
+)
+def test_http_body_over_the_limit_is_413(
+    limited: Sidecar, method: str, path: str, body: str
+) -> None:
+    resp = limited.request(method, path, body, {"Content-Type": "application/json"})
+    assert resp.status == 413
+    assert resp.json()["errorCode"] == "ERR_BODY_TOO_LARGE"
+    assert limited.request("GET", "/v1.0/healthz").status == 204
+
+
+def test_http_chunked_body_over_the_limit_is_413(limited: Sidecar) -> None:
+    with socket.create_connection(("127.0.0.1", limited.http_port), timeout=10) as s:
+        chunk = b"x" * 700
+        s.sendall(
+            b"PUT /v1.0/metadata/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 3
+            + b"0\r\n\r\n"
+        )
+        response = b""
+        while not response.endswith(b"}"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["errorCode"] == "ERR_BODY_TOO_LARGE"
+
+
+def test_http_body_at_the_limit_is_accepted(limited: Sidecar) -> None:
+    assert limited.request("PUT", "/v1.0/metadata/small", "y" * BODY_LIMIT).status == 204
+    body = big_state_body(100)
+    assert limited.request("POST", "/v1.0/state/statestore", body).status == 204
+
+
+def test_grpc_message_over_the_limit_is_resource_exhausted(limited: Sidecar) -> None:
+    with grpc.insecure_channel(limited.grpc_target) as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SaveState(
+                state_pb2.SaveStateRequest(
+                    store_name="statestore",
+                    states=[common_pb2.StateItem(key="big", value=b"x" * (2 * BODY_LIMIT))],
+                ),
+                timeout=5,
+            )
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SetMetadata(
+                metadata_pb2.SetMetadataRequest(key="k", value="v" * 2 * BODY_LIMIT), timeout=5
+            )
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # a small request on the same channel still works
+        stub.SetMetadata(metadata_pb2.SetMetadataRequest(key="k", value="small"), timeout=5)
+        got = stub.GetState(state_pb2.GetStateRequest(store_name="statestore", key="k"), timeout=5)
+        assert got.data == b""
+
+
+# listening addresses ---------------------------------------------------------------------------
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp*)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if int(port_hex, 16) == port and fields[3] == "0A":
+                found.add(address)
+    return found
+
+
+LOOPBACK = {
+    "0100007F",  # 127.0.0.1
+    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 (gRPC's dual-stack socket)
+    "00000000000000000000000001000000",  # ::1
+}
+
+
+def non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # no packet is sent
+        except OSError:
+            return None
+        address: str = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_listens_on_loopback_by_default(tmp_path: Path) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs /proc/net/tcp")
+    with Sidecar.start(tmp_path, empty_resources=True) as sc:
+        for port in (sc.http_port, sc.grpc_port):
+            found = listening_addresses(port)
+            assert found, port
+            assert found <= LOOPBACK, found
+        address = non_loopback_address()
+        if address is not None:
+            with pytest.raises(ConnectionRefusedError):
+                http_request(sc.http_port, "GET", "/v1.0/healthz", host=address, timeout=2)
