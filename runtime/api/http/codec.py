@@ -33,7 +33,8 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
         raise InvalidArgument(
             f"failed deserializing HTTP body: {exc}", code=ErrorCode.MALFORMED_REQUEST
         ) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a JSON string
         raise InvalidArgument(
             f"failed deserializing HTTP body: {exc}", code=ErrorCode.MALFORMED_REQUEST
         ) from None
