@@ -233,7 +233,7 @@ def test_empty_tokens_mean_no_token() -> None:
 
 def test_namespace_from_env() -> None:
     assert config("--app-id", "o", env={"NAMESPACE": "prod"}).namespace == "prod"
-    assert config("--app-id", "o").namespace == "default"
+    assert config("--app-id", "o").namespace == ""  # standalone: unset, as in Dapr
 
 
 def test_tandem_home_from_env(tmp_path: Path) -> None:
