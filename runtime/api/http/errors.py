@@ -52,6 +52,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        if request.transport is None or request.transport.is_closing():
+            # The client went away mid-request (e.g. while sending the body): not a server
+            # error, and no one is left to answer.
+            log.debug("client disconnected during %s %s", request.method, request.path)
+            return error_response(InvalidArgument("client disconnected"))
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return error_response(APIError("internal error", code=ErrorCode.INTERNAL))
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return error_response(APIError("internal error", code=ErrorCode.INTERNAL))
