@@ -11,6 +11,9 @@ import logging
 import sys
 import time
 
+from aiohttp.http_exceptions import HttpProcessingError
+from google.protobuf.message import DecodeError
+
 __all__ = ["setup_logging"]
 
 
@@ -60,15 +63,57 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _ClientErrors(logging.Filter):
+    """Malformed requests are the client's mistake, but aiohttp logs each one its parser
+    rejects (bad request line, oversized header, bad framing: answered 400) and gRPC each
+    message it cannot decode as an ERROR with a traceback. Those become one DEBUG line, shown
+    only at ``--log-level debug``."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self._debug = debug
+
+    @staticmethod
+    def _client_error(record: logging.LogRecord) -> str | None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if (
+            record.name == "aiohttp.server"
+            and isinstance(exc, HttpProcessingError)
+            and 400 <= (exc.code or 400) < 500
+        ):
+            return exc.message.strip().splitlines()[0] if exc.message else str(exc.code)
+        if record.name.startswith("grpc") and isinstance(exc, DecodeError):
+            return str(exc)
+        return None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reason = self._client_error(record)
+        if reason is None:
+            return True
+        if not self._debug:
+            return False
+        record.msg, record.args = "%s: %s", (record.getMessage(), reason)
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def setup_logging(
     *, level: str, as_json: bool, app_id: str, extra_filters: list[logging.Filter] | None = None
 ) -> None:
+    """``tandem.*`` loggers at ``level``; other libraries' warnings and errors (aiohttp,
+    asyncio, grpc) go through the same handler, so every line has the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     for f in extra_filters or []:
         handler.addFilter(f)
     handler.addFilter(_Context(app_id))
+    handler.addFilter(_ClientErrors(debug=level.upper() == "DEBUG"))
+    setattr(handler, "_tandem", True)  # noqa: B010 (marks the handler for a repeated setup)
     root = logging.getLogger("tandem")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    others = logging.getLogger()
+    others.handlers[:] = [h for h in others.handlers if not getattr(h, "_tandem", False)]
+    others.addHandler(handler)
