@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc))
         return EXIT_USAGE
 
-    from runtime.app_process import AppStartError
+    from runtime.app_process import AppStartError, set_sidecar_environment
+
+    set_sidecar_environment(os.environ)  # before gRPC loads
     from runtime.lifecycle import Sidecar
     from runtime.logging import setup_logging
     from runtime.observability.instrument import TraceContextFilter

@@ -12,13 +12,34 @@ from collections.abc import Mapping, Sequence
 
 from runtime.config import SidecarConfig
 
-__all__ = ["AppProcess", "AppStartError", "app_environment", "check_app_command"]
+__all__ = [
+    "AppProcess",
+    "AppStartError",
+    "app_environment",
+    "check_app_command",
+    "set_sidecar_environment",
+]
 
 log = logging.getLogger("tandem.app")
 
 
 class AppStartError(Exception):
     pass
+
+
+# Environment the sidecar sets for itself only: the app is forked only to exec it, so gRPC's
+# fork handlers have nothing to protect, and when on they print a line to stderr at every app
+# start (breaking --log-as-json). Takes effect only when set before gRPC loads.
+_SIDECAR_ONLY = {"GRPC_ENABLE_FORK_SUPPORT": "0"}
+_defaulted: dict[str, str] = {}
+
+
+def set_sidecar_environment(environ: dict[str, str] | os._Environ[str]) -> None:
+    """Set the sidecar-only defaults not already set; the app's environment leaves them out."""
+    for key, value in _SIDECAR_ONLY.items():
+        if key not in environ:
+            environ[key] = value
+            _defaulted[key] = value
 
 
 def check_app_command(command: Sequence[str], env: Mapping[str, str]) -> None:
@@ -39,7 +60,7 @@ def check_app_command(command: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 def app_environment(config: SidecarConfig, base: Mapping[str, str]) -> dict[str, str]:
-    env = dict(base)
+    env = {k: v for k, v in base.items() if _defaulted.get(k) != v}
     env["APP_ID"] = config.app_id
     env["DAPR_HTTP_PORT"] = str(config.http_port)
     env["DAPR_GRPC_PORT"] = str(config.grpc_port)
