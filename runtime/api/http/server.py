@@ -1,11 +1,14 @@
 """Build and run the HTTP API server inside the runtime's event loop.
 
-Middleware order, outermost first: telemetry (span, metrics, API log; sees the final status),
-errors (every failure becomes a Dapr error body), auth (``dapr-api-token``), the handler.
+Middleware order, outermost first: in-flight count (for the drain), telemetry (span, metrics,
+API log; sees the final status), errors (every failure becomes a Dapr error body), auth
+(``dapr-api-token``), the handler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -24,6 +27,31 @@ __all__ = ["HttpServer", "build_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+
+
+class _InFlight:
+    """Requests being handled; ``idle`` is set when there are none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+
+_IN_FLIGHT = web.AppKey("in_flight", _InFlight)
+
+
+@web.middleware
+async def _count_in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
+    in_flight = request.app[_IN_FLIGHT]
+    in_flight.count += 1
+    in_flight.idle.clear()
+    try:
+        return await handler(request)
+    finally:
+        in_flight.count -= 1
+        if not in_flight.count:
+            in_flight.idle.set()
 
 
 def _auth_middleware(token: str) -> Middleware:
@@ -49,10 +77,11 @@ def build_app(
     api_token: str | None = None,
     telemetry: Sequence[Middleware] = (),
 ) -> web.Application:
-    chain: list[Middleware] = [*telemetry, error_middleware]
+    chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
         chain.append(_auth_middleware(api_token))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
+    app[_IN_FLIGHT] = _InFlight()
     app[STATE] = state
     app[METADATA] = metadata
     app[STATUS] = status
@@ -70,6 +99,8 @@ class HttpServer:
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=grace
         )
+        self._in_flight = app.get(_IN_FLIGHT)
+        self._grace = grace
         self._addresses = addresses
         self._port = port
 
@@ -87,4 +118,13 @@ class HttpServer:
                 ) from exc
 
     async def stop(self) -> None:
+        """Stop accepting connections, let the requests in flight finish (up to the grace
+        period), then close. aiohttp's own shutdown stops reading request bodies, so a request
+        still receiving its body when that starts could never complete; hence the wait first."""
+        for site in list(self._runner.sites):
+            await site.stop()
+        if self._in_flight is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace):
+                    await self._in_flight.idle.wait()
         await self._runner.cleanup()
