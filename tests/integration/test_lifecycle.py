@@ -3,9 +3,9 @@
 Drain coverage: ``test_in_flight_request_completes_during_drain`` holds the SQLite write lock
 from the test, so a state save is in flight (its handler waits for the lock) when SIGTERM
 arrives; the lock is released only once the sidecar logs that it is draining, and the save must
-still answer 204 and be stored. Not covered: a request still *uploading its body* when the
-drain starts (aiohttp stops reading request bytes once its shutdown begins, so such a request
-waits out the grace period and its connection is closed), and gRPC drain (no RPC can be held
+still answer 204 and be stored. ``test_upload_in_flight_completes_during_drain`` does the same
+with a request whose body is still being sent (``Expect: 100-continue``: aiohttp answers
+``100 Continue`` from inside the request's handler). Not covered: gRPC drain (no RPC can be held
 open from outside, every one answers at once).
 """
 
@@ -311,6 +311,26 @@ def test_in_flight_request_completes_during_drain(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(db)) as check:
         rows = check.execute("SELECT key FROM state WHERE key LIKE '%drained'").fetchall()
     assert rows == [("testapp||drained",)]
+
+
+def test_upload_in_flight_completes_during_drain(tmp_path: Path) -> None:
+    """A request still receiving its body when SIGTERM arrives completes."""
+    with Sidecar.start(
+        tmp_path, empty_resources=True, args=["--dapr-graceful-shutdown-seconds", "10"]
+    ) as sc:
+        with socket.create_connection(("127.0.0.1", sc.http_port), timeout=15) as s:
+            s.sendall(
+                b"PUT /v1.0/metadata/drain HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            )
+            assert s.recv(100).startswith(b"HTTP/1.1 100")  # the handler waits for the body
+            sc.signal(signal.SIGTERM)
+            assert sc.wait_for_log("draining", 10), sc.logs()
+            assert sc.proc.poll() is None
+            s.sendall(b"hello")
+            response = read_response(s)
+        assert response.startswith(b"HTTP/1.1 204"), response
+        assert sc.wait_exit() == 0
 
 
 def test_drain_is_bounded_by_the_grace_period(tmp_path: Path) -> None:
