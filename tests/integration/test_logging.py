@@ -31,7 +31,7 @@ def send_garbage(port: int) -> None:
 
 
 def run_and_stop(tmp_path: Path, app_ready: Path | None = None, **kwargs: object) -> Sidecar:
-    with Sidecar.start(tmp_path, **kwargs) as sc:  # type: ignore[arg-type]
+    with Sidecar.start(tmp_path, **kwargs) as sc:
         sc.wait_ready()
         if app_ready is not None:  # the app has installed its SIGTERM handler
             assert wait_until(app_ready.exists, 15)
