@@ -252,6 +252,14 @@ def test_grpc_port_in_use(tmp_path: Path, listening_socket: socket.socket) -> No
     assert "gRPC" in out
 
 
+def test_metrics_port_in_use(tmp_path: Path, listening_socket: socket.socket) -> None:
+    port = listening_socket.getsockname()[1]
+    code, out = start_failure(tmp_path, empty_resources=True, args=["--metrics-port", str(port)])
+    assert code != 0
+    assert f"127.0.0.1:{port}" in out
+    assert "metrics" in out
+
+
 def test_same_port_for_both_apis(tmp_path: Path) -> None:
     port = free_port()
     code, out = start_failure(tmp_path, empty_resources=True, http_port=port, grpc_port=port)

@@ -131,6 +131,13 @@ SECRET_COMPONENTS = [
         },
         spec={"initTimeout": "2s", "ignoreErrors": True},
     ),
+    # a password inside a PostgreSQL DSN (nothing listens on port 1: init fails, ignored)
+    component_yaml(
+        "pg",
+        "state.postgresql",
+        {"connectionString": f"postgresql://postgres:{SECRET}@127.0.0.1:1/db", "timeout": "1s"},
+        spec={"initTimeout": "2s", "ignoreErrors": True},
+    ),
 ]
 
 
@@ -141,7 +148,7 @@ def test_secrets_never_logged_at_runtime(tmp_path: Path) -> None:
         args=["--log-level", "debug", "--enable-api-logging", "--api-token", SECRET + "-token"],
         env={"REDIS_PW": SECRET},
     ) as sc:
-        assert wait_until(lambda: "unreachable" in sc.logs(), 10), sc.logs()
+        assert wait_until(lambda: "unreachable" in sc.logs() and "pg (" in sc.logs(), 10), sc.logs()
         headers = {"dapr-api-token": SECRET + "-token"}
         assert sc.request("GET", "/v1.0/metadata", headers=headers).status == 200
         assert sc.request("GET", "/v1.0/metadata").status == 401

@@ -63,7 +63,6 @@ PROTECTED = [
     ("DELETE", "/v1.0/state/statestore/k", None),
     ("POST", "/v1.0/shutdown", None),
     ("GET", "/v1.0/no-such-route", None),
-    ("GET", "/v1.0/healthz/", None),
 ]
 
 
