@@ -9,6 +9,7 @@
     ├── PayloadTooLarge            413 / RESOURCE_EXHAUSTED
     ├── FailedPrecondition         500 / FAILED_PRECONDITION (nothing configured)
     ├── Unimplemented              501 / UNIMPLEMENTED
+    ├── MethodNotAllowed           405 / UNIMPLEMENTED
     ├── NotSupported               500 / UNIMPLEMENTED      (store lacks the feature, as Dapr)
     ├── Unavailable                503 / UNAVAILABLE
     └── Internal                   500 / INTERNAL           (a backend failed)
@@ -34,6 +35,7 @@ __all__ = [
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "MethodNotAllowed",
     "NotFound",
     "NotSupported",
     "PayloadTooLarge",
@@ -137,6 +139,12 @@ class Unimplemented(APIError):
     http_status = HTTPStatus.NOT_IMPLEMENTED
     grpc_status = grpc.StatusCode.UNIMPLEMENTED
     default_code = ErrorCode.API_UNIMPLEMENTED
+
+
+class MethodNotAllowed(APIError):
+    http_status = HTTPStatus.METHOD_NOT_ALLOWED
+    grpc_status = grpc.StatusCode.UNIMPLEMENTED
+    default_code = ErrorCode.BAD_REQUEST
 
 
 class NotSupported(APIError):

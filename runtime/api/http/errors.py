@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from runtime.errors import APIError, ErrorCode, InvalidArgument, NotFound, PayloadTooLarge
+from runtime.errors import (
+    APIError,
+    ErrorCode,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
 
 __all__ = ["error_middleware", "error_response"]
 
@@ -46,9 +53,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except web.HTTPMethodNotAllowed:
         return error_response(
-            InvalidArgument(
-                f"method {request.method} not allowed on {request.path}", code=ErrorCode.BAD_REQUEST
-            )
+            MethodNotAllowed(f"method {request.method} not allowed on {request.path}")
         )
     except web.HTTPException:
         raise

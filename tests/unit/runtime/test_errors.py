@@ -37,6 +37,7 @@ PAIRS: dict[HTTPStatus, frozenset[grpc.StatusCode]] = {
         {SC.INTERNAL, SC.FAILED_PRECONDITION, SC.UNIMPLEMENTED}
     ),
     HTTPStatus.NOT_IMPLEMENTED: frozenset({SC.UNIMPLEMENTED}),
+    HTTPStatus.METHOD_NOT_ALLOWED: frozenset({SC.UNIMPLEMENTED}),
     HTTPStatus.SERVICE_UNAVAILABLE: frozenset({SC.UNAVAILABLE}),
 }
 
