@@ -2,6 +2,7 @@
 
     APIError                       code, HTTP status, gRPC status, ErrorInfo reason
     ├── InvalidArgument            400 / INVALID_ARGUMENT
+    │   └── UnsupportedOperation   400 / UNIMPLEMENTED      (unknown transaction op, as Dapr)
     ├── NotFound                   404 / NOT_FOUND
     ├── Conflict                   409 / ABORTED            (ETag mismatch)
     ├── PermissionDenied           403 / PERMISSION_DENIED
@@ -43,6 +44,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "UnsupportedOperation",
 ]
 
 
@@ -145,6 +147,14 @@ class MethodNotAllowed(APIError):
     http_status = HTTPStatus.METHOD_NOT_ALLOWED
     grpc_status = grpc.StatusCode.UNIMPLEMENTED
     default_code = ErrorCode.BAD_REQUEST
+
+
+class UnsupportedOperation(InvalidArgument):
+    """A transaction operation other than upsert/delete: HTTP 400 but gRPC UNIMPLEMENTED,
+    as Dapr answers."""
+
+    grpc_status = grpc.StatusCode.UNIMPLEMENTED
+    default_code = ErrorCode.NOT_SUPPORTED_STATE_OPERATION
 
 
 class NotSupported(APIError):

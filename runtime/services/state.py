@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import grpc
-
 from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
 from components.state import (
     BulkGetItem,
@@ -44,21 +42,12 @@ __all__ = [
     "StateResult",
     "StateService",
     "TxOperation",
-    "UnsupportedOperation",
 ]
 
 T = TypeVar("T")
 BLOCK = "state"
 SEPARATOR = "||"
 MAX_LIST_LIMIT = 1000
-
-
-class UnsupportedOperation(errors.InvalidArgument):
-    """A transaction operation other than upsert/delete: HTTP 400 but gRPC UNIMPLEMENTED, as
-    Dapr answers (its gRPC API returns codes.Unimplemented, its HTTP API a 400)."""
-
-    grpc_status = grpc.StatusCode.UNIMPLEMENTED
-    default_code = ErrorCode.NOT_SUPPORTED_STATE_OPERATION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -441,7 +430,7 @@ class StateService:
                     )
                 )
             else:
-                raise UnsupportedOperation(
+                raise errors.UnsupportedOperation(
                     f"operation type {op.operation!r} not supported (operations[{i}]): "
                     "expected upsert or delete"
                 )

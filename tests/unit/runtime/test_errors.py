@@ -44,7 +44,7 @@ PAIRS: dict[HTTPStatus, frozenset[grpc.StatusCode]] = {
 # Classes that follow one of Dapr's irregular pairings, each with its reason. Nothing else may.
 IRREGULAR: dict[str, tuple[HTTPStatus, grpc.StatusCode]] = {
     # ERR_NOT_SUPPORTED_STATE_OPERATION: Dapr's HTTP API answers 400, its gRPC API Unimplemented.
-    "runtime.services.state.UnsupportedOperation": (HTTPStatus.BAD_REQUEST, SC.UNIMPLEMENTED),
+    "runtime.errors.UnsupportedOperation": (HTTPStatus.BAD_REQUEST, SC.UNIMPLEMENTED),
 }
 
 
