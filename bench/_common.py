@@ -24,11 +24,13 @@ __all__ = [
     "Sidecar",
     "cpu_seconds",
     "free_port",
+    "git_revision",
     "machine",
     "median",
     "probe",
     "redis_component",
     "rss_kib",
+    "smaps_kib",
     "sqlite_component",
     "tandem_command",
     "verdict",
@@ -82,6 +84,29 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int | None:
     return None
 
 
+def smaps_kib(pid: int) -> dict[str, int]:
+    """``Pss`` and ``Uss`` (private clean + dirty) of ``pid`` in KiB, from smaps_rollup.
+
+    RSS counts shared pages (libpython, OpenSSL, grpc's library) in full in every process that
+    maps them; PSS splits them between the sharers and USS leaves them out: what the process
+    alone costs.
+    """
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return {}
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name] = int(parts[0])
+    if "Pss" not in fields:
+        return {}
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"Pss": fields["Pss"], "Uss": uss}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far (its threads included), from /proc/<pid>/stat."""
     text = Path(f"/proc/{pid}/stat").read_text()
@@ -114,6 +139,28 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def git_revision() -> dict[str, object]:
+    """The checkout measured: HEAD and the files changed since (the sidecar runs the tree)."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip()
+
+    changed = [
+        line[3:]
+        for line in git(
+            "status", "--porcelain", "--", "runtime", "components", "protos"
+        ).splitlines()
+        if line.strip()
+    ]
+    return {"head": git("rev-parse", "--short", "HEAD"), "uncommitted": changed}
 
 
 def redis_component(name: str, host: str, *, key_prefix: str | None = None) -> str:

@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["Profiler", "summarise"]
@@ -50,6 +51,8 @@ def _parse(path: Path) -> tuple[Counter[str], Counter[str], int]:
 
 
 def summarise(path: Path, top: int = 20) -> str:
+    if not path.exists():
+        return f"{path}: no profile written"
     own, under, total = _parse(path)
     if not total:
         return f"{path}: no samples"
@@ -63,12 +66,25 @@ def summarise(path: Path, top: int = 20) -> str:
 class Profiler:
     """``py-spy record`` attached to ``pid`` for ``seconds`` (raw collapsed stacks)."""
 
-    def __init__(self, pid: int, out: Path, seconds: float, *, rate: int = 200) -> None:
+    def __init__(
+        self,
+        pid: int,
+        out: Path,
+        seconds: float,
+        *,
+        rate: int = 200,
+        native: bool = False,
+        extra: Sequence[str] = (),
+    ) -> None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self._cmd = [
             exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-            "--nonblocking", "--duration", str(max(1, round(seconds))), "--output", str(out),
+            "--duration", str(max(1, round(seconds))), "--output", str(out),
         ]  # fmt: skip
+        # --native: C/C++/Cython frames too (grpc's core, uvloop); it must pause the process
+        # for each sample, so the sampled process slows down more.
+        self._cmd.append("--native" if native else "--nonblocking")
+        self._cmd += extra  # e.g. --gil: only samples holding the GIL (Python work)
         self.out = out
         self._proc: asyncio.subprocess.Process | None = None
 

@@ -5,10 +5,12 @@
 Each run starts ``tandem run --app-id bench`` with a fresh ``TANDEM_HOME`` (a temp dir) on free
 ports, measures the time from just before exec to the first ``GET /v1.0/healthz/outbound`` 204
 (polled every 5 ms on a fresh connection), waits ``--idle`` seconds, reads ``VmRSS`` (and
-``VmHWM``, the peak) of the sidecar from /proc and stops it with SIGTERM. Scenarios:
+``VmHWM``, the peak; ``Pss`` and private ``Uss`` from smaps_rollup) of the sidecar from /proc and
+stops it with SIGTERM. Scenarios:
 
 - ``python -c pass``: the interpreter alone (exec to exit; max RSS from wait4's rusage);
-- ``python -c 'import <tandem's serving modules>'``: the interpreter plus Tandem's imports;
+- ``python -c 'import <tandem's modules>'``: the interpreter plus the modules ``tandem run``
+  imports before it serves (exec to imported: ``os._exit`` skips the teardown);
 - ``tandem (embedded defaults)``: the sidecar with the embedded ``state.sqlite`` store;
 - ``tandem (state.redis)``: ``--resources-path`` with one ``state.redis`` component (127.0.0.1),
   so the cost of loading a driver shows.
@@ -31,15 +33,28 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from _common import REPO, Sidecar, machine, median, probe, redis_component, rss_kib, verdict
+from _common import (
+    REPO,
+    Sidecar,
+    git_revision,
+    machine,
+    median,
+    probe,
+    redis_component,
+    rss_kib,
+    smaps_kib,
+    verdict,
+)
 
 STARTUP_TARGET_S = 0.5
 RSS_TARGET_MB = 50.0
 _READY_LOG = re.compile(r"ready for outbound calls in ([0-9.]+)s")
-# What `tandem run` imports before it serves (lifecycle + both API servers + the SQLite store).
+# What `tandem run` imports before it serves (lifecycle + both API servers + the SQLite store +
+# metrics); os._exit leaves out the interpreter's teardown, which the sidecar does not wait for.
 _SERVING_IMPORTS = (
     "import runtime.__main__, runtime.lifecycle, runtime.api.http.server, "
-    "runtime.api.grpc.server, components.state.sqlite"
+    "runtime.api.grpc.server, runtime.observability.metrics, components.state.sqlite\n"
+    "import os; os._exit(0)"
 )
 
 
@@ -49,6 +64,8 @@ class Scenario:
     startup_s: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     peak_mb: list[float] = field(default_factory=list)
+    pss_mb: list[float] = field(default_factory=list)
+    uss_mb: list[float] = field(default_factory=list)
     in_process_s: list[float] = field(default_factory=list)  # the sidecar's own "ready in" log
 
     def summary(self) -> dict[str, float | None]:
@@ -61,6 +78,8 @@ class Scenario:
             "startup_max_s": stat(self.startup_s, max),
             "rss_median_mb": stat(self.rss_mb, median),
             "peak_rss_median_mb": stat(self.peak_mb, median),
+            "pss_median_mb": stat(self.pss_mb, median),
+            "uss_median_mb": stat(self.uss_mb, median),
             "in_process_ready_median_s": stat(self.in_process_s, median),
         }
 
@@ -108,6 +127,10 @@ def run_sidecar(name: str, runs: int, idle: float, redis_host: str | None) -> Sc
                     sc.rss_mb.append(_mb(rss))
                 if peak is not None:
                     sc.peak_mb.append(_mb(peak))
+                shares = smaps_kib(side.pid)
+                if shares:
+                    sc.pss_mb.append(_mb(shares["Pss"]))
+                    sc.uss_mb.append(_mb(shares["Uss"]))
             finally:
                 side.stop()
             m = _READY_LOG.search(side.logs())
@@ -130,8 +153,8 @@ def report(scenarios: list[Scenario], runs: int, idle: float) -> str:
         f"start-up: exec -> first /v1.0/healthz/outbound 204 (python: exec -> exit); {runs} runs",
         f"RSS: VmRSS after {idle:g} s idle (python: max RSS); MB = 10^6 bytes",
         "",
-        f"{'scenario':<34} {'min':>8} {'median':>8} {'max':>8} {'in-proc':>8} "
-        f"{'RSS med':>9} {'peak med':>9}  target",
+        f"{'scenario':<40} {'min':>8} {'median':>8} {'max':>8} {'in-proc':>8} "
+        f"{'RSS med':>9} {'peak med':>9} {'PSS med':>9} {'USS med':>9}  target",
     ]
     for sc in scenarios:
         s = sc.summary()
@@ -144,11 +167,16 @@ def report(scenarios: list[Scenario], runs: int, idle: float) -> str:
                 f"RSS<{RSS_TARGET_MB:g}MB {verdict(rss_ok)}"
             )
         lines.append(
-            f"{sc.name:<34} {_fmt_s(s['startup_min_s']):>8} {_fmt_s(s['startup_median_s']):>8} "
+            f"{sc.name:<40} {_fmt_s(s['startup_min_s']):>8} {_fmt_s(s['startup_median_s']):>8} "
             f"{_fmt_s(s['startup_max_s']):>8} {_fmt_s(s['in_process_ready_median_s']):>8} "
-            f"{_fmt_mb(s['rss_median_mb']):>9} {_fmt_mb(s['peak_rss_median_mb']):>9}  {target}"
+            f"{_fmt_mb(s['rss_median_mb']):>9} {_fmt_mb(s['peak_rss_median_mb']):>9}"
+            f" {_fmt_mb(s['pss_median_mb']):>9} {_fmt_mb(s['uss_median_mb']):>9}  {target}"
         )
     lines.append("")
+    lines.append(
+        "PSS / USS: shared pages split between the processes mapping them / left out (the"
+        " target is judged on RSS)"
+    )
     lines.append(
         "in-proc: the sidecar's own log 'ready for outbound calls in X s' (from Sidecar() to"
         " serving, i.e. without interpreter start and imports)"
@@ -167,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scenarios = [
         run_python("pass", args.runs, "python -c pass"),
-        run_python(_SERVING_IMPORTS, args.runs, "python -c 'import tandem modules'"),
+        run_python(_SERVING_IMPORTS, args.runs, "python -c 'import <tandem's modules>'"),
         run_sidecar("tandem (embedded defaults)", args.runs, args.idle, None),
     ]
     if not args.no_redis:
@@ -182,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "startup",
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-            "machine": machine(),
+            "machine": {**machine(), "git": git_revision()},
             "runs": args.runs,
             "idle_s": args.idle,
             "targets": {"startup_s": STARTUP_TARGET_S, "rss_mb": RSS_TARGET_MB},

@@ -59,6 +59,7 @@ from _common import (
     REPO,
     Sidecar,
     cpu_seconds,
+    git_revision,
     machine,
     redis_component,
     sqlite_component,
@@ -125,7 +126,7 @@ class Sample:
     sidecar_cpu_us_per_op: float | None
     redis_cpu_us_per_op: float | None
     machine_busy_pct: float  # all CPUs of the machine, 100 = every CPU busy
-    foreign_pct: float  # share of the machine used by anything but client, sidecar and Redis
+    foreign_pct: float  # share of the machine used by other processes than ours (noise)
 
 
 @dataclass
@@ -155,13 +156,17 @@ class Results:
 # ---- measurement --------------------------------------------------------------------------
 
 
-def _busy_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
+def _jiffies() -> tuple[int, int, int]:
+    """(busy, task, total) jiffies of all CPUs from /proc/stat. ``task`` is user + nice +
+    system: time charged to processes; ``busy`` adds irq, softirq and steal (the loopback
+    traffic's softirq work is not charged to the processes that cause it)."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])
-    return total - idle, total
+        user, nice, system, idle, iowait, irq, softirq, steal = (
+            int(x) for x in f.readline().split()[1:9]
+        )
+    task = user + nice + system
+    busy = task + irq + softirq + steal
+    return busy, task, busy + idle + iowait
 
 
 def _percentile(sorted_ns: Sequence[int], p: float) -> float:
@@ -186,6 +191,7 @@ class Counters:
     sidecar: float
     redis: float
     busy: int
+    task: int
     total: int
 
 
@@ -201,12 +207,13 @@ class Meter:
         if self.redis is not None:
             info = await self.redis.info("cpu")
             redis_cpu = float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-        busy, total = _busy_jiffies()
+        busy, task, total = _jiffies()
         return Counters(
             client=time.process_time(),
             sidecar=cpu_seconds(self.sidecar_pid) if self.sidecar_pid else 0.0,
             redis=redis_cpu,
             busy=busy,
+            task=task,
             total=total,
         )
 
@@ -219,7 +226,7 @@ class Measured:
     sidecar_cpu_s: float | None
     redis_cpu_s: float | None
     busy_share: float  # of all CPUs
-    foreign_share: float  # of all CPUs
+    foreign_share: float  # of all CPUs: process time not of client, sidecar or Redis
 
 
 async def measure(
@@ -262,7 +269,8 @@ async def measure(
     jiffies = max(c1.total - c0.total, 1)
     busy_share = (c1.busy - c0.busy) / jiffies
     ours = (c1.client - c0.client) + (c1.sidecar - c0.sidecar) + (c1.redis - c0.redis)
-    foreign = max(0.0, busy_share - ours / (wall * ncpu))
+    task_share = (c1.task - c0.task) / jiffies
+    foreign = max(0.0, task_share - ours / (wall * ncpu))
     return Measured(
         latencies_ns=latencies,
         wall_s=wall,
@@ -467,7 +475,10 @@ class Settings:
     quick: bool
     repeat: int
     sidecar_args: list[str]
+    sidecar_env: list[str]
     profile: list[str] = field(default_factory=list)  # "store:op:concurrency:path"
+    profile_native: bool = False
+    py_spy_args: list[str] = field(default_factory=list)
 
 
 def _progress(s: Sample) -> None:
@@ -495,7 +506,13 @@ async def run(settings: Settings, work: Path, results: Results) -> None:
         (resources / "sqlite.yaml").write_text(
             sqlite_component(comp_names["sqlite"], work / "sidecar.db")
         )
-    side = Sidecar.spawn(work, app_id=app_id, resources=resources, extra_args=settings.sidecar_args)
+    side = Sidecar.spawn(
+        work,
+        app_id=app_id,
+        resources=resources,
+        extra_args=settings.sidecar_args,
+        env=dict(e.split("=", 1) for e in settings.sidecar_env),
+    )
     results.settings["sidecar_pid"] = side.pid
     info: Redis | None = None
     if "redis" in settings.stores:
@@ -564,22 +581,43 @@ class _StoreBench:
     async def populate(self, store: str) -> None:
         """Write every key on every path, so that every GET hits."""
         for path in self.settings.paths:
-            if path.endswith("-noop"):
-                continue
-            target = await self.open_target(store, path, 16)
-            try:
-                await populate(target.save)
-            finally:
-                await target.close()
+            if not path.endswith("-noop"):
+                await self.populate_path(store, path)
+
+    async def populate_path(self, store: str, path: str) -> None:
+        target = await self.open_target(store, path, 16)
+        try:
+            await populate(target.save)
+        finally:
+            await target.close()
 
     async def run(self, store: str, rnd: int) -> None:
         settings = self.settings
         for op in settings.ops:
             for concurrency in settings.concurrency:
                 for path in settings.paths:
-                    sample = await self.one(store, op, concurrency, path, rnd)
+                    sample = await self.retrying(store, op, concurrency, path, rnd)
                     self.results.samples.append(sample)
                     _progress(sample)
+
+    async def retrying(
+        self, store: str, op: str, concurrency: int, path: str, rnd: int, attempts: int = 3
+    ) -> Sample:
+        """``one``, again after a pause when it fails (the shared Redis may be restarted)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.one(store, op, concurrency, path, rnd)
+            except Exception as exc:
+                if attempt == attempts:
+                    raise
+                print(
+                    f"  {store} {op} c={concurrency} {path} failed ({exc!r:.200}); retrying in 3 s",
+                    file=sys.stderr,
+                )
+                await asyncio.sleep(3)
+                if path not in ("http-noop", "grpc-noop"):
+                    await self.populate_path(store, path)
+        raise AssertionError("unreachable")
 
     async def one(self, store: str, op: str, concurrency: int, path: str, rnd: int) -> Sample:
         settings = self.settings
@@ -589,7 +627,14 @@ class _StoreBench:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             out = REPO / "bench" / "results" / "profiles"
             out /= f"{stamp}-{store}-{op}-c{concurrency}-{path}.txt"
-            profiler = Profiler(self.side.pid, out, settings.warmup + settings.duration)
+            seconds = settings.warmup + settings.duration
+            profiler = Profiler(
+                self.side.pid,
+                out,
+                seconds,
+                native=settings.profile_native,
+                extra=settings.py_spy_args,
+            )
             await profiler.start()
         meter = Meter(
             None if path in ("direct", "component") else self.side.pid,
@@ -710,8 +755,9 @@ def table(samples: Sequence[Sample]) -> str:
         )
     lines.append(
         "client / sidecar / redis: CPU us per operation in the bench process / the sidecar /"
-        " redis-server (INFO cpu);\nbusy: all CPUs of the machine; foreign: the machine's share"
-        " used by other processes (noise)"
+        " redis-server (INFO cpu,\nthe whole server: shared); busy: all CPUs of the machine (with"
+        " irq/softirq); foreign: process time of other\nprocesses, as a share of the machine"
+        " (noise from other work on the machine)"
     )
     return "\n".join(lines)
 
@@ -769,9 +815,27 @@ def parse(argv: Sequence[str] | None) -> Settings:
         " (repeatable; the samples cost CPU, so do not compare those figures)",
     )
     parser.add_argument(
+        "--profile-native", action="store_true", help="py-spy --native (C and Cython frames)"
+    )
+    parser.add_argument(
+        "--py-spy-arg",
+        action="append",
+        default=[],
+        help="extra py-spy record flag, e.g. --py-spy-arg=--gil (repeatable)",
+    )
+    parser.add_argument(
         "--sidecar-arg", action="append", default=[], help="extra 'tandem run' flag (repeatable)"
     )
+    parser.add_argument(
+        "--sidecar-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment variable for the sidecar (repeatable)",
+    )
     ns = parser.parse_args(argv)
+    if any("=" not in e for e in ns.sidecar_env):
+        parser.error("--sidecar-env takes NAME=VALUE")
     stores = [s.strip() for s in ns.stores.split(",") if s.strip()]
     paths = [p.strip() for p in ns.paths.split(",") if p.strip()]
     ops = [o.strip() for o in ns.ops.split(",") if o.strip()]
@@ -794,17 +858,23 @@ def parse(argv: Sequence[str] | None) -> Settings:
         quick=ns.quick,
         repeat=max(1, ns.repeat),
         sidecar_args=list(ns.sidecar_arg),
+        sidecar_env=list(ns.sidecar_env),
         profile=list(ns.profile),
+        profile_native=ns.profile_native,
+        py_spy_args=list(ns.py_spy_arg),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse(argv)
+    # py-spy is started as a child of this process, which runs gRPC's threads: skip gRPC's
+    # fork handlers (they would only log that they are skipped).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     loop_name, runner = _loop_runner()
     results = Results(
         date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         command=" ".join(["python bench/state.py", *(sys.argv[1:] if argv is None else argv)]),
-        machine=machine(),
+        machine={**machine(), "git": git_revision()},
         settings={
             **asdict(settings),
             "client_loop": loop_name,
