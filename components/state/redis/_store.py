@@ -169,7 +169,10 @@ class RedisStateStore:
             "db": md.redis_db,
             "username": md.redis_username,
             "password": md.redis_password.get_secret_value() if md.redis_password else None,
-            "socket_timeout": timeout,
+            # No socket timeout: redis-py would wrap every read and write in
+            # asyncio.wait_for (a task each). The operation budget is one asyncio.timeout
+            # around each call instead (see init); a cancelled read drops its connection.
+            "socket_timeout": None,
             "socket_connect_timeout": md.dial_timeout,
             "socket_keepalive": True,
             "retry": retry,
@@ -206,10 +209,11 @@ class RedisStateStore:
         get_script = client.register_script(_scripts.GET)
         apply_script = client.register_script(_scripts.APPLY)
         try:
-            await client.ping()
-            await client.script_load(_scripts.GET)
-            await client.script_load(_scripts.APPLY)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(md.operation_timeout + md.dial_timeout):
+                await client.ping()
+                await client.script_load(_scripts.GET)
+                await client.script_load(_scripts.APPLY)
+        except (RedisError, OSError, TimeoutError) as exc:
             await client.aclose()
             raise ConnectionError(
                 f"state.redis {self._ctx.name}: cannot use redis at {host}:{port} "
@@ -218,7 +222,14 @@ class RedisStateStore:
         self._get_sha, self._apply_sha = get_script.sha, apply_script.sha
         self._client = client
         # execute_command is untyped in redis-py; bound once, it is also the cheapest call path
-        self._execute = cast(_Execute, client.execute_command)
+        raw = cast(_Execute, client.execute_command)
+        budget = md.operation_timeout
+
+        async def execute(*args: Any) -> Any:
+            async with asyncio.timeout(budget):
+                return await raw(*args)
+
+        self._execute = execute
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -244,8 +255,9 @@ class RedisStateStore:
 
     async def _load_scripts(self) -> None:
         client = self._require()
-        await client.script_load(_scripts.GET)
-        await client.script_load(_scripts.APPLY)
+        async with asyncio.timeout(self._md.operation_timeout):
+            await client.script_load(_scripts.GET)
+            await client.script_load(_scripts.APPLY)
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -277,14 +289,20 @@ class RedisStateStore:
         are sent again.
         """
         client = self._require()
-        async with client.pipeline(transaction=False) as pipe:
+        async with (
+            asyncio.timeout(self._md.operation_timeout),
+            client.pipeline(transaction=False) as pipe,
+        ):
             for command in commands:
                 pipe.execute_command(*command)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if retry:
             await self._load_scripts()
-            async with client.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(self._md.operation_timeout),
+                client.pipeline(transaction=False) as pipe,
+            ):
                 for i in retry:
                     pipe.execute_command(*commands[i])
                 for i, r in zip(retry, await pipe.execute(raise_on_error=False), strict=True):
@@ -446,7 +464,8 @@ class RedisStateStore:
             pending = pending[taken:]
             if len(keys) >= limit or (started and cursor == 0):
                 break
-            cursor, batch = await client.scan(cursor, match=match, count=count)
+            async with asyncio.timeout(self._md.operation_timeout):
+                cursor, batch = await client.scan(cursor, match=match, count=count)
             started = True
             pending = [cast(bytes, k).decode("utf-8", "surrogateescape") for k in batch]
             if len(pending) < limit - len(keys):  # sparse keyspace: look at more per round trip
