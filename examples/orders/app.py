@@ -58,11 +58,10 @@ def walkthrough() -> None:
     etag = headers.get("ETag", "")
     print(f"order-1 -> {status} {body.decode()} (etag {etag})")
 
-    stale = [{"key": "order-1", "value": {"id": 1, "item": "tea", "qty": 3}, "etag": "999999"}]
-    status, _, body = call("POST", f"/v1.0/state/{STORE}", stale)
-    print(f"update with a stale etag -> {status} {json.loads(body)['errorCode']}")
     fresh = [{"key": "order-1", "value": {"id": 1, "item": "tea", "qty": 3}, "etag": etag}]
     print(f"update with the current etag -> {call('POST', f'/v1.0/state/{STORE}', fresh)[0]}")
+    status, _, body = call("POST", f"/v1.0/state/{STORE}", fresh)  # that etag is stale now
+    print(f"update again with that, now stale, etag -> {status} {json.loads(body)['errorCode']}")
 
     tx = {
         "operations": [
@@ -113,7 +112,10 @@ def main() -> None:
         return
     port = int(os.environ.get("APP_PORT", "8080"))
     print(f"serving GET /orders/<id> on 127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
-    ThreadingHTTPServer(("127.0.0.1", port), Orders).serve_forever()
+    try:
+        ThreadingHTTPServer(("127.0.0.1", port), Orders).serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
