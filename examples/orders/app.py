@@ -9,6 +9,7 @@ transaction, key listing and a query. With ``--once`` it exits after the walk-th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -112,10 +113,8 @@ def main() -> None:
         return
     port = int(os.environ.get("APP_PORT", "8080"))
     print(f"serving GET /orders/<id> on 127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         ThreadingHTTPServer(("127.0.0.1", port), Orders).serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
