@@ -96,7 +96,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STARTUP
     except KeyboardInterrupt:
         return 130
-    return 128 - code if code < 0 else code
+    code = 128 - code if code < 0 else code
+    _exit_if_threads_linger(code)
+    return code
+
+
+def _exit_if_threads_linger(code: int) -> None:
+    """After the drain, do not let a driver's worker thread (e.g. a SQLite write still waiting
+    on a lock) hold the process past the grace period: exit now."""
+    import logging
+    import threading
+
+    lingering = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if lingering:
+        logging.getLogger("tandem.runtime").warning(
+            "exiting with %d worker thread(s) still busy: %s", len(lingering), ", ".join(lingering)
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":
