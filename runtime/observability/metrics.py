@@ -5,11 +5,34 @@ bounded cardinality: HTTP ``path`` is the route template (``/v1.0/state/{storeNa
 never the raw path; unknown HTTP methods become ``OTHER``; unknown gRPC methods ``unknown``.
 
 ``metrics_app`` serves ``GET /metrics`` (daprd's ``--metrics-port``, default 9090).
+
+Hot path: ``observe_http``, ``observe_grpc`` and ``observe_component`` run on every API request
+and component call, so they do not go through prometheus-client's ``Counter``/``Histogram``
+(a lock per update, a Python loop over the buckets per observation). They add to plain Python
+numbers kept per series (a counter is a one-element list; a histogram a list of per-bucket
+counts, the bucket found with ``bisect``, followed by the sum) and ``_HotCollector``, registered
+on the same registry, builds the counter and histogram families from them at scrape time.
+Scrapers see what prometheus-client's own metrics gave: the same names, help, types, label sets,
+cumulative ``_bucket`` series up to ``+Inf``, ``_count``, ``_sum`` and ``_created`` (left out,
+as prometheus-client does, when created series are disabled: ``PROMETHEUS_DISABLE_CREATED_SERIES``
+or ``prometheus_client.disable_created_metrics()``).
+
+Threading contract: those three methods update without locks, so they must all be called from
+ONE thread, the sidecar's event loop thread. The HTTP middleware, the gRPC interceptor's async
+behaviors and ``TelemetryObserver.__aexit__`` all run there; the interceptor does not wrap sync
+gRPC handlers (grpc runs those in its thread pool). Creating a series takes a lock, and scraping
+may happen on any thread: it copies each series (under the GIL a scrape may see a request in its
+counter and not yet in its histogram, never a torn series). A caller on another thread could
+lose an increment racing with the loop's: it must hand the observation to the loop
+(``loop.call_soon_threadsafe``) instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -18,10 +41,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client import metrics as _prometheus_metrics
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.samples import Sample
+from prometheus_client.utils import INF, floatToGoString
 
 __all__ = [
     "CIRCUIT_BREAKER_STATES",
@@ -58,11 +86,137 @@ _HTTP_METHODS: Final = frozenset(
 )
 
 
+_bucket_label: Callable[[float], str] = floatToGoString  # the ``le`` text Histogram writes
+
+
+def _created_series_enabled() -> bool:
+    """prometheus-client's switch for ``*_created`` samples, read at each scrape like its own."""
+    return bool(getattr(_prometheus_metrics, "_use_created", True))
+
+
+def _upper_bounds(source: Sequence[float]) -> tuple[float, ...]:
+    """Bucket upper bounds ending with ``+Inf``, validated as ``Histogram`` does."""
+    bounds = [float(bound) for bound in source]
+    if bounds != sorted(bounds):
+        raise ValueError("Buckets not in sorted order")
+    if bounds and bounds[-1] != INF:
+        bounds.append(INF)
+    if len(bounds) < 2:
+        raise ValueError("Must have at least two buckets")
+    return tuple(bounds)
+
+
+class _HotCounter:
+    """A counter family whose series are one-element lists, incremented in place."""
+
+    __slots__ = ("documentation", "labelnames", "name", "series")
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name.removesuffix("_total")
+        self.documentation = documentation
+        self.labelnames = labelnames
+        # label values -> (cell, created); insertion order is the exposition order
+        self.series: dict[tuple[str, ...], tuple[list[int], float]] = {}
+
+    def cell(self, labelvalues: tuple[str, ...]) -> list[int]:
+        """The series' cell: ``cell[0] += 1`` counts. Call under ``Metrics._lock``."""
+        found = self.series.get(labelvalues)
+        if found is None:
+            found = ([0], time.time())
+            self.series[labelvalues] = found
+        return found[0]
+
+    def family(self, *, created: bool) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        samples = family.samples
+        total, created_name = self.name + "_total", self.name + "_created"
+        for values, (cell, created_at) in list(self.series.items()):
+            labels = dict(zip(self.labelnames, values, strict=True))
+            samples.append(Sample(total, labels, cell[0]))
+            if created:
+                samples.append(Sample(created_name, dict(labels), created_at))
+        return family
+
+
+class _HotHistogram:
+    """A histogram family whose series are lists: one count per bucket (``+Inf`` last, not
+    cumulative), then the sum. ``Metrics`` updates them in place."""
+
+    __slots__ = ("bounds", "documentation", "labelnames", "les", "name", "series")
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: tuple[str, ...], bounds: tuple[float, ...]
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.bounds = bounds
+        self.les = tuple(_bucket_label(bound) for bound in bounds)
+        self.series: dict[tuple[str, ...], tuple[list[float], float]] = {}
+
+    def cell(self, labelvalues: tuple[str, ...]) -> list[float]:
+        """The series' cell: ``cell[bisect_left(bounds, v)] += 1; cell[-1] += v`` observes
+        ``v`` (a value equal to a bound falls in that bound's bucket, as ``le`` says). Call under
+        ``Metrics._lock``."""
+        found = self.series.get(labelvalues)
+        if found is None:
+            found = ([0.0] * (len(self.bounds) + 1), time.time())
+            self.series[labelvalues] = found
+        return found[0]
+
+    def family(self, *, created: bool) -> Metric:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        samples = family.samples
+        name = self.name
+        bucket, count, total, created_name = (
+            name + "_bucket",
+            name + "_count",
+            name + "_sum",
+            name + "_created",
+        )
+        with_sum = self.bounds[0] >= 0  # as prometheus-client: no _sum with negative buckets
+        for values, (cell, created_at) in list(self.series.items()):
+            snapshot = cell[:]  # one consistent copy, even when scraped from another thread
+            labels = dict(zip(self.labelnames, values, strict=True))
+            cumulative = 0.0
+            for le, observed in zip(self.les, snapshot[:-1], strict=True):
+                cumulative += observed
+                samples.append(Sample(bucket, {**labels, "le": le}, cumulative))
+            samples.append(Sample(count, dict(labels), cumulative))
+            if with_sum:
+                samples.append(Sample(total, dict(labels), snapshot[-1]))
+            if created:
+                samples.append(Sample(created_name, dict(labels), created_at))
+        return family
+
+
+class _HotCollector:
+    """Exports the hot-path families, in order, from their cells at each scrape."""
+
+    def __init__(self, families: Sequence[_HotCounter | _HotHistogram]) -> None:
+        self._families = tuple(families)
+
+    def describe(self) -> Iterator[Metric]:
+        """Names for the registry's duplicate check (no samples: nothing is read)."""
+        for hot in self._families:
+            if isinstance(hot, _HotCounter):
+                yield CounterMetricFamily(hot.name, hot.documentation, labels=hot.labelnames)
+            else:
+                yield HistogramMetricFamily(hot.name, hot.documentation, labels=hot.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        created = _created_series_enabled()
+        for hot in self._families:
+            yield hot.family(created=created)
+
+
 class Metrics:
     """All Tandem metrics, registered on ``self.registry`` (never the global registry).
 
-    The ``observe_*`` methods are the hot path; the other building blocks' metrics are public
-    attributes for their services to use (label names are in each help text and below):
+    The ``observe_*`` methods are the hot path (see the module docstring for how they record
+    and the one-thread contract of ``observe_http``, ``observe_grpc`` and ``observe_component``).
+    The other building blocks' metrics are prometheus-client objects, public attributes for
+    their services to use (label names are in each help text and below):
 
     * ``pubsub_published``  ``tandem_pubsub_published_total{app_id,component,topic,success}``
     * ``pubsub_delivered``  ``tandem_pubsub_delivered_total{app_id,component,topic,status}``
@@ -73,6 +227,13 @@ class Metrics:
     * ``invocation_requests`` / ``invocation_latency`` (see ``observe_invocation``)
     * ``circuit_breaker_state`` ``tandem_circuit_breaker_state{app_id,target}`` (see
       ``set_circuit_breaker_state``)
+
+    The API and component series are ``tandem_http_server_requests_total{app_id,method,path,
+    status}``, ``tandem_http_server_latency_seconds{app_id,method,path}``,
+    ``tandem_grpc_server_requests_total{app_id,method,status}``,
+    ``tandem_grpc_server_latency_seconds{app_id,method}``,
+    ``tandem_component_operations_total{app_id,component,block,operation,success}`` and
+    ``tandem_component_latency_seconds{app_id,component,block,operation}``.
     """
 
     def __init__(
@@ -88,45 +249,54 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         buckets = tuple(latency_buckets) if latency_buckets else LATENCY_BUCKETS
+        self._bounds = _upper_bounds(buckets)
+        self._lock = threading.Lock()  # creating series only; recording takes no lock
 
-        self.http_requests = Counter(
+        self._http_requests = _HotCounter(
             "tandem_http_server_requests_total",
             "HTTP API requests by route template and status code.",
-            ["app_id", "method", "path", "status"],
-            registry=reg,
+            ("app_id", "method", "path", "status"),
         )
-        self.http_latency = Histogram(
+        self._http_latency = _HotHistogram(
             "tandem_http_server_latency_seconds",
             "HTTP API request latency by route template.",
-            ["app_id", "method", "path"],
-            buckets=buckets,
-            registry=reg,
+            ("app_id", "method", "path"),
+            self._bounds,
         )
-        self.grpc_requests = Counter(
+        self._grpc_requests = _HotCounter(
             "tandem_grpc_server_requests_total",
             "gRPC API calls by full method name and status code name.",
-            ["app_id", "method", "status"],
-            registry=reg,
+            ("app_id", "method", "status"),
         )
-        self.grpc_latency = Histogram(
+        self._grpc_latency = _HotHistogram(
             "tandem_grpc_server_latency_seconds",
             "gRPC API call latency by full method name.",
-            ["app_id", "method"],
-            buckets=buckets,
-            registry=reg,
+            ("app_id", "method"),
+            self._bounds,
         )
-        self.component_operations = Counter(
+        self._component_operations = _HotCounter(
             "tandem_component_operations_total",
             "Component operations by component, building block, operation and outcome.",
-            ["app_id", "component", "block", "operation", "success"],
-            registry=reg,
+            ("app_id", "component", "block", "operation", "success"),
         )
-        self.component_latency = Histogram(
+        self._component_latency = _HotHistogram(
             "tandem_component_latency_seconds",
             "Component operation latency.",
-            ["app_id", "component", "block", "operation"],
-            buckets=buckets,
-            registry=reg,
+            ("app_id", "component", "block", "operation"),
+            self._bounds,
+        )
+        # registered first: the exposition order is the one the Counter/Histogram objects had
+        reg.register(
+            _HotCollector(
+                (
+                    self._http_requests,
+                    self._http_latency,
+                    self._grpc_requests,
+                    self._grpc_latency,
+                    self._component_operations,
+                    self._component_latency,
+                )
+            )
         )
         self.pubsub_published = Counter(
             "tandem_pubsub_published_total",
@@ -181,12 +351,15 @@ class Metrics:
             ProcessCollector(registry=reg)  # process_cpu_seconds_total, process_*_memory_bytes
             PlatformCollector(registry=reg)  # python_info
 
-        # label tuple -> (counter child, histogram child); cardinality is bounded by design
-        self._http_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
-        self._grpc_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
-        self._component_children: dict[
-            tuple[str, str, str, str, bool], tuple[Counter, Histogram]
+        # call key -> (counter cell, histogram cell); cardinality is bounded by design (route
+        # templates, known methods, status codes, configured components)
+        self._http_cells: dict[tuple[str, str, str, int], tuple[list[int], list[float]]] = {}
+        self._grpc_cells: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        self._component_cells: dict[
+            tuple[str, str, str, str, bool], tuple[list[int], list[float]]
         ] = {}
+
+    # -- hot path: event loop thread only (module docstring)
 
     def observe_http(
         self,
@@ -198,35 +371,32 @@ class Metrics:
         app_id: str | None = None,
     ) -> None:
         """One HTTP API request. ``path`` must be the route template; ``duration`` in seconds."""
-        app = self.app_id if app_id is None else app_id
-        if method not in _HTTP_METHODS:
-            method = "OTHER"
-        key = (app, method, path, str(status))
-        children = self._http_children.get(key)
-        if children is None:
-            children = (
-                self.http_requests.labels(app, method, path, key[3]),
-                self.http_latency.labels(app, method, path),
-            )
-            self._http_children[key] = children
-        children[0].inc()
-        children[1].observe(duration)
+        key = (
+            self.app_id if app_id is None else app_id,
+            method if method in _HTTP_METHODS else "OTHER",
+            path,
+            status,
+        )
+        cells = self._http_cells.get(key)
+        if cells is None:
+            cells = self._new_http_cells(key)
+        cells[0][0] += 1
+        latency = cells[1]
+        latency[bisect_left(self._bounds, duration)] += 1
+        latency[-1] += duration
 
     def observe_grpc(
         self, *, method: str, status: str, duration: float, app_id: str | None = None
     ) -> None:
         """One gRPC API call: ``method`` is ``/package.Service/Method``, ``status`` a code name."""
-        app = self.app_id if app_id is None else app_id
-        key = (app, method, status)
-        children = self._grpc_children.get(key)
-        if children is None:
-            children = (
-                self.grpc_requests.labels(app, method, status),
-                self.grpc_latency.labels(app, method),
-            )
-            self._grpc_children[key] = children
-        children[0].inc()
-        children[1].observe(duration)
+        key = (self.app_id if app_id is None else app_id, method, status)
+        cells = self._grpc_cells.get(key)
+        if cells is None:
+            cells = self._new_grpc_cells(key)
+        cells[0][0] += 1
+        latency = cells[1]
+        latency[bisect_left(self._bounds, duration)] += 1
+        latency[-1] += duration
 
     def observe_component(
         self,
@@ -239,19 +409,53 @@ class Metrics:
         app_id: str | None = None,
     ) -> None:
         """One component operation (what ``Observer.component_call`` wraps)."""
-        app = self.app_id if app_id is None else app_id
-        key = (app, component, block, operation, success)
-        children = self._component_children.get(key)
-        if children is None:
-            children = (
-                self.component_operations.labels(
-                    app, component, block, operation, "true" if success else "false"
-                ),
-                self.component_latency.labels(app, component, block, operation),
-            )
-            self._component_children[key] = children
-        children[0].inc()
-        children[1].observe(duration)
+        key = (self.app_id if app_id is None else app_id, component, block, operation, success)
+        cells = self._component_cells.get(key)
+        if cells is None:
+            cells = self._new_component_cells(key)
+        cells[0][0] += 1
+        latency = cells[1]
+        latency[bisect_left(self._bounds, duration)] += 1
+        latency[-1] += duration
+
+    def _new_http_cells(self, key: tuple[str, str, str, int]) -> tuple[list[int], list[float]]:
+        app, method, path, status = key
+        with self._lock:
+            cells = self._http_cells.get(key)
+            if cells is None:
+                cells = (
+                    self._http_requests.cell((app, method, path, str(status))),
+                    self._http_latency.cell((app, method, path)),
+                )
+                self._http_cells[key] = cells
+        return cells
+
+    def _new_grpc_cells(self, key: tuple[str, str, str]) -> tuple[list[int], list[float]]:
+        app, method, _ = key
+        with self._lock:
+            cells = self._grpc_cells.get(key)
+            if cells is None:
+                cells = (self._grpc_requests.cell(key), self._grpc_latency.cell((app, method)))
+                self._grpc_cells[key] = cells
+        return cells
+
+    def _new_component_cells(
+        self, key: tuple[str, str, str, str, bool]
+    ) -> tuple[list[int], list[float]]:
+        app, component, block, operation, success = key
+        with self._lock:
+            cells = self._component_cells.get(key)
+            if cells is None:
+                cells = (
+                    self._component_operations.cell(
+                        (app, component, block, operation, "true" if success else "false")
+                    ),
+                    self._component_latency.cell((app, component, block, operation)),
+                )
+                self._component_cells[key] = cells
+        return cells
+
+    # -- the other building blocks (not hot: prometheus-client objects)
 
     def observe_invocation(self, *, target_app: str, status: str | int, duration: float) -> None:
         """One outgoing service invocation (``status``: HTTP status or gRPC code name)."""
