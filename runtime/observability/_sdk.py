@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 if TYPE_CHECKING:
     from runtime.observability.tracing import TracingSettings
@@ -41,7 +41,9 @@ def build_provider(
     _quiet_export_logs()
     resource = Resource.create({"service.name": service_name, "service.version": service_version})
     provider = TracerProvider(
-        sampler=ParentBased(TraceIdRatioBased(settings.sampling_rate)),
+        # Root spans are sampled at the API edge (tracing.should_trace), so an unsampled
+        # request creates no span at all; the SDK follows that decision and the caller's flag.
+        sampler=ParentBased(root=ALWAYS_ON),
         resource=resource,
         shutdown_on_exit=False,  # the lifecycle shuts down with a deadline; atexit could hang
     )

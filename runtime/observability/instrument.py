@@ -29,6 +29,7 @@ import grpc.aio
 from aiohttp import web
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from runtime.observability.observer import Observer
@@ -38,7 +39,7 @@ from runtime.observability.propagation import (
     extract_http,
     inject_http,
 )
-from runtime.observability.tracing import get_tracer, tracing_enabled
+from runtime.observability.tracing import get_tracer, should_trace, tracing_enabled
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler, Middleware
@@ -103,7 +104,8 @@ class _ComponentCall:
         self._start = 0.0
 
     async def __aenter__(self) -> None:
-        if tracing_enabled():
+        # a child of an unsampled (or absent) request span would never be sampled: skip it
+        if tracing_enabled() and trace.get_current_span().is_recording():
             span = get_tracer().start_span(f"{self._block}/{self._operation}", kind=SpanKind.CLIENT)
             if span.is_recording():
                 span.set_attribute("tandem.component", self._component)
@@ -184,7 +186,11 @@ def http_middleware(
         span: trace.Span | None = None
         token: object = None
         if tracing_enabled() and not quiet:
-            span, token = _start_http_span(request, method, route, app_id)
+            parent = extract_http(request.headers) if TRACEPARENT in request.headers else None
+            if should_trace(parent):
+                span, token = _start_http_span(method, route, app_id, parent)
+            elif parent is not None:
+                token = otel_context.attach(parent)
         elif TRACEPARENT in request.headers:
             token = otel_context.attach(extract_http(request.headers))
 
@@ -224,9 +230,8 @@ def http_middleware(
 
 
 def _start_http_span(
-    request: web.Request, method: str, route: str, app_id: str
+    method: str, route: str, app_id: str, parent: Context | None
 ) -> tuple[trace.Span, object]:
-    parent = extract_http(request.headers)
     name = method if route == UNMATCHED_ROUTE else f"{method} {route}"
     span = get_tracer().start_span(name, context=parent, kind=SpanKind.SERVER)
     if span.is_recording():
@@ -376,8 +381,13 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
             span: trace.Span | None = None
             token: object = None
             metadata = context.invocation_metadata()
-            if tracing_enabled():
-                parent = extract_grpc(metadata)
+            traced = tracing_enabled()
+            parent = (
+                extract_grpc(metadata)
+                if traced and metadata and any(key == TRACEPARENT for key, _ in metadata)
+                else None
+            )
+            if traced and should_trace(parent):
                 span = get_tracer().start_span(method, context=parent, kind=SpanKind.SERVER)
                 if span.is_recording():
                     span.set_attribute("rpc.system", "grpc")
@@ -385,7 +395,9 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                     span.set_attribute("rpc.method", rpc_method)
                     span.set_attribute("tandem.app_id", app_id)
                 token = otel_context.attach(trace.set_span_in_context(span, parent))
-            elif metadata and any(key == TRACEPARENT for key, _ in metadata):
+            elif parent is not None:
+                token = otel_context.attach(parent)
+            elif not traced and metadata and any(key == TRACEPARENT for key, _ in metadata):
                 token = otel_context.attach(extract_grpc(metadata))
 
             code = "UNKNOWN"

@@ -22,9 +22,11 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from random import random as _random
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -38,6 +40,7 @@ __all__ = [
     "TracingSettings",
     "get_tracer",
     "setup_tracing",
+    "should_trace",
     "tracing_enabled",
 ]
 
@@ -310,15 +313,17 @@ _NOOP_TRACER: trace.Tracer = trace.NoOpTracer()
 
 
 class _State:
-    __slots__ = ("active", "enabled", "tracer")
+    __slots__ = ("active", "enabled", "rate", "tracer")
 
     def __init__(self) -> None:
         self.tracer: trace.Tracer = _NOOP_TRACER
         self.enabled = False
+        self.rate = 0.0
         self.active: TracingHandle | None = None
 
     def install(self, handle: TracingHandle | None, tracer: trace.Tracer) -> None:
         self.active, self.tracer, self.enabled = handle, tracer, handle is not None
+        self.rate = handle.settings.sampling_rate if handle is not None else 0.0
 
 
 _state = _State()
@@ -332,6 +337,21 @@ def get_tracer() -> trace.Tracer:
 def tracing_enabled() -> bool:
     """Whether spans should be created at all. Check before building span names/attributes."""
     return _state.enabled
+
+
+def should_trace(parent: Context | None) -> bool:
+    """The sampling decision for a request entering the sidecar, made once at the API edge.
+
+    A caller's valid ``traceparent`` decides (its sampled flag, as ParentBased sampling does);
+    otherwise the request is sampled at the configured rate. Deciding here, before any span
+    exists, lets an unsampled request skip span work entirely.
+    """
+    if parent is not None:
+        span_context = trace.get_current_span(parent).get_span_context()
+        if span_context.is_valid:
+            return bool(span_context.trace_flags.sampled)
+    rate = _state.rate
+    return rate >= 1.0 or (rate > 0.0 and _random() < rate)
 
 
 class TracingHandle:

@@ -79,10 +79,13 @@ async def test_child_span_of_the_current_span(spans: InMemorySpanExporter) -> No
 async def test_failure_marks_span_and_reraises(spans: InMemorySpanExporter) -> None:
     metrics = Metrics("orders")
     observer = TelemetryObserver(metrics)
-    with pytest.raises(ConnectionError):
+    with (
+        get_tracer().start_as_current_span("api"),
+        pytest.raises(ConnectionError),
+    ):
         async with observer.component_call("state", "statestore", "get"):
             raise ConnectionError("refused")
-    (span,) = spans.get_finished_spans()
+    span, _api = spans.get_finished_spans()
     assert span.status.status_code == trace.StatusCode.ERROR
     assert span.status.description == "ConnectionError"
     assert [e.name for e in span.events] == ["exception"]
@@ -97,16 +100,17 @@ async def test_cancellation_is_a_failure_but_not_a_span_error(
     entered = asyncio.Event()
 
     async def call() -> None:
-        async with observer.component_call("state", "statestore", "get"):
-            entered.set()
-            await asyncio.Event().wait()
+        with get_tracer().start_as_current_span("api"):
+            async with observer.component_call("state", "statestore", "get"):
+                entered.set()
+                await asyncio.Event().wait()
 
     task = asyncio.create_task(call())
     await entered.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    (span,) = spans.get_finished_spans()
+    span, _api = spans.get_finished_spans()
     assert span.status.status_code == trace.StatusCode.UNSET
     assert span.attributes is not None
     assert span.attributes["tandem.cancelled"] is True
@@ -127,3 +131,22 @@ async def test_concurrent_calls_keep_their_own_parents(spans: InMemorySpanExport
     for span in finished:
         if span.parent is not None:
             assert parents[span.parent.span_id] == span.name.split("/")[1]
+
+
+async def test_no_component_span_without_a_recording_request_span(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A child of an unsampled (or absent) request span would never be sampled: none is made,
+    while metrics are still recorded."""
+    metrics = Metrics("orders")
+    observer = TelemetryObserver(metrics)
+    async with observer.component_call("state", "statestore", "get"):
+        assert not trace.get_current_span().is_recording()
+    unsampled = trace.NonRecordingSpan(
+        trace.SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=trace.TraceFlags(0))
+    )
+    with trace.use_span(unsampled):
+        async with observer.component_call("state", "statestore", "get"):
+            assert trace.get_current_span() is unsampled
+    assert spans.get_finished_spans() == ()
+    assert operations(metrics, "true") == 2

@@ -18,6 +18,7 @@ from runtime.observability.tracing import (
     TracingSettings,
     get_tracer,
     setup_tracing,
+    should_trace,
     tracing_enabled,
 )
 from tests.otlp_receiver import OtlpReceiver
@@ -120,19 +121,38 @@ async def test_unsampled_parent_is_not_exported(otlp_receiver: OtlpReceiver) -> 
     assert [s.name for s in otlp_receiver.spans] == ["sampled"]
 
 
-def test_ratio_sampler_applies_to_root_spans() -> None:
+def test_root_sampling_is_decided_at_the_edge_by_rate_and_caller_flag() -> None:
+    handle = setup_tracing(
+        TracingSettings(sampling_rate=0.01, otlp_endpoint=f"127.0.0.1:{closed_port()}"),
+        service_name="a",
+        service_version="1",
+    )
+    try:
+        sampled = sum(should_trace(None) for _ in range(20000))
+        assert 100 <= sampled <= 320  # 1% of 20,000 = 200, well inside these bounds
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        yes = extract_http({"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        no = extract_http({"traceparent": f"00-{trace_id}-00f067aa0ba902b7-00"})
+        assert all(should_trace(yes) for _ in range(100))  # the caller's decision wins
+        assert not any(should_trace(no) for _ in range(100))
+        invalid = extract_http({"traceparent": "garbage"})
+        assert sum(should_trace(invalid) for _ in range(20000)) <= 320  # treated as a root
+    finally:
+        handle.shutdown(grace=2.0)
+
+
+def test_a_span_started_after_the_edge_decision_is_sampled() -> None:
     handle = setup_tracing(
         TracingSettings(sampling_rate=0.0001, otlp_endpoint=f"127.0.0.1:{closed_port()}"),
         service_name="a",
         service_version="1",
     )
-    sampled = 0
-    for _ in range(200):
-        span = get_tracer().start_span("root")
-        sampled += span.get_span_context().trace_flags.sampled
+    try:
+        span = get_tracer().start_span("root")  # the edge decided to trace this request
+        assert span.get_span_context().trace_flags.sampled
         span.end()
-    assert sampled < 10
-    handle.shutdown(grace=2.0)
+    finally:
+        handle.shutdown(grace=2.0)
 
 
 async def test_collector_down_never_blocks_requests() -> None:
