@@ -9,16 +9,17 @@ throughput loss at sampling rate 0.01". Service invocation does not exist in Tan
 state API is measured.
 
 One run starts one OTLP/gRPC receiver (``bench/_tracing_receiver.py``: the tests' receiver,
-counting spans, in a process of its own) and, in turn, one sidecar per configuration, all on the
-same resources folder:
+counting spans, in a process of its own) and three sidecars, in turn, on the same resources
+folder, each with its own app id (the receiver counts spans per ``service.name``):
 
 - ``off``: no Configuration (no tracer provider: the sidecar only asks ``tracing_enabled()``);
 - ``0.01`` and ``1``: a Configuration with ``spec.tracing.samplingRate`` and ``otel``
   ``endpointAddress`` = the receiver, ``protocol: grpc``, ``isSecure: false``.
 
-For each sidecar and each store, the load generator (this process, one uvloop event loop, as
-``bench/state.py``, whose measurement code it uses) measures HTTP GET, HTTP SAVE and gRPC GET at
-each concurrency (default 1 and 16) in two traffic variants:
+The load generator is this process (one uvloop event loop, N workers; the measurement code of
+``bench/state.py``: warm-up, then the operations completing within ``--duration`` count). Cells:
+HTTP GET, HTTP SAVE and gRPC GET at each concurrency (default 1 and 16), per store, in two
+traffic variants:
 
 - ``plain``: no incoming ``traceparent``: the sidecar samples at its own rate (the headline);
 - ``traceparent``: every request carries a sampled ``traceparent`` (``00-<trace>-<span>-01``,
@@ -26,12 +27,16 @@ each concurrency (default 1 and 16) in two traffic variants:
   traced whatever the rate. Ratios of this variant are against ``off`` with the same traffic
   (``off`` then only attaches the extracted context).
 
-The configurations alternate over ``--repeat`` rounds (off, 0.01, 1, then 1, 0.01, off, ...);
-every cell keeps its best round (most ops/s). Printed: the table, the throughput ratio
-config / off at the highest concurrency with PASS/MISS for "< 10 % loss at 0.01" (plain
-variant), the p50/p99 at concurrency 1, and the spans the receiver got per configuration with
-spans per request (expected: 2 per traced request, the SERVER span and the ``state/<op>`` CLIENT
-span; ~0.02 at rate 0.01). Results go to ``bench/results/tracing-<timestamp>.json``.
+Each cell is measured on the three sidecars back to back (the others sit idle), in an order that
+alternates over cells and over the ``--repeat`` rounds, so that the configurations see the same
+machine; a measurement during which other processes used more than ``--max-foreign`` % of the
+machine is repeated (up to ``--noise-retries`` times). Every cell keeps its best attempt (most
+ops/s). Printed: the table, the throughput ratio config / off at the highest concurrency with
+PASS/MISS for "< 10 % loss at 0.01" (plain traffic), the p50/p99 at concurrency 1, and the spans
+the receiver got per configuration, counted after the sidecars exited (their queues flushed),
+per request: 2 per traced request (the SERVER span and the ``state/<op>`` CLIENT span), ~0.02
+at rate 0.01 without ``traceparent``, 0 off. Results go to
+``bench/results/tracing-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ CELLS = (("http", "get"), ("http", "save"), ("grpc", "get"))
 ALL_CELLS = (*CELLS, ("grpc", "save"))
 STORES = ("sqlite", "redis")
 COMP_NAMES = {"redis": "bench-redis", "sqlite": "bench-sqlite"}
+_TICKS = os.sysconf("SC_CLK_TCK")
 NTRACES = 4096  # distinct incoming traceparents, cycled
 SPANS_PER_TRACED_REQUEST = 2  # SERVER span + the state/<op> CLIENT span
 INVOCATION_NOTE = (
@@ -188,6 +194,13 @@ async def grpc_target(
     return (get if op == "get" else save), channel
 
 
+def _thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the main thread of ``pid`` (its event loop)."""
+    text = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 class CollectorMeter(Meter):
     """bench/state.py's meter, also reading the receiver's CPU time at each reading (``measure``
     reads twice: window start and end)."""
@@ -196,9 +209,11 @@ class CollectorMeter(Meter):
         super().__init__(sidecar_pid, redis)
         self.collector_pid = collector_pid
         self.collector_cpu: list[float] = []
+        self.loop_cpu: list[float] = []  # the sidecar's main thread: its event loop
 
     async def read(self) -> Counters:
         self.collector_cpu.append(cpu_seconds(self.collector_pid))
+        self.loop_cpu.append(_thread_cpu_seconds(self.sidecar_pid or 0))
         return await super().read()
 
 
@@ -210,6 +225,7 @@ class TracingSample(Sample):
     config: str = OFF  # "off" or the sampling rate as written in the Configuration
     variant: str = "plain"
     collector_cpu_us_per_op: float = float("nan")
+    sidecar_loop_cpu_us_per_op: float = float("nan")  # its main thread; the rest: other threads
     noisy: bool = False  # foreign_pct above --max-foreign
 
 
@@ -356,16 +372,21 @@ class TracingBench:
         # are "<app id>||<key>", all under the run's prefix
         self.prefix = f"tandem-bench-{secrets.token_hex(4)}"
         self.app_ids = {c: f"{self.prefix}-{_label(c)}" for c in settings.configs}
-        self.resources = work / "resources"
-        self.resources.mkdir()
-        if "redis" in settings.stores:
-            (self.resources / "redis.yaml").write_text(
-                redis_component(COMP_NAMES["redis"], settings.redis_host)
-            )
-        if "sqlite" in settings.stores:
-            (self.resources / "sqlite.yaml").write_text(
-                sqlite_component(COMP_NAMES["sqlite"], work / "sidecar.db")
-            )
+        # the same components for every sidecar; each its own SQLite file (WAL checkpoints of
+        # one sidecar's writes must not land in another's measurement)
+        self.resources: dict[str, Path] = {}
+        for config in settings.configs:
+            folder = work / _label(config) / "resources"
+            folder.mkdir(parents=True)
+            if "redis" in settings.stores:
+                (folder / "redis.yaml").write_text(
+                    redis_component(COMP_NAMES["redis"], settings.redis_host)
+                )
+            if "sqlite" in settings.stores:
+                (folder / "sqlite.yaml").write_text(
+                    sqlite_component(COMP_NAMES["sqlite"], folder.parent / "sidecar.db")
+                )
+            self.resources[config] = folder
         self.config_files: dict[str, Path] = {}
         for rate in settings.rates:
             path = work / f"config-{rate}.yaml"
@@ -386,7 +407,7 @@ class TracingBench:
                 side = Sidecar.spawn(
                     self.work / _label(config),
                     app_id=self.app_ids[config],
-                    resources=self.resources,
+                    resources=self.resources[config],
                     extra_args=extra,
                 )
                 self.sidecars[config] = side
@@ -579,6 +600,9 @@ class TracingBench:
             config=config,
             variant=variant,
             collector_cpu_us_per_op=collector_cpu / n * 1e6 if n else float("nan"),
+            sidecar_loop_cpu_us_per_op=(
+                (meter.loop_cpu[-1] - meter.loop_cpu[0]) / n * 1e6 if n else float("nan")
+            ),
         )
 
 
@@ -642,6 +666,7 @@ def table(best: Sequence[TracingSample], settings: Settings) -> str:
     head = (
         f"{'store':<7}{'traffic':<12}{'API':<5}{'op':<5}{'c':>3}  {'tracing':<8}{'ops/s':>8}"
         f"{'vs off':>8}{'p50 us':>8}{'p90 us':>8}{'p99 us':>8}{'client':>8}{'sidecar':>8}"
+        f"{'(loop)':>7}"
         f"{'collector':>10}{'busy':>6}{'foreign':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -663,16 +688,20 @@ def table(best: Sequence[TracingSample], settings: Settings) -> str:
                             f"  {config:<8}{s.ops_per_s:>8.0f}{rel:>8}{s.p50_us:>8.0f}"
                             f"{s.p90_us:>8.0f}{s.p99_us:>8.0f}{_us(s.client_cpu_us_per_op):>8}"
                             f"{_us(s.sidecar_cpu_us_per_op):>8}"
+                            f"{_us(s.sidecar_loop_cpu_us_per_op):>7}"
                             f"{_us(s.collector_cpu_us_per_op):>10}{s.machine_busy_pct:>5.0f}%"
                             f"{s.foreign_pct:>7.0f}%"
                         )
-    lines.append(
-        "traffic: plain = no incoming traceparent (the sidecar samples at its rate); traceparent"
-        " = a sampled\nincoming traceparent per request (parent-based: always traced). vs off:"
-        " throughput / tracing off, same traffic.\nclient / sidecar / collector: CPU us per"
-        " operation of the bench process / the sidecar / the OTLP receiver;\nbusy: all CPUs of"
-        " the machine; foreign: other processes' CPU as a share of the machine (noise)"
-    )
+    lines += [
+        "traffic: plain = no incoming traceparent (the sidecar samples at its rate);",
+        "  traceparent = a sampled incoming traceparent per request (parent-based: always traced)",
+        "vs off: throughput / tracing off, same traffic",
+        "client / sidecar / collector: CPU us per operation of the bench process / the sidecar /",
+        "  the OTLP receiver; (loop): the sidecar's main thread (the rest is its other threads:",
+        "  span export, aiosqlite's, grpc's)",
+        "busy: all CPUs of the machine; foreign: other processes' CPU as a share of the machine",
+        "  (noise)",
+    ]
     return "\n".join(lines)
 
 
@@ -746,8 +775,8 @@ def span_lines(checks: Sequence[SpanCheck], settings: Settings) -> str:
         names = names + Counts(names=c.names)
     top = sorted(names.names.items(), key=lambda kv: -kv[1])[:6]
     lines.append(
-        f"requests include warm-ups and the 256 writes per store before the GETs; expected"
-        f" spans/request: {SPANS_PER_TRACED_REQUEST} when traced (SERVER + state CLIENT span),"
+        "requests include warm-ups and the 256 writes per store before the GETs; expected"
+        f" spans/request:\n{SPANS_PER_TRACED_REQUEST} when traced (SERVER + state CLIENT span),"
         f" ~{SPANS_PER_TRACED_REQUEST * 0.01:g} at 0.01 plain, 0 off"
     )
     if top:
@@ -891,8 +920,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     noisy_best = [s for s in results.best if s.noisy]
     print(
         f"\nnoise: {noisy} of {len(results.samples)} measurements had foreign > "
-        f"{settings.max_foreign:g} %; {len(noisy_best)} of the {len(results.best)} cells above kept"
-        f" such a measurement (highest foreign in the table:"
+        f"{settings.max_foreign:g} %; {len(noisy_best)} of the {len(results.best)} cells above"
+        " kept\nsuch a measurement (highest foreign in the table:"
         f" {max((s.foreign_pct for s in results.best), default=0):.0f} %)"
     )
     print(f"\nThroughput vs tracing off at c={max(settings.concurrency)}:\n")
