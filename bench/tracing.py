@@ -9,8 +9,9 @@ throughput loss at sampling rate 0.01". Service invocation does not exist in Tan
 state API is measured.
 
 One run starts one OTLP/gRPC receiver (``bench/_tracing_receiver.py``: the tests' receiver,
-counting spans, in a process of its own) and three sidecars, in turn, on the same resources
-folder, each with its own app id (the receiver counts spans per ``service.name``):
+counting spans, in a process of its own) and, every round, three fresh sidecars in turn (the same
+components; one SQLite file and one app id per configuration: the receiver counts spans per
+``service.name``):
 
 - ``off``: no Configuration (no tracer provider: the sidecar only asks ``tracing_enabled()``);
 - ``0.01`` and ``1``: a Configuration with ``spec.tracing.samplingRate`` and ``otel``
@@ -29,14 +30,16 @@ traffic variants:
 
 Each cell is measured on the three sidecars back to back (the others sit idle), in an order that
 alternates over cells and over the ``--repeat`` rounds, so that the configurations see the same
-machine; a measurement during which other processes used more than ``--max-foreign`` % of the
-machine is repeated (up to ``--noise-retries`` times). Every cell keeps its best attempt (most
-ops/s). Printed: the table, the throughput ratio config / off at the highest concurrency with
-PASS/MISS for "< 10 % loss at 0.01" (plain traffic), the p50/p99 at concurrency 1, and the spans
-the receiver got per configuration, counted after the sidecars exited (their queues flushed),
-per request: 2 per traced request (the SERVER span and the ``state/<op>`` CLIENT span), ~0.02
-at rate 0.01 without ``traceparent``, 0 off. Results go to
-``bench/results/tracing-<timestamp>.json``.
+machine; new processes each round, so that no configuration keeps one process's luck (hash seed,
+memory layout, CPU placement move a process's throughput by several %). A measurement during
+which other processes used more than ``--max-foreign`` % of the machine is repeated (up to
+``--noise-retries`` times). Every cell keeps its best attempt (most ops/s).
+
+Printed: the table, the throughput ratio config / off at the highest concurrency with PASS/MISS
+for "< 10 % loss at 0.01" (plain traffic), the p50/p99 at concurrency 1, and the spans the
+receiver got per configuration, counted after the sidecars exited (their queues flushed), per
+request: 2 per traced request (the SERVER span and the ``state/<op>`` CLIENT span), ~0.02 at rate
+0.01 without ``traceparent``, 0 off. Results go to ``bench/results/tracing-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -244,7 +247,7 @@ class SpanCheck:
     exports: int
     names: dict[str, int]
     dropped_logged: bool  # the SDK logged "Queue full, dropping ..." (rate-limited log line)
-    exit_code: int
+    exit_codes: list[int]  # of the sidecar processes of this configuration, one per round
 
     @property
     def per_request_plain(self) -> float:
@@ -396,48 +399,64 @@ class TracingBench:
         if "redis" in settings.stores:
             h, p = _host_port(settings.redis_host)
             self.info = Redis(host=h, port=p)
-        self.sidecars: dict[str, Sidecar] = {}
+        self.sidecars: dict[str, Sidecar] = {}  # the running ones (this round)
+        self.exit_codes: dict[str, list[int]] = {}
+        self.logs: dict[str, str] = {}
         self.counts = {c: RequestCount() for c in settings.configs}
 
     async def run(self) -> None:
         settings = self.settings
+        cells = [
+            (store, variant, path, op)
+            for store in settings.stores
+            for variant in settings.variants
+            for path, op in settings.cells
+        ]
         try:
-            for config in settings.configs:
-                extra = [] if config == OFF else ["--config", str(self.config_files[config])]
-                side = Sidecar.spawn(
-                    self.work / _label(config),
-                    app_id=self.app_ids[config],
-                    resources=self.resources[config],
-                    extra_args=extra,
-                )
-                self.sidecars[config] = side
-                side.wait_ready()
-                print(f"tracing {config}: sidecar pid {side.pid} ready", file=sys.stderr)
-            for config, side in self.sidecars.items():
-                for store in settings.stores:
-                    await self.populate(side, store, self.counts[config])
-            cells = [
-                (store, variant, path, op)
-                for store in settings.stores
-                for variant in settings.variants
-                for path, op in settings.cells
-            ]
             for rnd in range(1, settings.repeat + 1):
-                for i, (store, variant, path, op) in enumerate(cells):
-                    for j, concurrency in enumerate(settings.concurrency):
-                        # alternate the order over cells and rounds: none always goes first
-                        order = settings.configs
-                        for config in order if (rnd + i + j) % 2 else order[::-1]:
-                            await self.measure_cell(
-                                config, variant, store, path, op, concurrency, rnd
-                            )
+                # fresh processes every round: a process's own luck (hash seed, memory layout,
+                # CPU placement) moves its throughput by several %; rounds average it out
+                await self.start_sidecars(rnd)
+                try:
+                    for i, (store, variant, path, op) in enumerate(cells):
+                        for j, concurrency in enumerate(settings.concurrency):
+                            # alternate the order over cells and rounds: none always goes first
+                            order = settings.configs
+                            for config in order if (rnd + i + j) % 2 else order[::-1]:
+                                await self.measure_cell(
+                                    config, variant, store, path, op, concurrency, rnd
+                                )
+                finally:
+                    self.stop_sidecars()
         finally:
-            exit_codes = {c: side.stop() for c, side in self.sidecars.items()}
             if self.info is not None:
                 await _delete_redis_keys(self.info, self.prefix)
                 await self.info.aclose()
-        # stop() waited for each sidecar's exit, which flushes its span queue
-        self.check_spans(exit_codes)
+        self.check_spans()
+
+    async def start_sidecars(self, rnd: int) -> None:
+        settings = self.settings
+        for config in settings.configs:
+            extra = [] if config == OFF else ["--config", str(self.config_files[config])]
+            side = Sidecar.spawn(
+                self.work / _label(config) / f"round-{rnd}",
+                app_id=self.app_ids[config],
+                resources=self.resources[config],
+                extra_args=extra,
+            )
+            self.sidecars[config] = side
+            side.wait_ready()
+            print(f"[{rnd}] tracing {config}: sidecar pid {side.pid} ready", file=sys.stderr)
+        for config, side in self.sidecars.items():
+            for store in settings.stores:
+                await self.populate(side, store, self.counts[config])
+
+    def stop_sidecars(self) -> None:
+        """SIGTERM each; its exit flushes its span queue to the receiver."""
+        for config, side in self.sidecars.items():
+            self.exit_codes.setdefault(config, []).append(side.stop())
+            self.logs[config] = self.logs.get(config, "") + side.logs()
+        self.sidecars.clear()
 
     async def measure_cell(
         self, config: str, variant: str, store: str, path: str, op: str, concurrency: int, rnd: int
@@ -455,12 +474,12 @@ class TracingBench:
             if not sample.noisy:
                 return
 
-    def check_spans(self, exit_codes: dict[str, int]) -> None:
+    def check_spans(self) -> None:
         received = self.collector.counts()
-        for config, side in self.sidecars.items():
+        for config in self.settings.configs:
             got = received.get(self.app_ids[config], Counts())
             count = self.counts[config].by_variant
-            log = side.logs()
+            log = self.logs.get(config, "")
             check = SpanCheck(
                 config=config,
                 requests_plain=count["plain"],
@@ -473,7 +492,7 @@ class TracingBench:
                 exports=got.exports,
                 names=got.names,
                 dropped_logged="Queue full" in log or "dropping" in log.lower(),
-                exit_code=exit_codes[config],
+                exit_codes=self.exit_codes.get(config, []),
             )
             self.results.spans.append(check)
         others = set(received) - set(self.app_ids.values())
