@@ -269,6 +269,7 @@ class Ratio:
     config: str
     ratio: float  # ops/s config / ops/s off
     off_spread: float | None  # (max - min) / max of off's ops/s over the rounds: the noise
+    paired: list[float]  # per round: config / off of that round (the same minutes, new processes)
     sidecar_cpu_off: float | None
     sidecar_cpu: float | None
     target: str
@@ -638,6 +639,20 @@ def _spread(samples: Sequence[TracingSample], key: Key) -> float | None:
     return (max(values) - min(values)) / max(values)
 
 
+def _paired(samples: Sequence[TracingSample], key: Key, off_key: Key) -> list[float]:
+    """Per round, the ratio of the two cells' best attempts in that round."""
+
+    def best_by_round(k: Key) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for s in samples:
+            if _key(s) == k:
+                out[s.round] = max(out.get(s.round, 0.0), s.ops_per_s)
+        return out
+
+    mine, off = best_by_round(key), best_by_round(off_key)
+    return [mine[r] / off[r] for r in sorted(mine) if off.get(r)]
+
+
 def ratios(
     best: Sequence[TracingSample], samples: Sequence[TracingSample], settings: Settings
 ) -> list[Ratio]:
@@ -658,6 +673,7 @@ def ratios(
                         continue
                     r = s.ops_per_s / off.ops_per_s
                     headline = rate == TARGET_RATE and variant == "plain"
+                    paired = _paired(samples, _key(s), _key(off))
                     out.append(
                         Ratio(
                             store=store,
@@ -668,6 +684,7 @@ def ratios(
                             config=rate,
                             ratio=r,
                             off_spread=spread,
+                            paired=paired,
                             sidecar_cpu_off=off.sidecar_cpu_us_per_op,
                             sidecar_cpu=s.sidecar_cpu_us_per_op,
                             target=f"> {1 - LOSS_TARGET:.2f}" if headline else "-",
@@ -727,21 +744,23 @@ def table(best: Sequence[TracingSample], settings: Settings) -> str:
 def ratio_lines(rs: Sequence[Ratio]) -> str:
     lines = [
         f"{'store':<7}{'traffic':<12}{'API':<5}{'op':<5}{'c':>3}  {'tracing':<8}{'vs off':>7}"
-        f"{'loss':>7}{'off noise':>10}{'sidecar us/op off -> on':>25}   target",
+        f"{'loss':>7}{'off noise':>10}{'per round':>12}{'sidecar us/op off -> on':>25}   target",
     ]
     for r in rs:
         cpu = f"{_us(r.sidecar_cpu_off)} -> {_us(r.sidecar_cpu)}"
         judged = "" if r.ok is None else f"{r.target:<7} {verdict(r.ok)}"
         noise = "-" if r.off_spread is None else f"{r.off_spread * 100:.1f}%"
+        rounds = f"{min(r.paired):.2f}-{max(r.paired):.2f}" if len(r.paired) > 1 else "-"
         lines.append(
             f"{r.store:<7}{r.variant:<12}{r.path.upper():<5}{r.op.upper():<5}{r.concurrency:>3}"
-            f"  {r.config:<8}{r.ratio:>7.2f}{(1 - r.ratio) * 100:>6.1f}%{noise:>10}"
+            f"  {r.config:<8}{r.ratio:>7.2f}{(1 - r.ratio) * 100:>6.1f}%{noise:>10}{rounds:>12}"
             f"{cpu:>25}   {judged}"
         )
-    lines.append(
-        "off noise: (max - min) / max of tracing-off ops/s over the rounds; a loss smaller than"
-        " it is not resolved"
-    )
+    lines += [
+        "vs off: best round / best round; off noise: (max - min) / max of tracing-off ops/s over"
+        " the rounds\n(a loss smaller than it is not resolved); per round: the lowest and highest"
+        " ratio within one round",
+    ]
     return "\n".join(lines)
 
 
