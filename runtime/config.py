@@ -64,6 +64,7 @@ class SidecarConfig:
     app_health_probe_interval: float = 5.0
     app_health_probe_timeout: float = 0.5
     app_health_threshold: int = 3
+    app_max_concurrency: int = -1  # concurrent calls into the app; -1 or 0: unlimited
     enable_metrics: bool = True
     metrics_port: int = DEFAULT_METRICS_PORT
     api_token: str | None = None
@@ -170,6 +171,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="consecutive failed probes before the app counts as unhealthy",
     )
+    app.add_argument(
+        "--app-max-concurrency",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="limit of concurrent calls into the app (default -1: unlimited)",
+    )
     api = p.add_argument_group("API servers")
     api.add_argument("--dapr-http-port", type=int, default=DEFAULT_HTTP_PORT)
     api.add_argument("--dapr-grpc-port", type=int, default=DEFAULT_GRPC_PORT)
@@ -260,6 +268,8 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
             raise UsageError(f"{flag}: {port} is not a TCP port")
     if ns.app_port is not None and not 0 < ns.app_port <= 65535:
         raise UsageError(f"--app-port: {ns.app_port} is not a TCP port")
+    if ns.app_max_concurrency < -1:
+        raise UsageError(f"--app-max-concurrency: {ns.app_max_concurrency} is not -1, 0 or more")
     addresses = tuple(a.strip() for a in ns.dapr_listen_addresses.split(",") if a.strip())
     level = {"warn": "warning", "fatal": "critical"}.get(ns.log_level, ns.log_level)
     return SidecarConfig(
@@ -282,6 +292,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         app_health_probe_interval=ns.app_health_probe_interval,
         app_health_probe_timeout=ns.app_health_probe_timeout / 1000.0,
         app_health_threshold=ns.app_health_threshold,
+        app_max_concurrency=ns.app_max_concurrency,
         enable_metrics=ns.enable_metrics == "true",
         metrics_port=ns.metrics_port,
         api_token=ns.api_token or env.get("DAPR_API_TOKEN") or None,

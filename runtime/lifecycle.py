@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
+from runtime.appchannel import build_app_channel
+from runtime.appchannel.base import AppChannel
 from runtime.appchannel.health import AppHealth
 from runtime.config import SidecarConfig
 from runtime.observability.instrument import (
@@ -68,6 +70,7 @@ class Sidecar:
         self.status = RuntimeStatus()
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
+        self.app_channel: AppChannel | None = None  # set once the APIs serve
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -137,7 +140,9 @@ class Sidecar:
                     health_threshold=cfg.app_health_threshold,
                 ),
             )
+            stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             await self._start_apis(stack, state, metadata, metrics)
+            self.app_channel = await build_app_channel(cfg, self.status)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -148,6 +153,10 @@ class Sidecar:
                 cfg.grpc_port,
             )
             return await self._serve(stack, metadata)
+
+    async def _close_app_channel(self) -> None:
+        if self.app_channel is not None:
+            await self.app_channel.aclose()
 
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
@@ -233,7 +242,9 @@ class Sidecar:
             await app.start()
             metadata.set_attribute("appPID", str(app.pid))
             metadata.set_attribute("appCommand", " ".join(cfg.app_command))
-        health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
+        health = asyncio.create_task(
+            AppHealth(cfg, self.status, self.app_channel).run(), name="app-health"
+        )
         ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
 
         waiters: set[asyncio.Task[Any]] = {
