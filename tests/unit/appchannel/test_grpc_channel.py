@@ -19,7 +19,9 @@ from runtime.appchannel.base import (
     API_TOKEN_HEADER,
     AppSubscription,
     AppUnavailable,
+    BulkEntry,
     BulkSubscribe,
+    BulkTopicEvent,
     CallGate,
     DeliveryStatus,
     InvokeRequest,
@@ -77,9 +79,7 @@ def make_channel(
     if status is None:
         status = RuntimeStatus()
         status.app_ready = True
-    gate = CallGate(
-        status=status, health_checked=True, max_concurrency=max_concurrency
-    )
+    gate = CallGate(status=status, health_checked=True, max_concurrency=max_concurrency)
     return GrpcAppChannel(
         target=f"127.0.0.1:{app.port}", gate=gate, app_token=token, health_timeout=5
     )
@@ -281,8 +281,9 @@ async def test_max_concurrency_bounds_calls_into_the_app(grpc_app: GrpcApp) -> N
         for released in range(5):
             in_flight = min(2, 5 - released)
             await wait_for(
-                lambda s, n=in_flight, d=released: s["in_flight"] == n
-                and s["done"] - base["done"] == d
+                lambda s, n=in_flight, d=released: (
+                    s["in_flight"] == n and s["done"] - base["done"] == d
+                )
             )
             await call(control, "release")
         assert await asyncio.gather(*holds) == [b"held"] * 5
@@ -292,3 +293,37 @@ async def test_max_concurrency_bounds_calls_into_the_app(grpc_app: GrpcApp) -> N
     finally:
         await limited.aclose()
         await control.aclose()
+
+
+async def test_bulk_delivery_statuses_per_entry(channel: GrpcAppChannel, grpc_app: GrpcApp) -> None:
+    tag = free_port()
+    entries = tuple(
+        BulkEntry(
+            entry_id=f"{verdict}-{tag}",
+            event=cloud_event(f"bulk-{verdict}-{tag}", verdict),
+            content_type="application/cloudevents+json",
+        )
+        for verdict in ("success", "drop", "retry", "boom")
+    )
+    event = BulkTopicEvent(
+        id=f"batch-{tag}", pubsub_name="pubsub", topic="orders", path="", entries=entries
+    )
+    assert await channel.deliver_bulk(event) == {
+        f"success-{tag}": DeliveryStatus.SUCCESS,
+        f"drop-{tag}": DeliveryStatus.DROP,
+        f"retry-{tag}": DeliveryStatus.RETRY,
+        f"boom-{tag}": DeliveryStatus.RETRY,
+    }
+    seen = {e["id"] for e in grpc_app.events()}
+    assert {f"bulk-{v}-{tag}" for v in ("success", "drop", "retry", "boom")} <= seen
+
+
+async def test_bulk_delivery_to_an_unknown_topic_drops_all(channel: GrpcAppChannel) -> None:
+    event = BulkTopicEvent(
+        id="b",
+        pubsub_name="pubsub",
+        topic="unknown",
+        path="",
+        entries=(BulkEntry(entry_id="1", event=b"raw"),),
+    )
+    assert await channel.deliver_bulk(event) == {"1": DeliveryStatus.DROP}
