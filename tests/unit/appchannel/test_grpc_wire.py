@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import empty_pb2
 
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import appcallback_pb2 as pb
@@ -31,13 +32,31 @@ class App(pb_grpc.AppCallbackServicer, pb_grpc.AppCallbackAlphaServicer):
         self.invocations: list[common_pb2.InvokeRequest] = []
         self.bulk: list[pb.TopicEventBulkRequest] = []
 
-    async def OnInvoke(  # type: ignore[override]
+    async def OnInvoke(
         self, request: common_pb2.InvokeRequest, context: Any
     ) -> common_pb2.InvokeResponse:
         self.invocations.append(request)
         return common_pb2.InvokeResponse(content_type="text/plain")
 
-    async def OnBulkTopicEventAlpha1(  # type: ignore[override]
+    async def ListTopicSubscriptions(
+        self, request: empty_pb2.Empty, context: Any
+    ) -> pb.ListTopicSubscriptionsResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no subscriptions")
+        raise AssertionError
+
+    async def OnTopicEvent(
+        self, request: pb.TopicEventRequest, context: Any
+    ) -> pb.TopicEventResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no topics")
+        raise AssertionError
+
+    async def OnBulkTopicEvent(
+        self, request: pb.TopicEventBulkRequest, context: Any
+    ) -> pb.TopicEventBulkResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "only the alpha method")
+        raise AssertionError
+
+    async def OnBulkTopicEventAlpha1(
         self, request: pb.TopicEventBulkRequest, context: Any
     ) -> pb.TopicEventBulkResponse:
         self.bulk.append(request)
@@ -131,3 +150,8 @@ async def test_bulk_falls_back_to_alpha(served: tuple[App, GrpcAppChannel]) -> N
     assert ce.cloud_event.data == b'{"n":1}'
     assert dict(ce.cloud_event.extensions) == {"traceid": "t"}
     assert dict(ce.metadata) == {"k": "v"}
+
+
+async def test_unimplemented_subscriptions_mean_none(served: tuple[App, GrpcAppChannel]) -> None:
+    _, channel = served
+    assert await channel.list_subscriptions() == []
