@@ -30,12 +30,14 @@ Status = pb.TopicEventResponse.TopicEventResponseStatus
 class App(pb_grpc.AppCallbackServicer, pb_grpc.AppCallbackAlphaServicer):
     def __init__(self) -> None:
         self.invocations: list[common_pb2.InvokeRequest] = []
+        self.metadata: list[tuple[str, str]] = []
         self.bulk: list[pb.TopicEventBulkRequest] = []
 
     async def OnInvoke(
         self, request: common_pb2.InvokeRequest, context: Any
     ) -> common_pb2.InvokeResponse:
         self.invocations.append(request)
+        self.metadata = [(k, v) for k, v in context.invocation_metadata() if isinstance(v, str)]
         return common_pb2.InvokeResponse(content_type="text/plain")
 
     async def ListTopicSubscriptions(
@@ -155,3 +157,25 @@ async def test_bulk_falls_back_to_alpha(served: tuple[App, GrpcAppChannel]) -> N
 async def test_unimplemented_subscriptions_mean_none(served: tuple[App, GrpcAppChannel]) -> None:
     _, channel = served
     assert await channel.list_subscriptions() == []
+
+
+async def test_headers_that_grpc_cannot_carry_are_left_out(
+    served: tuple[App, GrpcAppChannel],
+) -> None:
+    app, channel = served
+    headers = (
+        ("X-Fine", "yes"),
+        ("X-Accented", "h\u00e9llo"),
+        ("Bad Key", "v"),
+        ("grpc-timeout", "1S"),
+        ("content-type", "text/plain"),
+        ("x-data-bin", "AAE="),
+        ("Connection", "close"),
+    )
+    response = await channel.invoke(InvokeRequest(method="m", headers=headers))
+    assert response.status == 200
+    sent = dict(app.metadata)
+    assert sent["x-fine"] == "yes"
+    for key in ("x-accented", "bad key", "x-data-bin", "connection"):
+        assert key not in sent
+    assert sent.get("grpc-timeout") is None
