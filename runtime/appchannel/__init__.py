@@ -27,21 +27,16 @@ async def build_app_channel(config: SidecarConfig, status: RuntimeStatus) -> App
     )
     host, port = config.app_channel_address, config.app_port
     if config.app_protocol in (AppProtocol.GRPC, AppProtocol.GRPCS):
-        import grpc
-
         from runtime.appchannel.grpc import GrpcAppChannel
 
         return GrpcAppChannel(
-            target=f"{host}:{port}",
+            host=host,
+            port=port,
             gate=gate,
             app_token=config.app_api_token,
             health_timeout=config.app_health_probe_timeout,
             max_message_size=config.max_body_size,
-            # grpcio cannot skip verification as Dapr does for grpcs: the app's certificate
-            # must chain to a trusted root.
-            credentials=grpc.ssl_channel_credentials()
-            if config.app_protocol == AppProtocol.GRPCS
-            else None,
+            tls=config.app_protocol == AppProtocol.GRPCS,
         )
     from runtime.appchannel._transport import AiohttpTransport, HttpxH2CTransport, Transport
     from runtime.appchannel.http import HttpAppChannel

@@ -5,10 +5,12 @@ with the status as JSON body), not a channel error; ``ListTopicSubscriptions`` a
 UNIMPLEMENTED means no subscriptions; ``OnTopicEvent`` UNIMPLEMENTED drops the event and any
 other error retries it; ``OnBulkTopicEvent`` UNIMPLEMENTED falls back to
 ``AppCallbackAlpha.OnBulkTopicEventAlpha1``. Health probes call ``AppCallbackHealthCheck``.
+With ``grpcs`` the app's certificate is not verified, as in Dapr (see ``_grpc_tls``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -21,6 +23,7 @@ from google.protobuf import any_pb2, empty_pb2, struct_pb2
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import appcallback_pb2 as pb
 from protos.dapr.runtime.v1 import appcallback_pb2_grpc as pb_grpc
+from runtime.appchannel._grpc_tls import pinned_credentials
 from runtime.appchannel._headers import grpc_metadata, response_headers
 from runtime.appchannel.base import (
     AppChannelError,
@@ -80,28 +83,51 @@ class GrpcAppChannel:
     def __init__(
         self,
         *,
-        target: str,
+        host: str,
+        port: int,
         gate: CallGate,
         app_token: str | None = None,
         health_timeout: float = 0.5,
         max_message_size: int = 4 << 20,
-        credentials: grpc.ChannelCredentials | None = None,
+        tls: bool = False,
     ) -> None:
-        options = [
+        self._host, self._port = host, port
+        self._options: list[tuple[str, int | str]] = [
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
         ]
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=options)
-        )
-        self._app = pb_grpc.AppCallbackStub(self._channel)
-        self._alpha = pb_grpc.AppCallbackAlphaStub(self._channel)
-        self._health = pb_grpc.AppCallbackHealthCheckStub(self._channel)
+        self._tls = tls
+        self._stubs: _Stubs | None = None
+        self._connecting = asyncio.Lock()
+        if not tls:
+            self._stubs = _Stubs(grpc.aio.insecure_channel(self._target, options=self._options))
         self._gate = gate
         self._token = app_token
         self._health_timeout = health_timeout
+
+    @property
+    def _target(self) -> str:
+        return f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
+
+    async def _connect(self) -> _Stubs:
+        """The stubs; a TLS channel is made on first use (it needs the app's certificate).
+        Raises AppChannelError when the app cannot be reached for it."""
+        if self._stubs is not None:
+            return self._stubs
+        async with self._connecting:
+            if self._stubs is None:
+                try:
+                    async with asyncio.timeout(max(self._health_timeout, 5.0)):
+                        credentials, name = await pinned_credentials(self._host, self._port)
+                except TimeoutError as exc:
+                    raise AppChannelError(f"TLS to the app at {self._target}: timed out") from exc
+                options = list(self._options)
+                if name:
+                    options.append(("grpc.ssl_target_name_override", name))
+                self._stubs = _Stubs(
+                    grpc.aio.secure_channel(self._target, credentials, options=options)
+                )
+            return self._stubs
 
     async def invoke(self, request: InvokeRequest) -> InvokeResponse:
         body = request.body
@@ -121,7 +147,7 @@ class GrpcAppChannel:
             message.http_extension.querystring = request.query
         metadata = grpc_metadata(request.headers, app_token=self._token)
         async with self._gate.call():
-            call = self._app.OnInvoke(message, metadata=metadata)
+            call = (await self._connect()).app.OnInvoke(message, metadata=metadata)
             try:
                 reply = await call
             except grpc.aio.AioRpcError as exc:
@@ -138,8 +164,9 @@ class GrpcAppChannel:
     async def list_subscriptions(self) -> list[AppSubscription]:
         metadata = grpc_metadata((), app_token=self._token)
         async with self._gate.call():
+            stubs = await self._connect()
             try:
-                reply = await self._app.ListTopicSubscriptions(empty_pb2.Empty(), metadata=metadata)
+                reply = await stubs.app.ListTopicSubscriptions(empty_pb2.Empty(), metadata=metadata)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return []
@@ -151,7 +178,10 @@ class GrpcAppChannel:
         metadata = grpc_metadata(event.metadata, app_token=self._token)
         async with self._gate.call():
             try:
-                reply = await self._app.OnTopicEvent(message, metadata=metadata)
+                reply = await (await self._connect()).app.OnTopicEvent(message, metadata=metadata)
+            except AppChannelError as exc:
+                log.warning("OnTopicEvent for topic %r: %s (retry)", event.topic, exc)
+                return DeliveryStatus.RETRY
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     log.warning("app does not handle topic %r; dropping the event", event.topic)
@@ -177,12 +207,16 @@ class GrpcAppChannel:
         metadata = grpc_metadata(event.metadata, app_token=self._token)
         async with self._gate.call():
             try:
+                stubs = await self._connect()
                 try:
-                    reply = await self._app.OnBulkTopicEvent(message, metadata=metadata)
+                    reply = await stubs.app.OnBulkTopicEvent(message, metadata=metadata)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                         raise
-                    reply = await self._alpha.OnBulkTopicEventAlpha1(message, metadata=metadata)
+                    reply = await stubs.alpha.OnBulkTopicEventAlpha1(message, metadata=metadata)
+            except AppChannelError as exc:
+                log.warning("OnBulkTopicEvent for %r: %s (retry)", event.topic, exc)
+                return dict.fromkeys(ids, DeliveryStatus.RETRY)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return dict.fromkeys(ids, DeliveryStatus.DROP)
@@ -196,17 +230,28 @@ class GrpcAppChannel:
 
     async def health(self) -> bool:
         try:
-            await self._health.HealthCheck(
+            await (await self._connect()).health.HealthCheck(
                 empty_pb2.Empty(),
                 metadata=grpc_metadata((), app_token=self._token),
                 timeout=self._health_timeout,
             )
-        except grpc.aio.AioRpcError:
+        except (grpc.aio.AioRpcError, AppChannelError):
             return False
         return True
 
     async def aclose(self) -> None:
-        await self._channel.close(None)
+        if self._stubs is not None:
+            await self._stubs.channel.close(None)
+
+
+class _Stubs:
+    __slots__ = ("alpha", "app", "channel", "health")
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.app = pb_grpc.AppCallbackStub(channel)
+        self.alpha = pb_grpc.AppCallbackAlphaStub(channel)
+        self.health = pb_grpc.AppCallbackHealthCheckStub(channel)
 
 
 def _describe(exc: grpc.aio.AioRpcError) -> str:

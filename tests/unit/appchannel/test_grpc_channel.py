@@ -81,7 +81,7 @@ def make_channel(
         status.app_ready = True
     gate = CallGate(status=status, health_checked=True, max_concurrency=max_concurrency)
     return GrpcAppChannel(
-        target=f"127.0.0.1:{app.port}", gate=gate, app_token=token, health_timeout=5
+        host="127.0.0.1", port=app.port, gate=gate, app_token=token, health_timeout=5
     )
 
 
@@ -250,7 +250,7 @@ async def test_unhealthy_app_fails_fast(grpc_app: GrpcApp) -> None:
 async def test_health_probe_against_a_closed_port_is_false() -> None:
     status = RuntimeStatus()
     gate = CallGate(status=status, health_checked=False, max_concurrency=-1)
-    ch = GrpcAppChannel(target=f"127.0.0.1:{free_port()}", gate=gate, health_timeout=0.5)
+    ch = GrpcAppChannel(host="127.0.0.1", port=free_port(), gate=gate, health_timeout=0.5)
     try:
         assert await ch.health() is False
     finally:

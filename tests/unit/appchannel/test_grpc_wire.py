@@ -3,7 +3,9 @@ the fallback to AppCallbackAlpha for bulk delivery: against an in-process gRPC s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +16,7 @@ from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import appcallback_pb2 as pb
 from protos.dapr.runtime.v1 import appcallback_pb2_grpc as pb_grpc
 from runtime.appchannel.base import (
+    AppChannelError,
     BulkEntry,
     BulkTopicEvent,
     CallGate,
@@ -68,22 +71,57 @@ class App(pb_grpc.AppCallbackServicer, pb_grpc.AppCallbackAlphaServicer):
         )
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[App, GrpcAppChannel]]:
+@contextlib.asynccontextmanager
+async def serve(
+    tls: tuple[Path, Path] | None = None,
+) -> AsyncIterator[tuple[App, GrpcAppChannel]]:
     app = App()
     server = grpc.aio.server()
     pb_grpc.add_AppCallbackServicer_to_server(app, server)
     pb_grpc.add_AppCallbackAlphaServicer_to_server(app, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        cert, key = tls
+        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+        port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
     status = RuntimeStatus()
     gate = CallGate(status=status, health_checked=False, max_concurrency=-1)
-    channel = GrpcAppChannel(target=f"127.0.0.1:{port}", gate=gate)
+    channel = GrpcAppChannel(host="127.0.0.1", port=port, gate=gate, tls=tls is not None)
     try:
         yield app, channel
     finally:
         await channel.aclose()
         await server.stop(None)
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[App, GrpcAppChannel]]:
+    async with serve() as pair:
+        yield pair
+
+
+async def test_grpcs_trusts_the_apps_self_signed_certificate(
+    self_signed: tuple[Path, Path],
+) -> None:
+    async with serve(self_signed) as (app, channel):
+        response = await channel.invoke(InvokeRequest(method="secure", body=b"x"))
+        assert (response.status, await response.read()) == (200, b"")
+        assert [i.method for i in app.invocations] == ["secure"]
+
+
+async def test_grpcs_to_an_app_that_is_down_is_a_channel_error() -> None:
+    from tests.integration.harness import free_port
+
+    gate = CallGate(status=RuntimeStatus(), health_checked=False, max_concurrency=-1)
+    channel = GrpcAppChannel(host="127.0.0.1", port=free_port(), gate=gate, tls=True)
+    try:
+        with pytest.raises(AppChannelError, match="TLS to the app"):
+            await channel.invoke(InvokeRequest(method="m"))
+        assert await channel.health() is False
+    finally:
+        await channel.aclose()
 
 
 @pytest.mark.parametrize("verb", ["GET", "head", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
