@@ -96,7 +96,6 @@ class GrpcAppChannel:
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
         ]
-        self._tls = tls
         self._stubs: _Stubs | None = None
         self._connecting = asyncio.Lock()
         if not tls:
