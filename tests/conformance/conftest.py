@@ -4,7 +4,8 @@ A test under ``tests/conformance/<block>/`` runs once per entry of that block's 
 at the top (the generic suites) once per entry of every block. Fixtures:
 
 - ``case``: the matrix entry (skips, or fails under CI, when its server is unreachable);
-- ``feature``: with ``case`` in a generic suite, each feature of the entry's block in turn;
+- ``feature``: with ``case`` in a generic suite, each feature of the entry's block in turn
+  that the entry does not declare or that has a capability Protocol;
 - ``make_component``: builds (and by default initialises) another component from the entry's
   manifest, sharing the test's temp folder (durable stores share data); every component is
   closed after the test, in reverse order;
@@ -52,7 +53,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     blocks = list(BLOCKS.values()) if block is None else [block]
     cases = [c for b in blocks for c in load_matrix(b)]
     if "feature" in metafunc.fixturenames:
-        params = [_param(c, f, id_=f"{c.id}-{f}") for c in cases for f in c.block.features]
+        # Declared features without a capability Protocol are the block's own cases' business.
+        params = [
+            _param(c, f, id_=f"{c.id}-{f}")
+            for c in cases
+            for f in c.block.features
+            if f not in c.features or getattr(c.block.checks.get(f), "protocol", None)
+        ]
         metafunc.parametrize(["case", "feature"], params, indirect=["case"])
     else:
         params = [_param(c, id_=c.name if block else c.id) for c in cases]

@@ -40,12 +40,13 @@ def test_every_feature_has_a_coherence_check(block: Any) -> None:
 async def test_feature_follows_the_declaration(
     component: Any, case: Case[Any], key: str, feature: StrEnum
 ) -> None:
-    check = case.block.checks[feature]
+    check = case.block.checks.get(feature)
+    assert check is not None, f"{case.block.name} has no FeatureCheck for {feature}"
     if feature in case.block.declared(component):
-        if check.protocol is not None:
-            assert isinstance(component, check.protocol), (
-                f"{feature} declared but {check.protocol.__name__} not implemented"
-            )
+        assert check.protocol is not None, f"{feature} declared but not in the matrix entry"
+        assert isinstance(component, check.protocol), (
+            f"{feature} declared but {check.protocol.__name__} not implemented"
+        )
         return
     if check.protocol is not None and not isinstance(component, check.protocol):
         return  # unreachable: the capability is not there

@@ -13,7 +13,10 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from tests.conformance._harness.matrix import Case
 
-__all__ = ["Block", "FeatureCheck", "Probe"]
+__all__ = ["ROOT", "Block", "FeatureCheck", "Probe"]
+
+ROOT = Path(__file__).resolve().parents[1]
+"""``tests/conformance``: each block's folder is ``ROOT / name``."""
 
 Opts = TypeVar("Opts", bound=BaseModel)
 
@@ -40,8 +43,8 @@ class Block(Generic[Opts]):
     """One building block under conformance test.
 
     ``name`` is the catalog prefix (``state`` for ``state.*``) and the name of the folder under
-    ``tests/conformance`` holding the block's cases and its ``components.yaml``. ``options``
-    validates the block's own matrix fields (a pydantic model; unknown fields must fail).
+    ``root`` (``tests/conformance``) holding the block's cases and its ``components.yaml``.
+    ``options`` validates the block's own matrix fields (pydantic; unknown fields must fail).
     ``declared`` reads a component's declared features. ``checks`` has one ``FeatureCheck``
     per member of ``features`` (the generic suite fails when one is missing).
     """
@@ -51,10 +54,11 @@ class Block(Generic[Opts]):
     declared: Callable[[Any], Collection[StrEnum]]
     options: type[Opts]
     checks: Mapping[StrEnum, FeatureCheck]
+    root: Path = ROOT
 
     @property
     def folder(self) -> Path:
-        return Path(__file__).resolve().parents[1] / self.name
+        return self.root / self.name
 
     @property
     def matrix_file(self) -> Path:
