@@ -64,9 +64,6 @@ __all__ = ["SqliteStateStore"]
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-# ---- the store -----------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class _Write:
     """One prepared write: ``conditional`` ones must change a row or they raise ETagMismatch."""
