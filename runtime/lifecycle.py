@@ -36,6 +36,7 @@ from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
+from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -137,7 +138,8 @@ class Sidecar:
                     health_threshold=cfg.app_health_threshold,
                 ),
             )
-            await self._start_apis(stack, state, metadata, metrics)
+            services = Services(state=state, metadata=metadata, status=self.status)
+            await self._start_apis(stack, services, metrics)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -147,7 +149,7 @@ class Sidecar:
                 cfg.listen_addresses[0],
                 cfg.grpc_port,
             )
-            return await self._serve(stack, metadata)
+            return await self._serve(stack, services)
 
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
@@ -173,8 +175,7 @@ class Sidecar:
     async def _start_apis(
         self,
         stack: AsyncExitStack,
-        state: StateService,
-        metadata: MetadataService,
+        services: Services,
         metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
@@ -183,9 +184,7 @@ class Sidecar:
         cfg = self.config
         api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
-            state=state,
-            metadata=metadata,
-            status=self.status,
+            services=services,
             addresses=cfg.listen_addresses,
             port=cfg.grpc_port,
             max_message_size=cfg.max_body_size,
@@ -197,9 +196,7 @@ class Sidecar:
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
         app = build_app(
-            state=state,
-            metadata=metadata,
-            status=self.status,
+            services=services,
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
             telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
@@ -213,7 +210,7 @@ class Sidecar:
         await http_server.start()
         stack.push_async_callback(http_server.stop)
 
-    async def _serve(self, stack: AsyncExitStack, metadata: MetadataService) -> int:
+    async def _serve(self, stack: AsyncExitStack, services: Services) -> int:
         cfg = self.config
         loop = asyncio.get_running_loop()
         received: list[signal.Signals] = []
@@ -231,8 +228,8 @@ class Sidecar:
         if cfg.app_command:
             app = AppProcess(cfg)
             await app.start()
-            metadata.set_attribute("appPID", str(app.pid))
-            metadata.set_attribute("appCommand", " ".join(cfg.app_command))
+            services.metadata.set_attribute("appPID", str(app.pid))
+            services.metadata.set_attribute("appCommand", " ".join(cfg.app_command))
         health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
         ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
 
