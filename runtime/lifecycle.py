@@ -4,7 +4,9 @@ Start: load and validate resources (every error at once) → start components in
 the gRPC and HTTP APIs → outbound ready (``/v1.0/healthz/outbound`` 204) → start the app → wait
 for the app port and health → ready (``/v1.0/healthz`` 204).
 Stop (app exit, SIGTERM/SIGINT, or the shutdown API): signal the app, drain the APIs within the
-grace period, close components in reverse order. The exit code is the app's.
+grace period, close components in reverse order, flush spans. The exit code is the app's, or 1
+for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path: nothing here
+ends the process.
 """
 
 from __future__ import annotations
@@ -259,8 +261,10 @@ class Sidecar:
                 stopped = await app.stop(cfg.graceful_shutdown_seconds)
                 code = stopped if stopped is not None else 0
         if self.status.force_exit:
-            log.warning("forced shutdown requested")
-            os._exit(1)
+            # Dapr exits 1 at once; we still close components and flush spans (each bounded
+            # by the grace period) on the way out, and leave ending the process to ``main``.
+            log.warning("forced shutdown requested; exiting with code 1")
+            code = 1
         log.info("draining (up to %.1fs) and closing components", cfg.graceful_shutdown_seconds)
         return code
 
