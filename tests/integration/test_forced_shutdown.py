@@ -48,7 +48,7 @@ def test_forced_shutdown_over_grpc_closes_components(tmp_path: Path) -> None:
         )
         with grpc.insecure_channel(sc.grpc_target) as channel:
             dapr_pb2_grpc.DaprStub(channel).Shutdown(
-                dapr_pb2.ShutdownRequest(), metadata=[("dapr-force-shutdown", "true")], timeout=5
+                dapr_pb2.ShutdownRequest(), metadata=(("dapr-force-shutdown", "true"),), timeout=5
             )
         assert sc.wait_exit() == 1
     assert not wal.exists(), sc.logs()
