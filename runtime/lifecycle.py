@@ -161,17 +161,18 @@ class Sidecar:
         from runtime.observability.metrics import Metrics, serve_metrics
 
         metrics = Metrics(cfg.app_id)
-        host = cfg.listen_addresses[0]
         try:
-            runner = await serve_metrics(metrics, host=host, port=cfg.metrics_port)
+            runner = await serve_metrics(
+                metrics, addresses=cfg.listen_addresses, port=cfg.metrics_port
+            )
         except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot listen on {host}:{cfg.metrics_port} for metrics (--metrics-port): "
-                f"{exc.strerror}",
-            ) from exc
+            raise OSError(exc.errno, f"{exc.strerror} (--metrics-port)") from exc
         stack.push_async_callback(runner.cleanup)
-        log.info("metrics on http://%s:%d/metrics", host, cfg.metrics_port)
+        urls = (
+            f"http://{f'[{a}]' if ':' in a else a}:{cfg.metrics_port}/metrics"
+            for a in cfg.listen_addresses
+        )
+        log.info("metrics on %s", ", ".join(urls))
         return metrics
 
     async def _start_apis(
