@@ -26,11 +26,9 @@ from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel.health import AppHealth
 from runtime.config import SidecarConfig
-from runtime.observability.instrument import (
-    GrpcTelemetryInterceptor,
-    TelemetryObserver,
-    http_middleware,
-)
+from runtime.observability.component_telemetry import TelemetryObserver
+from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+from runtime.observability.http_telemetry import http_middleware
 from runtime.registry import Registry
 from runtime.resources.build import plan_components, start_components
 from runtime.resources.configuration import SidecarConfiguration, load_configuration
@@ -87,7 +85,8 @@ class Sidecar:
         Raises ConfigError, ComponentInitError, OSError (port in use) or AppStartError before
         serving when start-up fails.
         """
-        from runtime.observability.tracing import TracingSettings, setup_tracing
+        from runtime.observability.tracing import setup_tracing
+        from runtime.observability.tracing_settings import TracingSettings
 
         cfg = self.config
         if cfg.app_command:
