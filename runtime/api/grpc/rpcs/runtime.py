@@ -12,7 +12,7 @@ __all__ = ["RuntimeRpcs"]
 
 class RuntimeRpcs(BlockRpcs, dapr_pb2_grpc.DaprServicer):
     async def Shutdown(self, request: dapr_pb2.ShutdownRequest, context: Ctx) -> empty_pb2.Empty:
-        """Metadata ``dapr-force-shutdown: true`` skips the drain (exit code 1)."""
+        """Metadata ``dapr-force-shutdown: true``: the sidecar exits with code 1."""
         force = any(
             k == "dapr-force-shutdown" and str(v).lower() == "true"
             for k, v in context.invocation_metadata() or ()
