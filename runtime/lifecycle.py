@@ -25,7 +25,9 @@ from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel.health import AppHealth
+from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
+from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
 from runtime.observability.http_telemetry import http_middleware
@@ -121,25 +123,7 @@ class Sidecar:
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
-            state = StateService(
-                components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
-            )
-            metadata = MetadataService(
-                components,
-                app_id=cfg.app_id,
-                app_connection=AppConnection(
-                    port=cfg.app_port,
-                    protocol=cfg.app_protocol.value,
-                    channel_address=cfg.app_channel_address,
-                    health_check_path=cfg.app_health_check_path
-                    if cfg.enable_app_health_check
-                    else None,
-                    health_probe_interval=f"{cfg.app_health_probe_interval:g}s",
-                    health_probe_timeout=f"{int(cfg.app_health_probe_timeout * 1000)}ms",
-                    health_threshold=cfg.app_health_threshold,
-                ),
-            )
-            services = Services(state=state, metadata=metadata, status=self.status)
+            services = self._services(components, observer)
             await self._start_apis(stack, services, metrics)
             self.status.outbound_ready = True
             log.info(
@@ -151,6 +135,29 @@ class Sidecar:
                 cfg.grpc_port,
             )
             return await self._serve(stack, services)
+
+    def _services(self, components: ComponentStore, observer: Observer) -> Services:
+        """The building-block services both APIs serve (one per block, built once)."""
+        cfg = self.config
+        state = StateService(
+            components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
+        )
+        metadata = MetadataService(
+            components,
+            app_id=cfg.app_id,
+            app_connection=AppConnection(
+                port=cfg.app_port,
+                protocol=cfg.app_protocol.value,
+                channel_address=cfg.app_channel_address,
+                health_check_path=cfg.app_health_check_path
+                if cfg.enable_app_health_check
+                else None,
+                health_probe_interval=f"{cfg.app_health_probe_interval:g}s",
+                health_probe_timeout=f"{int(cfg.app_health_probe_timeout * 1000)}ms",
+                health_threshold=cfg.app_health_threshold,
+            ),
+        )
+        return Services(state=state, metadata=metadata, status=self.status)
 
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
