@@ -84,9 +84,7 @@ def test_other_kinds_are_kept(tmp_path: Path) -> None:
     assert sub.body["spec"]["topic"] == "orders"
     assert sub.index == 1
     assert sub.source == str(tmp_path / "mixed.yaml")
-    assert {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"} <= (
-        KNOWN_KINDS
-    )
+    assert {"Component", "Subscription", "Resiliency", "Configuration"} <= KNOWN_KINDS
 
 
 def test_several_folders(tmp_path: Path) -> None:
@@ -136,13 +134,29 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     assert issue.document == 0
 
 
-def test_unknown_kind_lists_known_kinds(tmp_path: Path) -> None:
-    write(tmp_path, "k.yaml", component("a").replace("kind: Component", "kind: Widget"))
+@pytest.mark.parametrize("kind", ["HTTPEndpoint", "MCPServer", "Widget"])
+def test_unknown_kind_is_skipped_with_a_warning(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """daprd skips kinds it does not load; so does Tandem, and says so with the file."""
+    path = write(
+        tmp_path,
+        "k.yaml",
+        component("a").replace("kind: Component", f"kind: {kind}") + "---\n" + component("b"),
+    )
+    res = load_resources([tmp_path])
+    assert [c.name for c in res.components] == ["b"]
+    assert [d.body["kind"] for d in res.skipped] == [kind]
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(path) in record.getMessage()
+    assert kind in record.getMessage()
+
+
+def test_missing_kind_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "k.yaml", "apiVersion: dapr.io/v1alpha1\nmetadata: {name: a}\n")
     (issue,) = load_errors(tmp_path)
     assert issue.path == "kind"
-    assert "Widget" in issue.message
-    for kind in ("Component", "Subscription", "Resiliency"):
-        assert kind in issue.message
+    assert "missing kind" in issue.message
 
 
 def test_duplicate_component_names_across_files(tmp_path: Path) -> None:
@@ -201,7 +215,7 @@ def test_structural_errors_name_the_field(tmp_path: Path, text: str, path: str) 
 
 def test_every_error_is_collected(tmp_path: Path) -> None:
     write(tmp_path, "1-malformed.yaml", "kind: [\n")
-    write(tmp_path, "2-badkind.yaml", "kind: Nope\n")
+    write(tmp_path, "2-nokind.yaml", "name: x\n")
     write(tmp_path, "3-badtype.yaml", component("x", type_="BAD"))
     write(tmp_path, "4-ok.yaml", component("fine"))
     write(tmp_path, "5-dup.yaml", component("fine"))
@@ -210,7 +224,7 @@ def test_every_error_is_collected(tmp_path: Path) -> None:
     issues = info.value.issues
     assert len(issues) >= 4
     sources = {Path(i.source).name for i in issues}
-    assert sources == {"1-malformed.yaml", "2-badkind.yaml", "3-badtype.yaml", "5-dup.yaml"}
+    assert sources == {"1-malformed.yaml", "2-nokind.yaml", "3-badtype.yaml", "5-dup.yaml"}
     text = str(info.value)
     assert f"{len(issues)} configuration error(s)" in text
     for name in sources:
