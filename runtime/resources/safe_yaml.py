@@ -26,7 +26,7 @@ MAX_FILE_BYTES = 16 << 20
 class ResourceYAMLError(yaml.YAMLError):
     """A document refused by a budget (the message says which), with the position."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, problem: str, mark: Any) -> None:
         super().__init__(problem)
         self.problem = problem
         self.problem_mark = mark
@@ -47,8 +47,8 @@ class _BoundedLoader(yaml.SafeLoader):
         node: Node | None = super().compose_document()
         return node
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, AliasEvent):
             node: Node | None = super().compose_node(parent, index)
             self._count(self._sizes.get(id(node), 1), event)
@@ -91,7 +91,7 @@ def load_all(text: str) -> Iterator[Any]:
         raise ResourceYAMLError(f"file larger than {MAX_FILE_BYTES >> 20} MiB", None)
     loader = _BoundedLoader(text)
     try:
-        while loader.check_data():
+        while loader.check_data():  # type: ignore[no-untyped-call]
             try:
                 yield loader.get_data()
             except ValueError as exc:  # e.g. an integer past Python's digit limit
