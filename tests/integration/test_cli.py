@@ -99,7 +99,7 @@ def test_run_help_lists_daprd_flags() -> None:
         "--max-body-size",
         "--log-as-json",
         "--enable-app-health-check",
-        "--api-token",
+        "--api-token-file",
     ):
         assert flag in out, flag
     assert "-- " in out  # how to give the app command
