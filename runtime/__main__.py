@@ -32,16 +32,23 @@ def _validate(paths: Sequence[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="tandem: warning: %(message)s")
     resources, issues = collect_resources([Path(p) for p in paths])
     try:
-        plan_components(
+        plans = plan_components(
             resources.components, Registry(), app_id=None, env=os.environ, prior_issues=issues
         )
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_STARTUP
     kinds = {k: len(v) for k, v in resources.others.items()}
+    skipped = len(resources.components) - len(plans)
     print(
-        f"ok: {len(resources.components)} component(s)"
+        f"ok: {len(plans)} component(s)"
         + "".join(f", {n} {k}" for k, n in sorted(kinds.items()))
+        + (f"; {skipped} component(s) skipped (ignoreErrors)" if skipped else "")
+        + (
+            f"; {len(resources.skipped)} document(s) of unsupported kinds"
+            if resources.skipped
+            else ""
+        )
     )
     return 0
 
