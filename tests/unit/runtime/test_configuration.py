@@ -182,3 +182,19 @@ def test_alias_bomb_in_configuration_is_refused(tmp_path: Path) -> None:
     (issue,) = errors(path)
     assert issue.source == str(path)
     assert "refused" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1m30s", 90.0), ("1.5s", 1.5), ("250ms", 0.25), ("500", 0.5), (750, 0.75)],
+)
+def test_tracing_timeout_uses_the_shared_duration_parser(value: object, seconds: float) -> None:
+    """Go durations (``1m30s`` was refused before), or milliseconds for a bare number."""
+    settings = TracingSettings.from_config({"otel": {"timeout": value}}, {})
+    assert settings.otlp_timeout == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1s", "0", "soon"])
+def test_tracing_timeout_refuses_nonsense(value: str) -> None:
+    with pytest.raises(ValueError, match=r"tracing\.otel\.timeout"):
+        TracingSettings.from_config({"otel": {"timeout": value}}, {})
