@@ -295,6 +295,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _flag(obs, "--enable-api-logging", default=False, help="one log line per API call")
     _flag(obs, "--enable-metrics", default=True)
     _flag(obs, "--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    p.add_argument("--version", action="version", version=f"tandem {__version__}")
     p.add_argument("--build-info", action="version", version=f"tandem {__version__}")
     compat = p.add_argument_group(
         "daprd flags accepted for compatibility (not used by Tandem yet; a warning names them)"
