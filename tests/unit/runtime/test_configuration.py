@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.observability.tracing import TracingSettings
+from runtime.observability.tracing_settings import TracingSettings
 from runtime.resources.configuration import load_configuration
 from runtime.resources.issues import ConfigError, Issue
 
