@@ -166,9 +166,17 @@ _KINDS: tuple[tuple[str, Callable[[_Call, Behavior], Behavior], Callable[..., An
 )
 
 
+def _not_metadata_decoding(record: logging.LogRecord) -> bool:
+    """grpcio logs a traceback at ERROR for every metadata value that is not UTF-8 (it then
+    decodes it as Latin-1 and goes on). That is the caller's input, answered like any other
+    (a non-UTF-8 token gets UNAUTHENTICATED): drop the record."""
+    return record.msg != "Invalid encoding on %s"
+
+
 class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, *, api_token: str | None) -> None:
         self._token = api_token.encode() if api_token else None
+        logging.getLogger("grpc._cython.cygrpc").addFilter(_not_metadata_decoding)
 
     async def intercept_service(
         self,
