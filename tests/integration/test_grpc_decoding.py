@@ -48,7 +48,7 @@ def channel(sidecar: Sidecar) -> Iterator[grpc.Channel]:
 
 
 def _error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    trailers: Any = err.trailing_metadata()  # type: ignore[attr-defined]
+    trailers: Any = err.trailing_metadata()
     (raw,) = [v for k, v in trailers if k == "grpc-status-details-bin"]
     info = error_details_pb2.ErrorInfo()
     assert status_pb2.Status.FromString(raw).details[0].Unpack(info)
