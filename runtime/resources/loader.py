@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from components._safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest, format_loc
-from components._safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 
 __all__ = [
     "KNOWN_KINDS",
