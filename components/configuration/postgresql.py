@@ -45,7 +45,12 @@ from components.configuration._subscriptions import DELETED, Subscriptions
 from components.errors import InvalidRequest
 from components.state.postgresql._metadata import parse_connection_string, quote_table_name
 
-__all__ = ["PostgresConfigurationMetadata", "PostgresConfigurationStore", "migration_sql"]
+__all__ = [
+    "PostgresConfigurationMetadata",
+    "PostgresConfigurationStore",
+    "migration_sql",
+    "trigger_name",
+]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _LOCK_ID = 0x7A6E_C0F1  # advisory lock serialising migrations across sidecars
@@ -82,10 +87,15 @@ class PostgresConfigurationMetadata(BaseMetadata):
         return value.lower()
 
 
+def trigger_name(table: str, channel: str) -> str:
+    """The name of Tandem's trigger on ``table`` and of its function (in the table's schema)."""
+    return "tandem_cfg_notify_" + hashlib.sha256(f"{table}/{channel}".encode()).hexdigest()[:12]
+
+
 def migration_sql(table: str, channel: str, *, trigger: bool) -> list[str]:
     """The statements creating the table and, with ``trigger``, its notify trigger."""
     quoted = quote_table_name(table)
-    name = "tandem_cfg_notify_" + hashlib.sha256(f"{table}/{channel}".encode()).hexdigest()[:12]
+    name = trigger_name(table, channel)
     schema = table.rpartition(".")[0]
     function = f'"{schema}".{name}' if schema else name
     statements = [

@@ -7,9 +7,9 @@ notifications (``__keyspace@<db>__:<key>``).
 
 Metadata: Dapr's names ``redisHost``, ``redisUsername``, ``redisPassword``, ``redisDB``,
 ``enableTLS``, ``dialTimeout``, ``readTimeout`` (bound on every call), and Tandem's
-``keyPrefix`` (default none, as Dapr): only keys starting with it are visible, named without it,
-so several apps or tests can share one database. Dapr's pool and retry settings are accepted
-and ignored.
+``itemPrefix`` (default none, as Dapr): only keys starting with it are items, named without
+it, so several apps or tests can share one database (not ``keyPrefix``: the runtime reserves
+that name for state key prefixes). Dapr's pool and retry settings are accepted and ignored.
 
 Keyspace notifications: Dapr's component sets ``notify-keyspace-events`` to ``Kg$xe`` at start.
 Tandem reads the setting first and adds only the flags it lacks (keeping flags others rely on);
@@ -62,7 +62,7 @@ class RedisConfigurationMetadata(BaseMetadata):
     enable_tls: bool = Field(default=False, alias="enableTLS")
     dial_timeout: Duration = Field(default=5.0, alias="dialTimeout", gt=0)
     read_timeout: Duration = Field(default=5.0, alias="readTimeout", gt=0)
-    key_prefix: str = Field(default="", alias="keyPrefix")
+    item_prefix: str = Field(default="", alias="itemPrefix")
     max_retries: int | None = Field(default=None, alias="maxRetries")
     pool_size: int | None = Field(default=None, alias="poolSize")
 
@@ -96,7 +96,7 @@ class RedisConfigurationStore:
         self._subs = Subscriptions()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._channel = f"__keyspace@{metadata.redis_db}__:{metadata.key_prefix}"
+        self._channel = f"__keyspace@{metadata.redis_db}__:{metadata.item_prefix}"
         self._budget = metadata.read_timeout
 
     def features(self) -> frozenset[ConfigurationFeature]:
@@ -173,7 +173,7 @@ class RedisConfigurationStore:
             return await self._get(keys)
 
     async def _get(self, keys: Sequence[str]) -> dict[str, ConfigurationItem]:
-        client, prefix = self._redis(), self._md.key_prefix
+        client, prefix = self._redis(), self._md.item_prefix
         if not keys:
             keys = [
                 str(k)[len(prefix) :]
@@ -261,7 +261,7 @@ class RedisConfigurationStore:
         elif event in _WRITE_EVENTS:
             try:
                 async with asyncio.timeout(self._budget):
-                    raw = await self._redis().get(self._md.key_prefix + key)
+                    raw = await self._redis().get(self._md.item_prefix + key)
             except ResponseError:  # WRONGTYPE: not a configuration item
                 return
             if raw is None:
