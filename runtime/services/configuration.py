@@ -156,6 +156,7 @@ class ConfigurationService:
         return sub.id
 
     async def unsubscribe(self, store: str, subscription_id: str) -> None:
+        self._store(store)  # an unknown store is reported as such, as in Dapr
         sub = self._subs.get(subscription_id)
         if sub is None or sub.store != store:
             raise ConfigurationErrors.UNSUBSCRIBE(
