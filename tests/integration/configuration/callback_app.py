@@ -39,7 +39,7 @@ async def main() -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
     parent = os.getppid()
-    while os.getppid() == parent:
+    while os.getppid() == parent:  # noqa: ASYNC110 (polling the parent: there is no event)
         await asyncio.sleep(0.2)
     await runner.cleanup()
 

@@ -68,7 +68,8 @@ def test_subscriber_receives_changes_then_nothing_after_unsubscribe(
     assert wait_until(lambda: len(rpc.get(STORE, [k1, k2])) == 2, WAIT)
     stream = rpc.subscribe(STORE, [k1])
     first = stream.first()
-    assert first.id and not first.items
+    assert first.id
+    assert not first.items
     other = rpc.subscribe(STORE, [k2])
     other.first()
 
