@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from components._metadata import Duration
@@ -117,6 +119,8 @@ class RedisConfigurationStore:
             socket_connect_timeout=md.dial_timeout,
             socket_keepalive=True,
             health_check_interval=10,
+            # No silent reconnects: the listener must see a lost connection to resync.
+            retry=Retry(NoBackoff(), 0),
             ssl=md.enable_tls,
             decode_responses=True,
             encoding_errors="replace",
@@ -223,6 +227,8 @@ class RedisConfigurationStore:
             pubsub = self._redis().pubsub()
             try:
                 async with asyncio.timeout(self._md.dial_timeout + self._budget):
+                    if reconnect:  # a restarted server may have lost the setting
+                        await self._enable_notifications(self._redis())
                     await pubsub.psubscribe(_GLOB.sub(r"\\\1", self._channel) + "*")
                     while await pubsub.get_message(timeout=self._budget) is None:
                         pass  # the psubscribe confirmation
