@@ -163,7 +163,7 @@ class PostgresConfigurationStore:
     @property
     def application_name(self) -> str:
         """The listening connection's ``application_name`` (to find it in pg_stat_activity)."""
-        return f"tandem-configuration-{self._ctx.name}"[:63]
+        return f"tandem-cfg-{self._md.table}-{self._ctx.name}"[:63]
 
     async def _connect(self, **kwargs: Any) -> Any:
         settings = dict(self._target.server_settings)
