@@ -132,7 +132,7 @@ class Recorder:
             out.update(batch)
         return out
 
-    def keys(self) -> set[str]:
+    def seen_keys(self) -> set[str]:
         return {k for batch in self.batches for k in batch}
 
     def clear(self) -> None:

@@ -77,7 +77,8 @@ def test_the_error_names_the_file_and_the_problem(text: str, problem: str) -> No
 
 def test_scalars_and_items_are_read_as_text() -> None:
     items = parse_items(
-        "flag: true\nlimit: 10\nratio: 0.5\nempty:\nfull: {value: x, version: 3, metadata: {o: p}}\n",
+        "flag: true\nlimit: 10\nratio: 0.5\nempty:\n"
+        "full: {value: x, version: 3, metadata: {o: p}}\n",
         "f",
     )
     assert items == {

@@ -74,7 +74,7 @@ async def _value(seen: Recorder, key: str, item: ConfigurationItem) -> bool:
 
 async def _deleted(seen: Recorder, key: str) -> bool:
     # a delete seen live carries the row's last item; one found by the resync, an empty item
-    return key in seen.keys() and seen.latest()[key].value in ("", "1")
+    return key in seen.seen_keys() and seen.latest()[key].value in ("", "1")
 
 
 async def test_a_row_too_big_to_notify_is_read_back(
