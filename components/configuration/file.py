@@ -191,6 +191,8 @@ class FileConfigurationStore:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._md.poll_interval)
+            if self._stat() == self._signature:  # one stat on the loop: microseconds
+                continue
             try:
                 signature, items = await asyncio.to_thread(self._read, self._signature)
             except (FileFormatError, OSError) as exc:
