@@ -29,6 +29,8 @@ DEFAULT_HTTP_PORT = 3500
 DEFAULT_GRPC_PORT = 50001
 DEFAULT_METRICS_PORT = 9090
 DEFAULT_MAX_BODY = 4 << 20
+DEFAULT_MAX_INFLIGHT_BODY = 32 << 20
+DEFAULT_READ_BUFFER = 8 << 10
 
 
 class UsageError(Exception):
@@ -58,6 +60,11 @@ class SidecarConfig:
     log_as_json: bool = False
     enable_api_logging: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
+    max_inflight_body_size: int = DEFAULT_MAX_INFLIGHT_BODY
+    read_buffer_size: int = DEFAULT_READ_BUFFER
+    http_header_read_timeout: float = 10.0
+    http_body_read_timeout: float = 30.0
+    http_idle_timeout: float = 60.0
     graceful_shutdown_seconds: float = 5.0
     enable_app_health_check: bool = False
     app_health_check_path: str = "/healthz"
@@ -178,7 +185,53 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="comma-separated addresses the APIs listen on (default loopback only)",
     )
-    api.add_argument("--max-body-size", default="4Mi", help="request size limit (default 4Mi)")
+    api.add_argument("--max-body-size", default=None, help="request size limit (default 4Mi)")
+    api.add_argument(
+        "--dapr-http-max-request-size",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="deprecated form of --max-body-size, in MiB",
+    )
+    api.add_argument(
+        "--read-buffer-size",
+        default=None,
+        help="longest HTTP request line or header line (default 8Ki)",
+    )
+    api.add_argument(
+        "--dapr-http-read-buffer-size",
+        type=int,
+        default=None,
+        metavar="KB",
+        help="deprecated form of --read-buffer-size, in KiB",
+    )
+    api.add_argument(
+        "--max-inflight-body-size",
+        default=None,
+        help="bytes of HTTP request bodies received or held at once; over it, 503"
+        " (default 32Mi, at least --max-body-size)",
+    )
+    api.add_argument(
+        "--http-header-read-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a connection must send a request's headers within this (default 10; 0 = none)",
+    )
+    api.add_argument(
+        "--http-body-read-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request body must arrive within this, else 408 (default 30; 0 = none)",
+    )
+    api.add_argument(
+        "--http-idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close keep-alive connections idle this long (default 60)",
+    )
     api.add_argument(
         "--api-token",
         default=None,
@@ -247,10 +300,32 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         raise UsageError("--app-id is required when no app command is given")
     if "||" in app_id:
         raise UsageError("--app-id must not contain '||'")
-    try:
-        max_body = parse_size(ns.max_body_size)
-    except ValueError as exc:
-        raise UsageError(f"--max-body-size: {exc}") from None
+    max_body = _size_flag(
+        "--max-body-size", ns.max_body_size, ns.dapr_http_max_request_size, "Mi", "4Mi"
+    )
+    read_buffer = _size_flag(
+        "--read-buffer-size", ns.read_buffer_size, ns.dapr_http_read_buffer_size, "Ki", "8Ki"
+    )
+    inflight = _size_flag(
+        "--max-inflight-body-size",
+        ns.max_inflight_body_size,
+        None,
+        "",
+        str(max(DEFAULT_MAX_INFLIGHT_BODY, max_body)),
+    )
+    for flag, seconds in (
+        ("--http-header-read-timeout", ns.http_header_read_timeout),
+        ("--http-body-read-timeout", ns.http_body_read_timeout),
+        ("--http-idle-timeout", ns.http_idle_timeout),
+    ):
+        if not seconds >= 0:
+            raise UsageError(f"{flag}: {seconds} is not a number of seconds >= 0")
+    if ns.http_idle_timeout == 0:
+        raise UsageError("--http-idle-timeout: must be more than 0")
+    if inflight < max_body:
+        raise UsageError(
+            f"--max-inflight-body-size ({inflight}) must be at least --max-body-size ({max_body})"
+        )
     for flag, port in (
         ("--dapr-http-port", ns.dapr_http_port),
         ("--dapr-grpc-port", ns.dapr_grpc_port),
@@ -276,6 +351,11 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         log_as_json=ns.log_as_json,
         enable_api_logging=ns.enable_api_logging,
         max_body_size=max_body,
+        max_inflight_body_size=inflight,
+        read_buffer_size=read_buffer,
+        http_header_read_timeout=ns.http_header_read_timeout,
+        http_body_read_timeout=ns.http_body_read_timeout,
+        http_idle_timeout=ns.http_idle_timeout,
         graceful_shutdown_seconds=ns.dapr_graceful_shutdown_seconds,
         enable_app_health_check=ns.enable_app_health_check,
         app_health_check_path=ns.app_health_check_path,
@@ -290,3 +370,18 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         home=tandem_home(env),
         app_command=tuple(command),
     )
+
+
+def _size_flag(
+    flag: str, value: str | None, deprecated: int | None, unit: str, default: str
+) -> int:
+    """A size flag's bytes; its deprecated integer form (in ``unit``) applies when it is
+    absent."""
+    text = value if value is not None else f"{deprecated}{unit}" if deprecated else default
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if size <= 0:
+        raise UsageError(f"{flag}: must be more than 0")
+    return size

@@ -2,7 +2,8 @@
 
 Middleware order, outermost first: in-flight count (for the drain), telemetry (span, metrics,
 API log; sees the final status), errors (every failure becomes a Dapr error body), auth
-(``dapr-api-token``), the handler.
+(``dapr-api-token``), body limits (reads the body within its timeout and budget), the handler.
+Connections are served by ``limits.GuardedRunner`` (header/idle timeouts).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from runtime.api.http.errors import error_middleware
 from runtime.api.http.keys import METADATA, STATE, STATUS
+from runtime.api.http.limits import GuardedRunner, HttpLimits, limits_middleware
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 from runtime.services.metadata import MetadataService
@@ -76,10 +78,13 @@ def build_app(
     max_body_size: int,
     api_token: str | None = None,
     telemetry: Sequence[Middleware] = (),
+    limits: HttpLimits | None = None,
 ) -> web.Application:
+    limits = limits or HttpLimits(max_body=max_body_size)
     chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
         chain.append(_auth_middleware(api_token))
+    chain.append(limits_middleware(limits))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[_IN_FLIGHT] = _InFlight()
     app[STATE] = state
@@ -94,10 +99,16 @@ class HttpServer:
     """Serves ``app`` on ``port`` at each address; ``stop`` drains for up to ``grace`` s."""
 
     def __init__(
-        self, app: web.Application, *, addresses: Sequence[str], port: int, grace: float = 5.0
+        self,
+        app: web.Application,
+        *,
+        addresses: Sequence[str],
+        port: int,
+        grace: float = 5.0,
+        limits: HttpLimits | None = None,
     ) -> None:
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=grace
+        self._runner = GuardedRunner(
+            app, limits=limits or HttpLimits(), access_log=None, shutdown_timeout=grace
         )
         self._in_flight = app.get(_IN_FLIGHT)
         self._grace = grace
