@@ -273,3 +273,15 @@ def test_extended_metadata_is_bounded_and_get_metadata_keeps_working(tmp_path: P
             resp = stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
         assert resp.extended_metadata["attr0"] == "small"
         assert sc.request("GET", "/v1.0/metadata").status == 200
+
+
+def test_grpc_connection_without_a_handshake_is_closed(tmp_path: Path) -> None:
+    """A TCP connection to the gRPC port that never completes the HTTP/2 handshake is closed
+    (after the server's 10 s handshake timeout), while a real client keeps working."""
+    with Sidecar.start(tmp_path, components=STORE) as sc:
+        silent = socket.create_connection(("127.0.0.1", sc.grpc_port), timeout=5)
+        assert wait_until(lambda: is_closed(silent), 20, interval=0.2)
+        silent.close()
+        with grpc.insecure_channel(sc.grpc_target) as channel:
+            stub = dapr_pb2_grpc.DaprStub(channel)
+            assert stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10).id

@@ -74,7 +74,8 @@ class BodyBudget:
     """Bytes of request bodies being received or held, against ``limit``.
 
     ``reserve`` never waits: it grants or refuses. When the count drains to zero after at least
-    ``trim_after`` bytes were held, free heap memory is handed back to the OS (debounced).
+    ``trim_after`` bytes were held, free heap memory is handed back to the OS ``trim_delay``
+    seconds later (if the count is still zero then; else at the next drain).
     """
 
     def __init__(self, limit: int, *, trim_after: int = 8 * _MiB, trim_delay: float = 1.0) -> None:
@@ -94,16 +95,22 @@ class BodyBudget:
 
     def release(self, size: int) -> None:
         self.used -= size
-        if not self.used and self._held_since_trim >= self._trim_after and _malloc_trim:
-            if self._trim_handle is not None:
-                self._trim_handle.cancel()
+        if (
+            not self.used
+            and self._trim_handle is None
+            and self._held_since_trim >= self._trim_after
+            and _malloc_trim is not None
+        ):
+            # not debounced by later releases: steady traffic must not postpone it forever
             loop = asyncio.get_running_loop()
             self._trim_handle = loop.call_later(self._trim_delay, self._trim)
 
     def _trim(self) -> None:
         self._trim_handle = None
-        if not self.used and _malloc_trim is not None:
-            self._held_since_trim = 0
+        if self.used:  # bodies in flight again: try once they drain
+            return
+        self._held_since_trim = 0
+        if _malloc_trim is not None:
             _malloc_trim(0)
 
 
