@@ -78,9 +78,16 @@ class MetadataService:
         }
         self._size = sum(len(k.encode()) + len(v.encode()) for k, v in self._extended.items())
 
+    def set_runtime_attribute(self, key: str, value: str) -> None:
+        """Set one of the runtime's own attributes (``appPID``, ...): not bounded, counted."""
+        old = self._extended.get(key)
+        freed = 0 if old is None else len(key.encode()) + len(old.encode())
+        self._extended[key] = value
+        self._size += len(key.encode()) + len(value.encode()) - freed
+
     def set_attribute(self, key: str, value: str) -> None:
-        """Set an extended attribute; InvalidArgument (bad key) or PayloadTooLarge (over a
-        bound above) leave the attributes unchanged."""
+        """Set an extended attribute for an API caller; InvalidArgument (bad key) or
+        PayloadTooLarge (over a bound above) leave the attributes unchanged."""
         key_size = len(key.encode())
         if not 0 < key_size <= MAX_ATTRIBUTE_KEY:
             raise InvalidArgument(

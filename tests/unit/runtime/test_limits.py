@@ -134,3 +134,11 @@ def test_metadata_total_size_bound_counts_replacements() -> None:
     svc.set_attribute("last", value)
     extended = svc.snapshot().extended
     assert sum(len(k) + len(v) for k, v in extended.items()) <= MAX_ATTRIBUTES_SIZE
+
+
+def test_runtime_attributes_are_not_refused_but_count() -> None:
+    svc = metadata()
+    svc.set_runtime_attribute("appCommand", "x" * MAX_ATTRIBUTES_SIZE)
+    assert svc.snapshot().extended["appCommand"] == "x" * MAX_ATTRIBUTES_SIZE
+    with pytest.raises(PayloadTooLarge, match="in all"):
+        svc.set_attribute("k", "v")
