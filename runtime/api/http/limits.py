@@ -194,8 +194,11 @@ def limits_middleware(limits: HttpLimits, budget: BodyBudget | None = None) -> M
 async def _read(request: web.Request, seconds: float) -> web.Response | None:
     """Read the body into the request's cache; a response when that failed, else None."""
     try:
-        async with asyncio.timeout(seconds or None):
+        if request.content.is_eof():  # all of it arrived with the headers: no wait, no timer
             await request.read()
+        else:
+            async with asyncio.timeout(seconds or None):
+                await request.read()
     except TimeoutError as exc:
         _forget(exc)
         log.debug("body of %s %s not received in %ss", request.method, request.path, seconds)
