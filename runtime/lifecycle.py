@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
+from runtime.appchannel import build_app_channel
+from runtime.appchannel.base import AppChannel
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
@@ -71,6 +73,7 @@ class Sidecar:
         self.status = RuntimeStatus()
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
+        self.app_channel: AppChannel | None = None  # set once the APIs serve
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -124,7 +127,9 @@ class Sidecar:
                 metrics, component_types={c.name: c.type for c in components}
             )
             services = self._services(components, observer)
+            stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             await self._start_apis(stack, services, metrics)
+            self.app_channel = await build_app_channel(cfg, self.status)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -158,6 +163,10 @@ class Sidecar:
             ),
         )
         return Services(state=state, metadata=metadata, status=self.status)
+
+    async def _close_app_channel(self) -> None:
+        if self.app_channel is not None:
+            await self.app_channel.aclose()
 
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
@@ -250,7 +259,9 @@ class Sidecar:
             await app.start()
             services.metadata.set_runtime_attribute("appPID", str(app.pid))
             services.metadata.set_runtime_attribute("appCommand", " ".join(cfg.app_command))
-        health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
+        health = asyncio.create_task(
+            AppHealth(cfg, self.status, self.app_channel).run(), name="app-health"
+        )
         ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
 
         waiters: set[asyncio.Task[Any]] = {
