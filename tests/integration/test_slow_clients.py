@@ -188,6 +188,29 @@ def test_body_bytes_in_flight_are_capped_with_503(tmp_path: Path) -> None:
         assert wait_until(lambda: save_ok(sc), 10)
 
 
+def test_a_chunked_body_is_charged_the_body_limit(tmp_path: Path) -> None:
+    """Its size is unknown up front, so a chunked upload holds --max-body-size of the budget."""
+    with Sidecar.start(
+        tmp_path,
+        components=STORE,
+        args=["--max-body-size", "1Mi", "--max-inflight-body-size", "2Mi"],
+    ) as sc:
+        held = []
+        for _ in range(2):
+            sock = connect(sc.http_port)
+            sock.sendall(
+                b"POST /v1.0/state/store HTTP/1.1\r\nHost: x\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n4\r\n[   \r\n"
+            )
+            held.append(sock)
+        assert wait_until(lambda: not save_ok(sc), 10), "chunked uploads took no budget"
+        r = sc.request("POST", "/v1.0/state/store", '[{"key":"k","value":1}]')
+        assert (r.status, r.json()["errorCode"]) == (503, "ERR_SERVER_BUSY")
+        for sock in held:
+            abort(sock)
+        assert wait_until(lambda: save_ok(sc), 10)
+
+
 def warm_rss(sc: Sidecar) -> float:
     for _ in range(20):
         assert save_ok(sc)
