@@ -31,6 +31,7 @@ from components.state import (
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import FieldViolation
+from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services.state_errors import OpErrors, StateErrors
@@ -50,7 +51,7 @@ __all__ = [
 
 T = TypeVar("T")
 BLOCK = "state"
-SEPARATOR = "||"
+SEPARATOR = KEY_SEPARATOR
 MAX_LIST_LIMIT = 1000
 
 
@@ -157,17 +158,16 @@ class StateService:
 
     # ---- lookup and keys ------------------------------------------------------------------
 
-    def _live(self, name: str) -> LiveComponent:
+    def _live(self, name: str) -> LiveComponent[StateStore]:
         if not self._components.has_block(BLOCK):
             raise StateErrors.STORE_NOT_CONFIGURED()
-        live = self._components.get(BLOCK, name)
+        live = self._components.state(name)
         if live is None:
             raise StateErrors.STORE_NOT_FOUND(name=name, metadata={"appID": self._app_id})
         return live
 
     def _store(self, name: str) -> StateStore:
-        store: StateStore = self._live(name).instance
-        return store
+        return self._live(name).instance
 
     def _prefix(self, name: str) -> str:
         """The store key prefix of store ``name``, as Dapr derives it from ``keyPrefix``.
@@ -179,7 +179,7 @@ class StateService:
         if cached is not None:
             return cached
         setting = self._live(name).runtime_metadata.get("keyprefix", "appid").strip().lower()
-        if SEPARATOR in setting:
+        if separator_problem(setting):
             raise _illegal_key(name, setting, "keyPrefix")
         match setting:
             case "appid" | "":
@@ -203,7 +203,7 @@ class StateService:
     def _key(self, store: str, key: str) -> str:
         if not key:
             raise StateErrors.KEY_REQUIRED()
-        if SEPARATOR in key:
+        if separator_problem(key):
             raise _illegal_key(store, key)
         return self._prefix(store) + key
 
@@ -511,7 +511,7 @@ class StateService:
             raise StateErrors.FEATURE_NOT_SUPPORTED(
                 detail=f"state store {name} doesn't support listing keys"
             )
-        if SEPARATOR in prefix:
+        if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit
         if not 1 <= limit <= MAX_LIST_LIMIT:
