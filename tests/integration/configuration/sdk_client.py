@@ -1,8 +1,9 @@
 """Child process: the official ``dapr`` SDK reads and watches Tandem's configuration API.
 
-argv: store, file (the store's YAML file, edited here to make a change), key. Prints one JSON
-line of observations. Runs apart from pytest because the SDK's generated protos cannot share a
-process with Tandem's (see tests/integration/state/test_dapr_sdk.py).
+argv: store, file (the store's YAML file, edited here to make a change), key, out (where the
+JSON observations are written: the SDK's watcher thread prints to stdout on its own). Runs
+apart from pytest because the SDK's generated protos cannot share a process with Tandem's (see
+tests/integration/state/test_dapr_sdk.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def edit(file: Path, key: str, value: str, version: str) -> None:
 
 
 def main() -> None:
-    store, file, key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    store, file, key, out = sys.argv[1], Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
     facts: dict[str, Any] = {}
     seen: list[dict[str, Any]] = []
     arrived = threading.Event()
@@ -51,7 +52,7 @@ def main() -> None:
         facts["seen"] = seen
         facts["sub_id"] = sub_id
         facts["unsubscribed"] = client.unsubscribe_configuration(store, sub_id)
-    print(json.dumps(facts))
+    out.write_text(json.dumps(facts), encoding="utf-8")
 
 
 if __name__ == "__main__":

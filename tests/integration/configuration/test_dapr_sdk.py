@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 
 
-def test_sdk_gets_and_watches_configuration(env: ConfigEnv) -> None:
+def test_sdk_gets_and_watches_configuration(env: ConfigEnv, tmp_path: Path) -> None:
     (key,) = env.keys(1)
     env.write({key: "old"})
     assert wait_until(lambda: env.http(f"/v1.0/configuration/{STORE}?key={key}").status == 200, 10)
@@ -35,8 +35,9 @@ def test_sdk_gets_and_watches_configuration(env: ConfigEnv) -> None:
         "DAPR_HEALTH_TIMEOUT": "10",
     }
     child_env.pop("DAPR_API_TOKEN", None)
+    facts_file = tmp_path / "facts.json"
     out = subprocess.run(
-        [sys.executable, str(HERE / "sdk_client.py"), STORE, str(env.file), key],
+        [sys.executable, str(HERE / "sdk_client.py"), STORE, str(env.file), key, str(facts_file)],
         capture_output=True,
         text=True,
         env=child_env,
@@ -45,7 +46,7 @@ def test_sdk_gets_and_watches_configuration(env: ConfigEnv) -> None:
         check=False,
     )
     assert out.returncode == 0, f"sdk_client failed:\n{out.stdout}\n{out.stderr}"
-    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    facts = json.loads(facts_file.read_text(encoding="utf-8"))
     assert facts["get"] == {key: ["old", "1"]}
     assert facts["get_missing"] == {}
     assert facts["subscribed"]
