@@ -56,6 +56,13 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _LOCK_ID = 0x7A6E_C0F1  # advisory lock serialising migrations across sidecars
 _CHECK_EVERY = 2.0
 CHANNEL_METADATA = "pgNotifyChannel"
+_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    ConnectionError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class PostgresConfigurationMetadata(BaseMetadata):
@@ -196,7 +203,7 @@ class PostgresConfigurationStore:
                     timeout=self._md.timeout,
                     server_settings=dict(self._target.server_settings) or None,
                 )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise ConnectionError(
                 f"configuration.postgresql {self._ctx.name}: cannot use PostgreSQL ({where}): "
                 f"{type(exc).__name__}: {exc}"
@@ -289,10 +296,14 @@ class PostgresConfigurationStore:
                         async with asyncio.timeout(self._md.timeout):
                             await conn.execute("SELECT 1")
                 raise ConnectionError("the listening connection was closed")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever it was, keep listening: reconnect and resync
                 self._listening.clear()
                 self._conn = None
                 reconnect = True
+                if not isinstance(exc, _CONNECTION_ERRORS):
+                    self._log.exception(
+                        "configuration.postgresql %s: listener failed", self._ctx.name
+                    )
                 if not warned:
                     self._log.warning(
                         "configuration.postgresql %s: lost notifications (%s); reconnecting",

@@ -243,9 +243,11 @@ class RedisConfigurationStore:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None:
                         await self._on_event(msg)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it was, keep watching: reconnect and resync
                 self._listening.clear()
                 reconnect = True
+                if not isinstance(exc, RedisError | OSError | TimeoutError):
+                    self._log.exception("configuration.redis %s: listener failed", self._ctx.name)
                 if not warned:
                     self._log.warning(
                         "configuration.redis %s: lost keyspace notifications (%s); reconnecting",

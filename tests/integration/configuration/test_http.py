@@ -115,3 +115,11 @@ def test_unknown_subscription_id_is_rejected(env: ConfigEnv) -> None:
     resp = env.http(f"/v1.0/configuration/{STORE}/no-such-id/unsubscribe")
     assert resp.status == 400
     assert resp.json()["errorCode"] == "ERR_CONFIGURATION_UNSUBSCRIBE"
+
+
+def test_metadata_lists_the_store(env: ConfigEnv) -> None:
+    components = env.http("/v1.0/metadata").json()["components"]
+    mine = [c for c in components if c["name"] == STORE]
+    assert len(mine) == 1
+    assert mine[0]["type"] == "configuration.file"
+    assert mine[0]["version"] == "v1"
