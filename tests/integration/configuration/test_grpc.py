@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from protos.dapr.runtime.v1 import configuration_pb2 as pb
+from protos.dapr.runtime.v1 import metadata_pb2
 from tests.integration.configuration._grpc import Grpc
 from tests.integration.configuration._support import STORE, ConfigEnv, item
 from tests.integration.harness import wait_until
@@ -110,3 +111,11 @@ def test_unknown_subscription_id_is_rejected(env: ConfigEnv, rpc: Grpc) -> None:
     failure = fail(rpc.unsubscribe, STORE, "no-such-id")
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert failure.error_code == "ERR_CONFIGURATION_UNSUBSCRIBE"
+
+
+def test_metadata_lists_the_store(env: ConfigEnv, rpc: Grpc) -> None:
+    meta = rpc.dapr.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=10)
+    mine = [c for c in meta.registered_components if c.name == STORE]
+    assert len(mine) == 1
+    assert mine[0].type == "configuration.file"
+    assert mine[0].version == "v1"
