@@ -230,11 +230,14 @@ class PostgresConfigurationStore:
         if self._pool is None:
             raise RuntimeError("configuration.postgresql is not initialised")
         sql = f"SELECT key, value, version, metadata FROM {self._table}"  # noqa: S608 (validated)
-        async with asyncio.timeout(self._md.timeout):
-            if keys:
-                rows = await self._pool.fetch(sql + " WHERE key = ANY($1::text[])", list(keys))
-            else:
-                rows = await self._pool.fetch(sql)
+        try:
+            async with asyncio.timeout(self._md.timeout):
+                if keys:
+                    rows = await self._pool.fetch(sql + " WHERE key = ANY($1::text[])", list(keys))
+                else:
+                    rows = await self._pool.fetch(sql)
+        except asyncpg.DataError as exc:
+            raise InvalidRequest(f"keys the database cannot hold: {exc}") from exc  # e.g. NUL
         return {row["key"]: _item(row) for row in rows}
 
     # ---- subscriptions --------------------------------------------------------------------

@@ -120,6 +120,10 @@ class ConfigurationService:
         try:
             async with self._observer.component_call(CONFIGURATION, store, "get"):
                 return await component.get(wanted, dict(metadata or {}))
+        except InvalidRequest as exc:
+            raise ConfigurationErrors.GET_INVALID(
+                keys=_keys_text(wanted), store=store, detail=exc
+            ) from exc
         except Exception as exc:
             raise ConfigurationErrors.GET(keys=_keys_text(wanted), store=store, detail=exc) from exc
 

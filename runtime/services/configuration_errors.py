@@ -42,6 +42,15 @@ class ConfigurationErrors(ErrorTable):
         grpc_code=SC.INTERNAL,
         message="failed to get {keys} from Configuration store {store}: {detail}",
     )
+    GET_INVALID = ErrorKind(
+        code="ERR_CONFIGURATION_GET",
+        http_status=H.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="failed to get {keys} from Configuration store {store}: {detail}",
+        dapr_http_status=H.INTERNAL_SERVER_ERROR,
+        dapr_grpc_code=SC.INTERNAL,
+        note=CLIENT_MISTAKE,
+    )
     SUBSCRIBE = ErrorKind(
         code="ERR_CONFIGURATION_SUBSCRIBE",
         http_status=H.INTERNAL_SERVER_ERROR,

@@ -100,3 +100,8 @@ async def test_a_second_store_on_the_same_table_starts(
 async def test_a_bad_notify_channel_is_refused(pg_store: ConfigurationStore) -> None:
     with pytest.raises(InvalidRequest):
         await pg_store.subscribe(["a"], Recorder(), {"pgNotifyChannel": "x; DROP TABLE y"})
+
+
+async def test_a_key_the_database_cannot_hold_is_refused(pg_store: ConfigurationStore) -> None:
+    with pytest.raises(InvalidRequest):
+        await pg_store.get(["a\x00b"])
