@@ -128,8 +128,9 @@ class Sidecar:
                 metrics, component_types={c.name: c.type for c in components}
             )
             services = self._services(components, observer)
-            stack.push_async_callback(services.configuration.aclose)  # after the APIs drain
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
+            # after the APIs drain, before the app channel closes: no callback is cut short
+            stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
             self.status.outbound_ready = True
