@@ -34,7 +34,8 @@ class ETagMismatch(ComponentError):
 
 class ETagInvalid(ComponentError):
     def __init__(self, etag: str = "") -> None:
-        super().__init__(f"invalid etag value {etag!r}")
+        shown = repr(etag) if len(etag) <= 64 else repr(etag[:61]) + "..."  # never a huge echo
+        super().__init__(f"invalid etag value {shown}")
         self.etag = etag
 
 

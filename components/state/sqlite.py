@@ -258,12 +258,24 @@ def _sql_filter(f: Filter, params: list[Any]) -> str:
     if isinstance(f, In):
         path = _json_path(f.path)
         parts = [_sql_equal(path, v, params) for v in f.values]
-        return "(" + " OR ".join(parts) + ")" if parts else "0"
+        return _balanced(parts, " OR ") if parts else "0"
     joiner = " AND " if isinstance(f, And) else " OR "
     parts = [_sql_filter(sub, params) for sub in f.filters]
     if not parts:
         return "1" if isinstance(f, And) else "0"
-    return "(" + joiner.join(parts) + ")"
+    return _balanced(parts, joiner)
+
+
+def _balanced(parts: Sequence[str], joiner: str) -> str:
+    """``parts`` joined as a balanced tree of parenthesised pairs (placeholder order kept).
+
+    SQLite parses ``a OR b OR c ...`` as a left-deep tree, which reaches its expression depth
+    limit (1000) at about a thousand terms; a balanced tree is log2(n) deep.
+    """
+    while len(parts) > 1:
+        paired = [f"({parts[i]}{joiner}{parts[i + 1]})" for i in range(0, len(parts) - 1, 2)]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
 
 
 _SORT_RANK = (
@@ -567,11 +579,7 @@ class SqliteStateStore(BaseStateStore):
     # ---- query and listing ---------------------------------------------------------------
 
     async def query(self, q: Query) -> QueryResult:
-        if q.limit is not None and q.limit < 1:
-            raise InvalidRequest(f"query limit must be positive: {q.limit}")
-        offset = 0 if q.token is None else _query.decode_offset_token(q.token)
-        if q.filter is not None:
-            _query.validate_filter(q.filter)
+        offset = _query.validate_query(q)
         # Placeholders are positional: each clause appends its parameters as it is written.
         where = ["key >= ?"]
         params: list[Any] = [q.key_prefix]

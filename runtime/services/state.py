@@ -7,7 +7,6 @@ maps component errors to API errors (so both protocols report the same codes).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import ErrorCode
 from runtime.observability import NOOP_OBSERVER, Observer
-from runtime.services.state_query import QuerySyntaxError, parse_query
+from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
 
 __all__ = [
     "DeleteItem",
@@ -48,6 +47,19 @@ T = TypeVar("T")
 BLOCK = "state"
 SEPARATOR = "||"
 MAX_LIST_LIMIT = 1000
+# Longest user key (UTF-8 bytes), the same for every store: PostgreSQL cannot index a key much
+# past 2.7 KB, so the limit leaves room for the key prefix. Longer keys are a 400, not a 500.
+MAX_KEY_BYTES = 1024
+
+
+def _shown(value: str, limit: int = 64) -> str:
+    """``repr(value)`` cut short: an error message never echoes a whole (huge) input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key_bytes(key: str) -> int:
+    return len(key.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,7 +123,7 @@ def _enum(
     except ValueError:
         allowed = ", ".join(e.value for e in kind)
         raise errors.InvalidArgument(
-            f"invalid {what} {value!r}: expected one of {allowed}", code=code
+            f"invalid {what} {_shown(value)}: expected one of {allowed}", code=code
         ) from None
 
 
@@ -194,6 +206,12 @@ class StateService:
             raise errors.InvalidArgument(
                 "key is a required field", code=ErrorCode.MALFORMED_REQUEST
             )
+        if _key_bytes(key) > MAX_KEY_BYTES:
+            raise errors.InvalidArgument(
+                f"key {_shown(key)} is longer than {MAX_KEY_BYTES} bytes",
+                code=ErrorCode.MALFORMED_REQUEST,
+                reason="DAPR_STATE_ILLEGAL_KEY",
+            )
         if SEPARATOR in key:
             raise errors.InvalidArgument(
                 f"input key/keyPrefix '{key}' can't contain '{SEPARATOR}'",
@@ -246,11 +264,14 @@ class StateService:
             ttl = int(str(raw).strip())
         except ValueError:
             raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {raw!r}: expected an integer number of seconds", code=code
+                f"invalid ttlInSeconds {_shown(str(raw))}: expected an integer number of seconds",
+                code=code,
             ) from None
         if ttl < -1 or ttl > 2**31 - 1:
             raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {ttl}: expected -1 (no expiry) or 0..2147483647", code=code
+                f"invalid ttlInSeconds {_shown(str(ttl))}: "
+                "expected -1 (no expiry) or 0..2147483647",
+                code=code,
             )
         if ttl <= 0:  # -1 (Dapr's "never expires") and 0 both mean no TTL, in every store
             return None
@@ -465,9 +486,9 @@ class StateService:
                 reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
             )
         try:
-            doc = json.loads(query_json)
+            doc = decode_query(query_json)
             q = parse_query(doc, key_prefix=self._prefix(name), metadata=dict(metadata or {}))
-        except (ValueError, QuerySyntaxError) as exc:
+        except QuerySyntaxError as exc:
             raise errors.InvalidArgument(
                 f"failed parsing query: {exc}",
                 code=ErrorCode.STATE_QUERY,
@@ -495,9 +516,10 @@ class StateService:
         # a capability is reachable only when declared, even if the method exists
         if not (StateFeature.LIST_KEYS in store.features() and isinstance(store, KeyLister)):
             raise errors.NotSupported(f"state store {name} doesn't support listing keys")
-        if SEPARATOR in prefix:
+        if SEPARATOR in prefix or _key_bytes(prefix) > MAX_KEY_BYTES:
             raise errors.InvalidArgument(
-                f"prefix can't contain '{SEPARATOR}'", code=ErrorCode.MALFORMED_REQUEST
+                f"prefix can't contain '{SEPARATOR}' or be longer than {MAX_KEY_BYTES} bytes",
+                code=ErrorCode.MALFORMED_REQUEST,
             )
         limit = 100 if limit is None else limit
         if not 1 <= limit <= MAX_LIST_LIMIT:

@@ -38,6 +38,12 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
         raise InvalidArgument(
             f"failed deserializing HTTP body: {exc}", code=ErrorCode.MALFORMED_REQUEST
         ) from None
+    except RecursionError:
+        # msgspec's nesting limit (about 1,000 levels), also inside a value kept as raw JSON
+        raise InvalidArgument(
+            "failed deserializing HTTP body: JSON nested too deeply",
+            code=ErrorCode.MALFORMED_REQUEST,
+        ) from None
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
