@@ -58,6 +58,15 @@ def _shown(value: str, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _cut(text: str, limit: int = 128) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes: a caller's input echoed in an error stays short
+    (a gRPC status travels in headers, which clients cap at 8 KiB)."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + "..."
+
+
 def _key_bytes(key: str) -> int:
     return len(key.encode("utf-8", "surrogatepass"))
 
@@ -154,7 +163,7 @@ class StateService:
         live = self._components.get(BLOCK, name)
         if live is None:
             raise errors.InvalidArgument(
-                f"state store {name} is not found",
+                f"state store {_cut(name)} is not found",
                 code=ErrorCode.STATE_STORE_NOT_FOUND,
                 reason="DAPR_STATE_NOT_FOUND",
                 metadata={"appID": self._app_id},
@@ -214,7 +223,7 @@ class StateService:
             )
         if SEPARATOR in key:
             raise errors.InvalidArgument(
-                f"input key/keyPrefix '{key}' can't contain '{SEPARATOR}'",
+                f"input key/keyPrefix '{_cut(key)}' can't contain '{SEPARATOR}'",
                 code=ErrorCode.MALFORMED_REQUEST,
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )
@@ -234,13 +243,13 @@ class StateService:
         except errors.APIError:
             raise
         except ETagMismatch as exc:
-            raise errors.Conflict(f"{what}: {exc}", code=code) from exc
+            raise errors.Conflict(f"{what}: {_cut(str(exc), 512)}", code=code) from exc
         except ETagInvalid as exc:
-            raise errors.InvalidArgument(f"{what}: {exc}", code=code) from exc
+            raise errors.InvalidArgument(f"{what}: {_cut(str(exc), 512)}", code=code) from exc
         except NotSupported as exc:
-            raise errors.NotSupported(f"{what}: {exc}") from exc
+            raise errors.NotSupported(f"{what}: {_cut(str(exc), 512)}") from exc
         except InvalidRequest as exc:
-            raise errors.InvalidArgument(f"{what}: {exc}", code=code) from exc
+            raise errors.InvalidArgument(f"{what}: {_cut(str(exc), 512)}", code=code) from exc
         except BulkError as exc:
             inner = list(exc.errors.values())
             kind: type[errors.APIError] = errors.Internal
@@ -250,11 +259,13 @@ class StateService:
                 isinstance(e, ETagInvalid | ETagMismatch | InvalidRequest) for e in inner
             ):  # only the caller's input failed (the stale ETags among them too)
                 kind = errors.InvalidArgument
-            raise kind(f"{what}: {exc}", code=code) from exc
+            raise kind(f"{what}: {_cut(str(exc), 512)}", code=code) from exc
         except TimeoutError as exc:
             raise errors.Internal(f"{what}: timed out", code=code) from exc
         except Exception as exc:
-            raise errors.Internal(f"{what}: {str(exc) or type(exc).__name__}", code=code) from exc
+            raise errors.Internal(
+                f"{what}: {_cut(str(exc), 512) or type(exc).__name__}", code=code
+            ) from exc
 
     def _ttl(self, store: StateStore, metadata: Mapping[str, str], code: ErrorCode) -> int | None:
         raw = metadata.get("ttlInSeconds")
@@ -328,7 +339,7 @@ class StateService:
             name,
             "get",
             ErrorCode.STATE_GET,
-            f"fail to get {key} from state store {name}",
+            f"fail to get {_cut(key)} from state store {name}",
             lambda: store.get(req),
         )
         if item is None:
@@ -381,7 +392,7 @@ class StateService:
             name,
             "delete",
             ErrorCode.STATE_DELETE,
-            f"failed deleting state with key {item.key}",
+            f"failed deleting state with key {_cut(item.key)}",
             lambda: store.delete(req),
         )
 

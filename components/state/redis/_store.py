@@ -122,6 +122,10 @@ def _encode_token(cursor: int, pending: Sequence[str]) -> str | None:
     return None if cursor == 0 else str(cursor)
 
 
+def _shown(token: str) -> str:
+    return repr(token) if len(token) <= 64 else repr(token[:61]) + "..."
+
+
 def _decode_token(token: str) -> tuple[int, list[str]]:
     cursor_text, _, blob = token.partition(".")
     try:
@@ -129,10 +133,11 @@ def _decode_token(token: str) -> tuple[int, list[str]]:
         pending: Any = []
         if blob:
             pending = json.loads(base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)))
-    except (ValueError, binascii.Error):
-        raise InvalidRequest(f"invalid list-keys token {token!r}") from None
-    if cursor < 0 or not isinstance(pending, list) or not all(isinstance(k, str) for k in pending):
-        raise InvalidRequest(f"invalid list-keys token {token!r}")
+    except (ValueError, binascii.Error, RecursionError):
+        raise InvalidRequest(f"invalid list-keys token {_shown(token)}") from None
+    bad_cursor = not 0 <= cursor < 2**64  # Redis SCAN cursors are unsigned 64-bit
+    if bad_cursor or not isinstance(pending, list) or not all(isinstance(k, str) for k in pending):
+        raise InvalidRequest(f"invalid list-keys token {_shown(token)}")
     return cursor, pending
 
 

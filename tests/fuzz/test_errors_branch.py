@@ -1,0 +1,66 @@
+"""Inputs whose fix lives on the "errors" branch: expected failures until it is merged.
+
+Flip ``ERRORS_BRANCH_MERGED`` in ``conftest.py`` after merging; these must then pass (strict).
+They run on their own sidecar, so the tracebacks these bugs log do not fail the main fuzz run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from tests.fuzz import _grpc, _http
+from tests.fuzz._values import STORE
+from tests.fuzz.conftest import ERRORS_BRANCH_MERGED
+from tests.fuzz.test_fuzz import EXEMPT_FROM_TOKEN, _call
+from tests.integration.harness import Sidecar, component_yaml
+
+pytestmark = pytest.mark.integration
+TOKEN = uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    tmp = tmp_path_factory.mktemp("fuzz-errors")
+    with Sidecar.start(
+        tmp, components=[component_yaml(STORE, "state.sqlite")], args=["--api-token", TOKEN]
+    ) as sc:
+        yield sc
+
+
+@pytest.mark.xfail(
+    not ERRORS_BRANCH_MERGED,
+    strict=True,
+    reason="fixed on the errors branch (401 for any bad token)",
+)
+def test_non_utf8_token_header_is_401(sidecar: Sidecar) -> None:
+    for route in _http.routes():
+        if route.template in EXEMPT_FROM_TOKEN or (route.method, route.template) == _http.SHUTDOWN:
+            continue
+        path = route.template.replace("{storeName}", STORE).replace("{key}", "k")
+        req = _http.HttpRequest(
+            route, route.method, path, {"dapr-api-token": "\udcff\udcfe"}, None, False
+        )
+        status, _ = _http.Http(sidecar.http_port).send(req)
+        assert status == 401, (route.name, status)
+    assert "Traceback" not in sidecar.logs()
+
+
+@pytest.mark.xfail(
+    not ERRORS_BRANCH_MERGED,
+    strict=True,
+    reason="fixed on the errors branch (INVALID_ARGUMENT for undecodable protobuf bytes)",
+)
+def test_undecodable_protobuf_is_invalid_argument(sidecar: Sidecar) -> None:
+    with grpc.insecure_channel(sidecar.grpc_target) as channel:
+        for rpc in _grpc.rpcs():
+            if rpc.path == _grpc.SHUTDOWN:
+                continue
+            for data in (b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x0a\x0astate"):
+                assert not _grpc.decodable(rpc, data)
+                code = _call(channel, rpc, data, TOKEN)
+                assert code == grpc.StatusCode.INVALID_ARGUMENT, (rpc.path, data, code)
+    assert "Traceback" not in sidecar.logs()
