@@ -37,15 +37,21 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     reason="fixed on the errors branch (401 for any bad token)",
 )
 def test_non_utf8_token_header_is_401(sidecar: Sidecar) -> None:
-    for route in _http.routes():
-        if route.template in EXEMPT_FROM_TOKEN or (route.method, route.template) == _http.SHUTDOWN:
-            continue
-        path = route.template.replace("{storeName}", STORE).replace("{key}", "k")
-        req = _http.HttpRequest(
-            route, route.method, path, {"dapr-api-token": "\udcff\udcfe"}, None, False
-        )
-        status, _ = _http.Http(sidecar.http_port).send(req)
-        assert status == 401, (route.name, status)
+    client = _http.Http(sidecar.http_port)
+    try:
+        for route in _http.routes():
+            if (
+                route.template in EXEMPT_FROM_TOKEN
+                or (route.method, route.template) == _http.SHUTDOWN
+            ):
+                continue
+            path = route.template.replace("{storeName}", STORE).replace("{key}", "k")
+            headers = {"dapr-api-token": "\udcff\udcfe"}  # sent as the bytes 0xff 0xfe
+            req = _http.HttpRequest(route, route.method, path, headers, None, False)
+            status, _ = client.send(req)
+            assert status == 401, (route.name, status)
+    finally:
+        client.close()
     assert "Traceback" not in sidecar.logs()
 
 
@@ -61,6 +67,6 @@ def test_undecodable_protobuf_is_invalid_argument(sidecar: Sidecar) -> None:
                 continue
             for data in (b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x0a\x0astate"):
                 assert not _grpc.decodable(rpc, data)
-                code = _call(channel, rpc, data, TOKEN)
+                code, _ = _call(channel, rpc, data, TOKEN)
                 assert code == grpc.StatusCode.INVALID_ARGUMENT, (rpc.path, data, code)
     assert "Traceback" not in sidecar.logs()
