@@ -34,10 +34,9 @@ def test_postgres_connection_string_errors_do_not_quote_values(text: str) -> Non
         parse_connection_string(text)  # valid: the description leaves the password out
         assert SECRET not in parse_connection_string(text).description
         return
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"connection|pool_max_conns") as info:
         parse_connection_string(text)
     assert SECRET not in str(info.value)
-    assert "connection" in str(info.value).lower() or "pool_max_conns" in str(info.value)
 
 
 def test_postgres_metadata_validation_errors_do_not_quote_the_string() -> None:
@@ -59,7 +58,6 @@ def test_postgres_metadata_validation_errors_do_not_quote_the_string() -> None:
     ],
 )
 def test_redis_host_errors_do_not_quote_the_value(value: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="redisHost") as info:
         parse_host_port(value)
     assert SECRET not in str(info.value)
-    assert "redisHost" in str(info.value)
