@@ -30,6 +30,7 @@ from components.state import (
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import ErrorCode
+from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
 
@@ -45,7 +46,7 @@ __all__ = [
 
 T = TypeVar("T")
 BLOCK = "state"
-SEPARATOR = "||"
+SEPARATOR = KEY_SEPARATOR
 MAX_LIST_LIMIT = 1000
 # Longest user key (UTF-8 bytes), the same for every store: PostgreSQL cannot index a key much
 # past 2.7 KB, so the limit leaves room for the key prefix. Longer keys are a 400, not a 500.
@@ -153,14 +154,14 @@ class StateService:
 
     # ---- lookup and keys ------------------------------------------------------------------
 
-    def _live(self, name: str) -> LiveComponent:
+    def _live(self, name: str) -> LiveComponent[StateStore]:
         if not self._components.has_block(BLOCK):
             raise errors.FailedPrecondition(
                 "state store is not configured",
                 code=ErrorCode.STATE_STORE_NOT_CONFIGURED,
                 reason="DAPR_STATE_NOT_CONFIGURED",
             )
-        live = self._components.get(BLOCK, name)
+        live = self._components.state(name)
         if live is None:
             raise errors.InvalidArgument(
                 f"state store {_cut(name)} is not found",
@@ -171,8 +172,7 @@ class StateService:
         return live
 
     def _store(self, name: str) -> StateStore:
-        store: StateStore = self._live(name).instance
-        return store
+        return self._live(name).instance
 
     def _prefix(self, name: str) -> str:
         """The store key prefix of store ``name``, as Dapr derives it from ``keyPrefix``.
@@ -184,10 +184,9 @@ class StateService:
         if cached is not None:
             return cached
         setting = self._live(name).runtime_metadata.get("keyprefix", "appid").strip().lower()
-        if SEPARATOR in setting:
+        if problem := separator_problem(setting):
             raise errors.InvalidArgument(
-                f"input key/keyPrefix '{setting}' can't contain '{SEPARATOR}' "
-                f"(keyPrefix of state store {name})",
+                f"{problem} (keyPrefix of state store {name})",
                 code=ErrorCode.MALFORMED_REQUEST,
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )
@@ -215,15 +214,15 @@ class StateService:
             raise errors.InvalidArgument(
                 "key is a required field", code=ErrorCode.MALFORMED_REQUEST
             )
-        if _key_bytes(key) > MAX_KEY_BYTES:
+        if _key_bytes(key) > MAX_KEY_BYTES:  # first: the messages below echo the key
             raise errors.InvalidArgument(
                 f"key {_shown(key)} is longer than {MAX_KEY_BYTES} bytes",
                 code=ErrorCode.MALFORMED_REQUEST,
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )
-        if SEPARATOR in key:
+        if problem := separator_problem(key):
             raise errors.InvalidArgument(
-                f"input key/keyPrefix '{_cut(key)}' can't contain '{SEPARATOR}'",
+                problem,
                 code=ErrorCode.MALFORMED_REQUEST,
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )

@@ -11,7 +11,7 @@ or random bytes; ``decodable()`` says whether the server can parse them at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
@@ -34,21 +34,37 @@ class Rpc:
         return message_factory.GetMessageClass(self.method.input_type)
 
 
-def rpcs() -> list[Rpc]:
-    """Every unary RPC of the services the sidecar's gRPC server registers."""
-    from protos.dapr.runtime.v1 import dapr_pb2
-    from protos.tandem.v1 import tandem_pb2
+class _Recorder:
+    """Stands in for a grpc server: records the services an ``add_*_to_server`` registers."""
 
-    services = [
-        dapr_pb2.DESCRIPTOR.services_by_name["Dapr"],
-        tandem_pb2.DESCRIPTOR.services_by_name["Tandem"],
-    ]
-    return [
-        Rpc(f"/{s.full_name}/{m.name}", m)
-        for s in services
-        for m in s.methods
-        if not (m.client_streaming or m.server_streaming)
-    ]
+    def __init__(self) -> None:
+        self.services: list[str] = []
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+        self.services.append(service)
+
+
+def rpcs() -> list[Rpc]:
+    """Every unary RPC of every gRPC service the sidecar registers (``GRPC_SERVICES``)."""
+    from google.protobuf import descriptor_pool
+
+    from runtime.api.grpc.servicer import GRPC_SERVICES
+
+    recorder = _Recorder()
+    for base, add in GRPC_SERVICES:
+        add(base(), cast(Any, recorder))
+    pool = descriptor_pool.Default()
+    out: list[Rpc] = []
+    for name in recorder.services:
+        service = pool.FindServiceByName(name)
+        for m in service.methods:
+            if not (m.client_streaming or m.server_streaming):
+                out.append(Rpc(f"/{service.full_name}/{m.name}", m))
+    assert out, "no gRPC service found"
+    return out
 
 
 _T = FieldDescriptor

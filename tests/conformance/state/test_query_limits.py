@@ -33,9 +33,10 @@ from components.state._query import (
     MAX_PATH_SEGMENTS,
     MAX_SORT_KEYS,
 )
-from tests.conformance.state.harness import enc, requires_feature
+from tests.conformance._harness import requires
+from tests.conformance.state.harness import enc
 
-pytestmark = requires_feature(StateFeature.QUERY_API)
+pytestmark = requires(StateFeature.QUERY_API)
 
 
 def _q(store: StateStore) -> QueryableStateStore:
