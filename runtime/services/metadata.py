@@ -5,10 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from runtime import errors
 from runtime._version import __version__
 from runtime.compstore import ComponentStore
 
-__all__ = ["AppConnection", "ComponentInfo", "MetadataService", "MetadataSnapshot"]
+__all__ = [
+    "MAX_ATTRIBUTES_BYTES",
+    "AppConnection",
+    "ComponentInfo",
+    "MetadataService",
+    "MetadataSnapshot",
+]
+
+MAX_ATTRIBUTES_BYTES = 256 * 1024  # keys and values of the extended attributes, UTF-8
+
+
+def _size(key: str, value: str | None) -> int:
+    if value is None:
+        return 0
+    return len(key.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,9 +73,23 @@ class MetadataService:
             "runtime": "tandem",
             **(extended or {}),
         }
+        self._attributes_bytes = sum(_size(k, v) for k, v in self._extended.items())
 
     def set_attribute(self, key: str, value: str) -> None:
+        """Set one extended attribute; InvalidArgument past ``MAX_ATTRIBUTES_BYTES`` in all.
+
+        The bound keeps a client from growing the sidecar's memory without limit and every
+        metadata answer past the API's message size.
+        """
+        total = self._attributes_bytes - _size(key, self._extended.get(key)) + _size(key, value)
+        if total > MAX_ATTRIBUTES_BYTES:
+            raise errors.InvalidArgument(
+                f"metadata attributes would take {total} bytes, more than the "
+                f"{MAX_ATTRIBUTES_BYTES} allowed in total",
+                code=errors.ErrorCode.MALFORMED_REQUEST,
+            )
         self._extended[key] = value
+        self._attributes_bytes = total
 
     def snapshot(self) -> MetadataSnapshot:
         comps = []

@@ -462,7 +462,7 @@ class StateService:
                 )
             else:
                 raise errors.UnsupportedOperation(
-                    f"operation type {op.operation!r} not supported (operations[{i}]): "
+                    f"operation type {_shown(op.operation)} not supported (operations[{i}]): "
                     "expected upsert or delete"
                 )
         if not ops:

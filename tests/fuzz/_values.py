@@ -221,10 +221,10 @@ class Values:
         op = self.rng.choice(ops)
         if op.upper() in ("AND", "OR") and depth < 4:
             n = self.rng.choice([0, 1, 2, 3, 1000, 1001])
-            return {
-                op: [self.filter(depth + 1) for _ in range(n if n < 10 else 1)]
-                * (n if n >= 10 else 1)
-            }
+            if n >= 10:  # wide: one leaf repeated (a wide node of wide nodes would explode)
+                leaf = {self.rng.choice(["EQ", "NEQ", "GT"]): {self.path(): self.scalar()}}
+                return {op: [leaf] * n}
+            return {op: [self.filter(depth + 1) for _ in range(n)]}
         if op == "IN":
             n = self.rng.choice([0, 1, 3, 1001])
             return {op: {self.path(): [self.scalar() for _ in range(min(n, 3))] * max(1, n // 3)}}

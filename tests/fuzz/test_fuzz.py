@@ -118,7 +118,9 @@ def _error_code(body: bytes) -> str:
     return ""
 
 
+@pytest.mark.timeout(budget() + 120)
 def test_http_fuzz(env: FuzzEnv) -> None:
+    env.failures.clear()
     routes = [r for r in _http.routes() if (r.method, r.template) != _http.SHUTDOWN]
     v = Values(__import__("random").Random(env.seed))
     client = _http.Http(env.sidecar.http_port)
@@ -133,9 +135,12 @@ def test_http_fuzz(env: FuzzEnv) -> None:
             record(*name, route.name, "skipped")
             return
         except OSError as exc:
+            client.close()
+            if len(req.body or b"") > MAX_BODY:  # refused (413) and closed while still sending
+                record(*name, route.name, "client_errors")
+                return
             env.fail(f"[seed {env.seed}] {req.describe()} -> connection error {exc!r}")
             record(*name, route.name, "server_errors")
-            client.close()
             return
         if status >= 500:
             if req.method == "HEAD":  # no body: ask again with GET for the error code
@@ -183,7 +188,9 @@ def _call(
     return grpc.StatusCode.OK, ""
 
 
+@pytest.mark.timeout(budget() + 120)
 def test_grpc_fuzz(env: FuzzEnv) -> None:
+    env.failures.clear()
     rpcs = [r for r in _grpc.rpcs() if r.path != _grpc.SHUTDOWN]
     v = Values(__import__("random").Random(env.seed + 1))
     name = env.kind, "grpc"
