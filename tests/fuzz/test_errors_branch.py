@@ -26,7 +26,7 @@ TOKEN = uuid.uuid4().hex
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     tmp = tmp_path_factory.mktemp("fuzz-errors")
     with Sidecar.start(
-        tmp, components=[component_yaml(STORE, "state.sqlite")], args=["--api-token", TOKEN]
+        tmp, components=[component_yaml(STORE, "state.sqlite")], env={"DAPR_API_TOKEN": TOKEN}
     ) as sc:
         yield sc
 
