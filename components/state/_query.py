@@ -47,7 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
-from components.errors import InvalidRequest
+from components.errors import InvalidRequest, shown
 from components.state._types import And, Compare, Filter, In, Op, Or, Query, SortKey
 
 __all__ = [
@@ -109,17 +109,11 @@ _MISSING: Final = _Sentinel("MISSING")
 def validate_path(path: str) -> tuple[str, ...]:
     """The segments of a dotted path; InvalidRequest for anything but ``word(.word)*``."""
     if not _PATH.fullmatch(path):
-        raise InvalidRequest(f"invalid query path {_shown(path)}: expected dotted names like a.b_c")
+        raise InvalidRequest(f"invalid query path {shown(path)}: expected dotted names like a.b_c")
     segments = tuple(path.split("."))
     if len(segments) > MAX_PATH_SEGMENTS:
-        raise InvalidRequest(f"query path {_shown(path)} has more than {MAX_PATH_SEGMENTS} parts")
+        raise InvalidRequest(f"query path {shown(path)} has more than {MAX_PATH_SEGMENTS} parts")
     return segments
-
-
-def _shown(value: Any, limit: int = 64) -> str:
-    """``repr(value)``, cut short: error messages never echo a whole (possibly huge) input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _kind(value: Any) -> str:
@@ -137,13 +131,13 @@ def _kind(value: Any) -> str:
 def _check_operand(value: Any, *, ordering: bool) -> None:
     kind = _kind(value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidRequest(f"query operand {_shown(value)} is not a JSON number")
+        raise InvalidRequest(f"query operand {shown(value)} is not a JSON number")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_FLOAT_INT:
-        raise InvalidRequest(f"query operand {_shown(value)} is out of range")
+        raise InvalidRequest(f"query operand {shown(value)} is out of range")
     if ordering and kind not in ("number", "string"):
-        raise InvalidRequest(f"ordering comparison needs a number or a string, not {_shown(value)}")
+        raise InvalidRequest(f"ordering comparison needs a number or a string, not {shown(value)}")
     if kind == "other":
-        raise InvalidRequest(f"query operand {_shown(value)} must be null, bool, number or string")
+        raise InvalidRequest(f"query operand {shown(value)} must be null, bool, number or string")
 
 
 def validate_filter(f: Filter) -> None:
@@ -158,7 +152,7 @@ def validate_filter(f: Filter) -> None:
             terms += 1
             validate_path(node.path)
             if not isinstance(node.op, Op):
-                raise InvalidRequest(f"unknown query operator {_shown(node.op)}")
+                raise InvalidRequest(f"unknown query operator {shown(node.op)}")
             _check_operand(node.value, ordering=node.op in _ORDERING)
         elif isinstance(node, In):
             terms += max(len(node.values), 1)
@@ -168,7 +162,7 @@ def validate_filter(f: Filter) -> None:
         elif isinstance(node, And | Or):
             stack.extend((sub, depth + 1) for sub in node.filters)
         else:
-            raise InvalidRequest(f"unknown query filter {_shown(node)}")
+            raise InvalidRequest(f"unknown query filter {shown(node)}")
         if terms > MAX_FILTER_TERMS:
             raise InvalidRequest(f"query filter has more than {MAX_FILTER_TERMS} terms")
 
@@ -293,20 +287,20 @@ def _b64encode(text: str) -> str:
 
 def _b64decode(token: str) -> str:
     if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidRequest(f"invalid page token {_shown(token)}: too long")
+        raise InvalidRequest(f"invalid page token {shown(token)}: too long")
     try:
         padded = token + "=" * (-len(token) % 4)
         return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidRequest(f"invalid page token {_shown(token)}") from exc
+        raise InvalidRequest(f"invalid page token {shown(token)}") from exc
 
 
 def _offset(digits: str, token: str) -> int:
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
-        raise InvalidRequest(f"invalid page token {_shown(token)}")
+        raise InvalidRequest(f"invalid page token {shown(token)}")
     offset = int(digits)
     if offset > MAX_OFFSET:
-        raise InvalidRequest(f"invalid page token {_shown(token)}: offset out of range")
+        raise InvalidRequest(f"invalid page token {shown(token)}: offset out of range")
     return offset
 
 
@@ -324,7 +318,7 @@ def decode_offset_token(token: str) -> int:
         return _offset(token, token)
     text = _b64decode(token)
     if not text.startswith("o:"):
-        raise InvalidRequest(f"invalid page token {_shown(token)}")
+        raise InvalidRequest(f"invalid page token {shown(token)}")
     return _offset(text[2:], token)
 
 
@@ -335,7 +329,7 @@ def encode_key_token(last_key: str) -> str:
 def decode_key_token(token: str) -> str:
     text = _b64decode(token)
     if not text.startswith("k:"):
-        raise InvalidRequest(f"invalid page token {_shown(token)}")
+        raise InvalidRequest(f"invalid page token {shown(token)}")
     return text[2:]
 
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
+from components.errors import (
+    BulkError,
+    ETagInvalid,
+    ETagMismatch,
+    InvalidRequest,
+    NotSupported,
+    shown,
+)
 from components.state import (
     BulkGetItem,
     Concurrency,
@@ -51,12 +58,6 @@ MAX_LIST_LIMIT = 1000
 # Longest user key (UTF-8 bytes), the same for every store: PostgreSQL cannot index a key much
 # past 2.7 KB, so the limit leaves room for the key prefix. Longer keys are a 400, not a 500.
 MAX_KEY_BYTES = 1024
-
-
-def _shown(value: str, limit: int = 64) -> str:
-    """``repr(value)`` cut short: an error message never echoes a whole (huge) input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _cut(text: str, limit: int = 128) -> str:
@@ -133,7 +134,7 @@ def _enum(
     except ValueError:
         allowed = ", ".join(e.value for e in kind)
         raise errors.InvalidArgument(
-            f"invalid {what} {_shown(value)}: expected one of {allowed}", code=code
+            f"invalid {what} {shown(value)}: expected one of {allowed}", code=code
         ) from None
 
 
@@ -216,7 +217,7 @@ class StateService:
             )
         if _key_bytes(key) > MAX_KEY_BYTES:  # first: the messages below echo the key
             raise errors.InvalidArgument(
-                f"key {_shown(key)} is longer than {MAX_KEY_BYTES} bytes",
+                f"key {shown(key)} is longer than {MAX_KEY_BYTES} bytes",
                 code=ErrorCode.MALFORMED_REQUEST,
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )
@@ -274,13 +275,12 @@ class StateService:
             ttl = int(str(raw).strip())
         except ValueError:
             raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {_shown(str(raw))}: expected an integer number of seconds",
+                f"invalid ttlInSeconds {shown(str(raw))}: expected an integer number of seconds",
                 code=code,
             ) from None
         if ttl < -1 or ttl > 2**31 - 1:
             raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {_shown(str(ttl))}: "
-                "expected -1 (no expiry) or 0..2147483647",
+                f"invalid ttlInSeconds {shown(str(ttl))}: expected -1 (no expiry) or 0..2147483647",
                 code=code,
             )
         if ttl <= 0:  # -1 (Dapr's "never expires") and 0 both mean no TTL, in every store
@@ -462,7 +462,7 @@ class StateService:
                 )
             else:
                 raise errors.UnsupportedOperation(
-                    f"operation type {_shown(op.operation)} not supported (operations[{i}]): "
+                    f"operation type {shown(op.operation)} not supported (operations[{i}]): "
                     "expected upsert or delete"
                 )
         if not ops:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from components.errors import InvalidRequest
+from components.errors import InvalidRequest, shown
 from components.state import And, Compare, Filter, In, Op, Or, Query, SortKey
 from components.state._query import MAX_FILTER_DEPTH, MAX_TOKEN_LENGTH, validate_query
 
@@ -30,23 +30,17 @@ class QuerySyntaxError(ValueError):
     pass
 
 
-def _shown(value: Any, limit: int = 64) -> str:
-    """``repr(value)`` cut short: an error message never echoes a whole (huge) input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def decode_query(raw: bytes | str) -> Any:
     """The query document; QuerySyntaxError for anything that is not JSON (or nests too deep)."""
     try:
         return msgspec.json.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise QuerySyntaxError(f"the query is not valid JSON: {_shown(str(exc), 200)}") from None
+        raise QuerySyntaxError(f"the query is not valid JSON: {shown(str(exc), 200)}") from None
 
 
 def _path(value: Any) -> str:
     if not isinstance(value, str) or not _PATH.match(value):
-        raise QuerySyntaxError(f"invalid field path {_shown(value)}")
+        raise QuerySyntaxError(f"invalid field path {shown(value)}")
     return value
 
 
@@ -63,7 +57,7 @@ def _filter(node: Any, where: str, depth: int) -> Filter:
         parts = tuple(_filter(f, f"{where}.{op}[{i}]", depth + 1) for i, f in enumerate(arg))
         return And(parts) if op_u == "AND" else Or(parts)
     if not isinstance(arg, dict) or len(arg) != 1:
-        raise QuerySyntaxError(f"{where}.{_shown(op)}: expected an object with one field path")
+        raise QuerySyntaxError(f"{where}.{shown(op)}: expected an object with one field path")
     ((path, value),) = arg.items()
     if op_u == "IN":
         if not isinstance(value, list) or not value:
@@ -72,7 +66,7 @@ def _filter(node: Any, where: str, depth: int) -> Filter:
     try:
         return Compare(Op(op_u), _path(path), value)
     except ValueError:
-        raise QuerySyntaxError(f"{where}: unknown operator {_shown(op)}") from None
+        raise QuerySyntaxError(f"{where}: unknown operator {shown(op)}") from None
 
 
 def _sort(raw: Any) -> tuple[SortKey, ...]:
@@ -97,7 +91,7 @@ def parse_query(doc: Any, *, key_prefix: str, metadata: dict[str, str]) -> Query
         raise QuerySyntaxError("the query must be a JSON object")
     unknown = set(doc) - {"filter", "sort", "page"}
     if unknown:
-        names = ", ".join(sorted(_shown(k) for k in unknown)[:5])
+        names = ", ".join(sorted(shown(k) for k in unknown)[:5])
         raise QuerySyntaxError(f"unknown query field(s): {names}")
     flt = _filter(doc["filter"], "filter", 1) if doc.get("filter") else None
     page = doc.get("page")

@@ -20,7 +20,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, NoScriptEr
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
-from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest
+from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, shown
 from components.state._api import StateFeature
 from components.state._etag import check_version_etag
 from components.state._types import (
@@ -122,10 +122,6 @@ def _encode_token(cursor: int, pending: Sequence[str]) -> str | None:
     return None if cursor == 0 else str(cursor)
 
 
-def _shown(token: str) -> str:
-    return repr(token) if len(token) <= 64 else repr(token[:61]) + "..."
-
-
 def _decode_token(token: str) -> tuple[int, list[str]]:
     cursor_text, _, blob = token.partition(".")
     try:
@@ -134,10 +130,10 @@ def _decode_token(token: str) -> tuple[int, list[str]]:
         if blob:
             pending = json.loads(base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)))
     except (ValueError, binascii.Error, RecursionError):
-        raise InvalidRequest(f"invalid list-keys token {_shown(token)}") from None
+        raise InvalidRequest(f"invalid list-keys token {shown(token)}") from None
     bad_cursor = not 0 <= cursor < 2**64  # Redis SCAN cursors are unsigned 64-bit
     if bad_cursor or not isinstance(pending, list) or not all(isinstance(k, str) for k in pending):
-        raise InvalidRequest(f"invalid list-keys token {_shown(token)}")
+        raise InvalidRequest(f"invalid list-keys token {shown(token)}")
     return cursor, pending
 
 
