@@ -66,7 +66,8 @@ def test_undecodable_protobuf_is_invalid_argument(sidecar: Sidecar) -> None:
             if rpc.path == _grpc.SHUTDOWN:
                 continue
             for data in (b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x0a\x0astate"):
-                assert not _grpc.decodable(rpc, data)
+                if _grpc.decodable(rpc, data):  # e.g. an unknown field of an empty message
+                    continue
                 code, _ = _call(channel, rpc, data, TOKEN)
                 assert code == grpc.StatusCode.INVALID_ARGUMENT, (rpc.path, data, code)
     assert "Traceback" not in sidecar.logs()
