@@ -15,9 +15,9 @@ import pytest
 
 from tests.fuzz._stats import STATS, table, write_report
 
-# Flip to True once the "errors" branch (401 for a non-UTF-8 token, INVALID_ARGUMENT for
-# undecodable protobuf bytes) is merged: those generators then join the main fuzz run, and
-# the expected failures in test_errors_branch.py must pass.
+# True since the "errors" branch (401 for a non-UTF-8 token, INVALID_ARGUMENT for undecodable
+# protobuf bytes) was merged: those generators are in the main fuzz run and the tests in
+# test_errors_branch.py must pass. False makes them strict expected failures instead.
 ERRORS_BRANCH_MERGED = True
 DEFAULT_BUDGET = 8.0
 DEFAULT_SEED = 20261202

@@ -1,7 +1,9 @@
-"""Inputs whose fix lives on the "errors" branch: expected failures until it is merged.
+"""Inputs fixed on the "errors" branch (now merged): a non-UTF-8 token header is 401, and
+undecodable protobuf bytes are INVALID_ARGUMENT, on every route / RPC.
 
-Flip ``ERRORS_BRANCH_MERGED`` in ``conftest.py`` after merging; these must then pass (strict).
-They run on their own sidecar, so the tracebacks these bugs log do not fail the main fuzz run.
+``ERRORS_BRANCH_MERGED`` in ``conftest.py`` is True since that merge; False turns these into
+strict expected failures and keeps those inputs out of the main run (for a branch without it).
+They run on their own sidecar, so a regression's tracebacks do not fail the main fuzz run.
 """
 
 from __future__ import annotations
