@@ -38,8 +38,13 @@ __all__ = ["ConfigSubscription", "ConfigurationItem", "ConfigurationService"]
 log = logging.getLogger("tandem.configuration")
 
 
+def _cut(text: str, limit: int = 64) -> str:
+    """An echo of caller input, cut short: a message never repeats a huge input."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _keys_text(keys: Sequence[str]) -> str:
-    return "[" + " ".join(keys) + "]"
+    return _cut("[" + " ".join(keys) + "]", 200)
 
 
 class ConfigSubscription:
@@ -103,7 +108,7 @@ class ConfigurationService:
             raise ConfigurationErrors.STORE_NOT_CONFIGURED()
         live = self._components.configuration(name)
         if live is None:
-            raise ConfigurationErrors.STORE_NOT_FOUND(name=name)
+            raise ConfigurationErrors.STORE_NOT_FOUND(name=_cut(name))
         return live.instance
 
     @staticmethod
@@ -164,8 +169,8 @@ class ConfigurationService:
         sub = self._subs.get(subscription_id)
         if sub is None or sub.store != store:
             raise ConfigurationErrors.UNSUBSCRIBE(
-                id=subscription_id,
-                detail=f"no subscription {subscription_id!r} on configuration store {store}",
+                id=_cut(subscription_id),
+                detail=f"no such subscription on configuration store {_cut(store)}",
             )
         await self.close(sub)
 

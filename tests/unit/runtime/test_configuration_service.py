@@ -79,3 +79,15 @@ async def test_unsubscribe_ends_the_stream(service: ConfigurationService) -> Non
     await service.unsubscribe("cfg", sub.id)
     assert await asyncio.wait_for(reader, 1) is None
     await _raises(ConfigurationErrors.UNSUBSCRIBE, service.unsubscribe("cfg", sub.id))
+
+
+async def test_errors_never_echo_a_huge_input(service: ConfigurationService) -> None:
+    huge = "x" * 100_000
+    for call in (
+        service.get(huge, ["a"]),
+        service.unsubscribe("cfg", huge),
+        service.get("cfg", [huge, ""]),
+    ):
+        with pytest.raises(APIError) as info:
+            await call
+        assert len(info.value.message) < 400

@@ -184,6 +184,7 @@ EXPECTED: dict[str, Dapr | None] = {
     "ConfigurationErrors.APP_CHANNEL_NIL": Dapr(
         "ERR_APP_CHANNEL_NIL", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
     ),
+    "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
 }
 
 ENTRIES = sorted(TABLE)
