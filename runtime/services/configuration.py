@@ -231,5 +231,8 @@ class ConfigurationService:
         except AppChannelError as exc:
             log.warning("configuration update of %r not delivered to the app: %s", key, exc)
             return
+        except Exception:  # the delivery loop must outlive any one failed call
+            log.exception("configuration update of %r not delivered to the app", key)
+            return
         if status != 200:
             log.warning("the app answered %d to the configuration update of %r", status, key)
