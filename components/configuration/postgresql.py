@@ -13,7 +13,8 @@ big for a notification (8000 bytes) is sent as ``{"table", "action", "key"}`` an
 
 Metadata: ``connectionString`` (as ``state.postgresql``), ``table`` (required; ``name`` or
 ``schema.name``), ``notifyChannel`` (default ``config``), ``createTrigger`` (default true),
-``timeout`` (default 20s: bound on every call and on connecting).
+``timeout`` (default 20s: bound on every call and on connecting), ``maxConns`` (pool size for
+reads, default 4; or ``pool_max_conns`` in the connection string).
 A subscription may name another channel with request metadata ``pgNotifyChannel`` (Dapr's
 legacy way); it must be a plain identifier.
 
@@ -71,6 +72,7 @@ class PostgresConfigurationMetadata(BaseMetadata):
     notify_channel: str = Field(default="config", alias="notifyChannel")
     create_trigger: bool = Field(default=True, alias="createTrigger")
     timeout: Duration = Field(default=20.0, alias="timeout", gt=0)
+    max_conns: int | None = Field(default=None, alias="maxConns", ge=1)
 
     @field_validator("connection_string")
     @classmethod
@@ -198,7 +200,7 @@ class PostgresConfigurationStore:
                 pool = await asyncpg.create_pool(
                     self._target.dsn,
                     min_size=0,
-                    max_size=4,
+                    max_size=self._md.max_conns or self._target.max_conns or 4,
                     command_timeout=self._md.timeout,
                     timeout=self._md.timeout,
                     server_settings=dict(self._target.server_settings) or None,
