@@ -123,3 +123,8 @@ def test_metadata_lists_the_store(env: ConfigEnv) -> None:
     assert len(mine) == 1
     assert mine[0]["type"] == "configuration.file"
     assert mine[0]["version"] == "v1"
+
+
+def test_the_log_has_no_traceback(env: ConfigEnv) -> None:
+    """Runs last in this module: nothing above left a traceback (bad input, cancelled streams)."""
+    assert "Traceback" not in env.sidecar.logs()
