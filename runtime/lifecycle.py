@@ -30,6 +30,7 @@ from runtime.observability.instrument import (
     http_middleware,
 )
 from runtime.registry import Registry
+from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
 from runtime.resources.configuration import SidecarConfiguration, load_configuration
 from runtime.resources.defaults import default_components
@@ -103,6 +104,9 @@ class Sidecar:
                 ]
             ) from exc
         resources, origin, issues = load_all(cfg)
+        resiliency = load_resiliency(
+            resources.others.get("Resiliency", []), app_id=cfg.app_id, issues=issues
+        )
         plans = plan_components(
             resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
         )
@@ -120,7 +124,11 @@ class Sidecar:
                 metrics, component_types={c.name: c.type for c in components}
             )
             state = StateService(
-                components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
+                components,
+                app_id=cfg.app_id,
+                namespace=cfg.namespace,
+                observer=observer,
+                resiliency=Resiliency(resiliency, events=metrics or NOOP_EVENTS),
             )
             metadata = MetadataService(
                 components,

@@ -67,7 +67,12 @@ def load_resiliency(
             manifest = ResiliencyManifest.model_validate(doc.body)
         except ValidationError as exc:
             issues.extend(
-                Issue(doc.source, err["msg"], doc.index, format_loc(err["loc"]))
+                Issue(
+                    doc.source,
+                    err["msg"].removeprefix("Value error, "),
+                    doc.index,
+                    format_loc(err["loc"]),
+                )
                 for err in exc.errors()
             )
             continue
@@ -75,6 +80,7 @@ def load_resiliency(
             log.info("resiliency %s skipped: not scoped to app %s", manifest.metadata.name, app_id)
             continue
         names.append(manifest.metadata.name)
+        log.info("resiliency %s loaded from %s", manifest.metadata.name, doc.source)
         spec = manifest.spec
         _merge("timeout", merged.timeouts, spec.policies.timeouts, doc.source)
         _merge("retry", merged.retries, spec.policies.retries, doc.source)
