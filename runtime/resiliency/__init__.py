@@ -9,6 +9,7 @@ Modules, one concern each:
 * ``classify``  client mistakes (never retried, not breaker failures) vs target failures
 * ``retry``     ``RetryPolicy``: which errors to retry and the back-off between attempts
 * ``breaker``   ``CircuitBreaker`` (closed / open / half-open)
+* ``deadlines`` per-attempt timeouts sharing one timer per target
 * ``runner``    ``Runner``: retry(breaker(timeout(op))), Dapr's order
 * ``targets``   ``Resiliency``: a target (component outbound/inbound, app) → ``Runner | None``
 

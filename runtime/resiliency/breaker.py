@@ -105,6 +105,9 @@ class CircuitBreaker:
         return self._state
 
     def before(self) -> int:
+        if self._state is BreakerState.CLOSED and not self._expiry:  # fast path: no clock
+            self.counts.requests += 1
+            return self._generation
         now = self._clock()
         state = self._current(now)
         if state is BreakerState.OPEN:
@@ -115,6 +118,13 @@ class CircuitBreaker:
         return self._generation
 
     def after(self, generation: int, ok: bool) -> None:
+        if ok and self._state is BreakerState.CLOSED and not self._expiry:  # fast path
+            if generation == self._generation:
+                counts = self.counts
+                counts.total_successes += 1
+                counts.consecutive_successes += 1
+                counts.consecutive_failures = 0
+            return
         now = self._clock()
         state = self._current(now)
         if generation != self._generation:

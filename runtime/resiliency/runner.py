@@ -4,17 +4,20 @@ This is Dapr's order (pkg/resiliency/policy.go): each attempt gets its own timeo
 breaker sees every attempt (a timed-out attempt is a failure); the retry loop wraps both and
 never retries an open breaker (``BreakerOpen`` fails fast), a client error or, with
 ``matching``, a status it does not list. Callers with no policy for a target get ``None``
-from ``Resiliency`` and call the operation directly: that is the fast path.
+from ``Resiliency`` and call the operation directly: that is the fast path. With a policy, the
+happy path costs ~1.5 us per call on the development machine (timeouts share one timer per
+target: ``deadlines``; a closed breaker without ``interval`` reads no clock).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol, TypeVar
 
 from runtime.resiliency.breaker import BreakerOpen, CircuitBreaker
 from runtime.resiliency.classify import is_client_error
+from runtime.resiliency.deadlines import Deadlines
 from runtime.resiliency.retry import RetryPolicy
 
 __all__ = ["NOOP_EVENTS", "PolicyEvents", "Runner"]
@@ -55,6 +58,7 @@ class Runner:
     """
 
     __slots__ = (
+        "_deadlines",
         "_sleep",
         "breaker",
         "breaker_name",
@@ -85,6 +89,7 @@ class Runner:
         self.breaker_name = breaker_name
         self.events = events
         self._sleep = sleep
+        self._deadlines = Deadlines(self.timeout) if self.timeout else None
 
     async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run ``operation`` (a fresh awaitable per call) under the policies; the last
@@ -93,8 +98,8 @@ class Runner:
         retry = self.retry
         if retry is None:
             return await self._attempt(operation)
-        waits = retry.waits()
         done = 0
+        waits: Iterator[float] | None = None
         while True:
             try:
                 return await self._attempt(operation)
@@ -103,36 +108,41 @@ class Runner:
                     raise
             done += 1
             self.events.resiliency_retry(self.target, retry.name)
+            if waits is None:
+                waits = retry.waits()
             await self._sleep(next(waits))
 
     async def _attempt(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """One attempt: admitted by the breaker, bounded by the timeout, outcome recorded."""
         breaker = self.breaker
-        if breaker is None:
-            return await self._timed(operation)
+        generation = 0
+        if breaker is not None:
+            try:
+                generation = breaker.before()
+            except BreakerOpen:
+                self.events.resiliency_rejected(self.target, self.breaker_name)
+                raise
+        deadlines = self._deadlines
+        deadline = deadlines.start() if deadlines is not None else None
         try:
-            generation = breaker.before()
-        except BreakerOpen:
-            self.events.resiliency_rejected(self.target, self.breaker_name)
-            raise
-        try:
-            result = await self._timed(operation)
-        except asyncio.CancelledError:
-            breaker.release(generation)
-            raise
-        except Exception as exc:
-            breaker.after(generation, ok=is_client_error(exc))
-            raise
-        breaker.after(generation, ok=True)
-        return result
-
-    async def _timed(self, operation: Callable[[], Awaitable[T]]) -> T:
-        if self.timeout is None:
-            return await operation()
-        scope = asyncio.timeout(self.timeout)
-        try:
-            async with scope:
-                return await operation()
-        except TimeoutError:
-            if scope.expired():
+            result = await operation()
+        except BaseException as exc:
+            error: BaseException = exc
+            if deadline is not None and deadlines is not None and deadlines.finish(deadline, exc):
                 self.events.resiliency_timeout(self.target, self.timeout_name)
-            raise
+                error = TimeoutError(f"timed out after {deadlines.timeout:g}s")
+            if breaker is not None:
+                if isinstance(error, asyncio.CancelledError):
+                    breaker.release(generation)
+                else:
+                    breaker.after(
+                        generation, ok=isinstance(error, Exception) and is_client_error(error)
+                    )
+            if error is exc:
+                raise
+            raise error from exc
+        if deadline is not None and deadlines is not None:
+            deadlines.finish(deadline, None)
+        if breaker is not None:
+            breaker.after(generation, ok=True)
+        return result
