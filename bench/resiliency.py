@@ -134,13 +134,17 @@ async def run(settings: Settings, work: Path, results: Results) -> None:
             (resources / f"sqlite-{variant}.yaml").write_text(text)
     targets = [_name(s, "policy") for s in settings.stores]
     (resources / "resiliency.yaml").write_text(resiliency_yaml(targets))
-    side = Sidecar.spawn(work, app_id=app_id, resources=resources)
+    # PYTHONPATH: the sidecar runs this checkout even when the venv's editable install points
+    # at another one (git worktrees)
+    side = Sidecar.spawn(work, app_id=app_id, resources=resources, env={"PYTHONPATH": str(REPO)})
     info: Redis | None = None
     if "redis" in settings.stores:
         host, port = _host_port(settings.redis_host)
         info = Redis(host=host, port=port)
     try:
         side.wait_ready()
+        if "resiliency bench loaded" not in side.logs():
+            raise RuntimeError(f"the sidecar did not load the Resiliency document:\n{side.logs()}")
         base = f"http://127.0.0.1:{side.http_port}"
         meter = Meter(side.pid, info)
         for store in settings.stores:  # both components read the same keys
