@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_sidecar_environment(os.environ)  # before gRPC loads
     from runtime.lifecycle import Sidecar
     from runtime.logging import setup_logging
-    from runtime.observability.instrument import TraceContextFilter
+    from runtime.observability.log_filter import TraceContextFilter
     from runtime.resources.build import ComponentInitError
     from runtime.resources.issues import ConfigError
 

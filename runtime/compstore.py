@@ -1,34 +1,53 @@
-"""Live, initialised components by building block and name."""
+"""Live, initialised components by building block and name, handed out typed per block.
+
+``add`` takes any component; the per-block getters (``state``, and one per block added later)
+return it typed as its block's contract. That is sound because a component lands in block
+``<block>`` only when its type is ``<block>.*`` in ``runtime.catalog``, and every catalog class
+is checked statically against its block's Protocol (``tests/typing/components.py``, which the
+conformance suite holds to the catalog).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar, cast
 
-__all__ = ["ComponentStore", "LiveComponent"]
+from components.base import Component
+from components.state import StateStore
+
+__all__ = ["STATE", "ComponentStore", "LiveComponent"]
+
+STATE = "state"
+
+C_co = TypeVar("C_co", bound=Component, covariant=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LiveComponent:
+class LiveComponent(Generic[C_co]):
     name: str
     type: str
     version: str
     block: str
-    instance: Any
+    instance: C_co
     # Built-in metadata the runtime consumes itself (e.g. keyPrefix), lower-cased names.
     runtime_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 class ComponentStore:
     def __init__(self) -> None:
-        self._by_block: dict[str, dict[str, LiveComponent]] = {}
+        self._by_block: dict[str, dict[str, LiveComponent[Component]]] = {}
 
-    def add(self, component: LiveComponent) -> None:
+    def add(self, component: LiveComponent[Component]) -> None:
         self._by_block.setdefault(component.block, {})[component.name] = component
 
-    def get(self, block: str, name: str) -> LiveComponent | None:
+    def get(self, block: str, name: str) -> LiveComponent[Component] | None:
+        """The component, typed only as a Component: prefer the block's own getter."""
         return self._by_block.get(block, {}).get(name)
+
+    def state(self, name: str) -> LiveComponent[StateStore] | None:
+        """The state store ``name``, or None when no state store has that name."""
+        return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))
@@ -36,6 +55,6 @@ class ComponentStore:
     def names(self, block: str) -> list[str]:
         return sorted(self._by_block.get(block, {}))
 
-    def __iter__(self) -> Iterator[LiveComponent]:
+    def __iter__(self) -> Iterator[LiveComponent[Component]]:
         for block in self._by_block.values():
             yield from block.values()

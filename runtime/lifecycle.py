@@ -4,7 +4,9 @@ Start: load and validate resources (every error at once) → start components in
 the gRPC and HTTP APIs → outbound ready (``/v1.0/healthz/outbound`` 204) → start the app → wait
 for the app port and health → ready (``/v1.0/healthz`` 204).
 Stop (app exit, SIGTERM/SIGINT, or the shutdown API): signal the app, drain the APIs within the
-grace period, close components in reverse order. The exit code is the app's.
+grace period, close components in reverse order, flush spans. The exit code is the app's, or 1
+for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path: nothing here
+ends the process.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel.health import AppHealth
+from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
-from runtime.observability.instrument import (
-    GrpcTelemetryInterceptor,
-    TelemetryObserver,
-    http_middleware,
-)
+from runtime.observability import Observer
+from runtime.observability.component_telemetry import TelemetryObserver
+from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+from runtime.observability.http_telemetry import http_middleware
 from runtime.registry import Registry
 from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
@@ -37,6 +39,7 @@ from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
+from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -85,7 +88,8 @@ class Sidecar:
         Raises ConfigError, ComponentInitError, OSError (port in use) or AppStartError before
         serving when start-up fails.
         """
-        from runtime.observability.tracing import TracingSettings, setup_tracing
+        from runtime.observability.tracing import setup_tracing
+        from runtime.observability.tracing_settings import TracingSettings
 
         cfg = self.config
         if cfg.app_command:
@@ -123,29 +127,10 @@ class Sidecar:
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
-            state = StateService(
-                components,
-                app_id=cfg.app_id,
-                namespace=cfg.namespace,
-                observer=observer,
-                resiliency=Resiliency(resiliency, events=metrics or NOOP_EVENTS),
+            services = self._services(
+                components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             )
-            metadata = MetadataService(
-                components,
-                app_id=cfg.app_id,
-                app_connection=AppConnection(
-                    port=cfg.app_port,
-                    protocol=cfg.app_protocol.value,
-                    channel_address=cfg.app_channel_address,
-                    health_check_path=cfg.app_health_check_path
-                    if cfg.enable_app_health_check
-                    else None,
-                    health_probe_interval=f"{cfg.app_health_probe_interval:g}s",
-                    health_probe_timeout=f"{int(cfg.app_health_probe_timeout * 1000)}ms",
-                    health_threshold=cfg.app_health_threshold,
-                ),
-            )
-            await self._start_apis(stack, state, metadata, metrics)
+            await self._start_apis(stack, services, metrics)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -155,7 +140,36 @@ class Sidecar:
                 cfg.listen_addresses[0],
                 cfg.grpc_port,
             )
-            return await self._serve(stack, metadata)
+            return await self._serve(stack, services)
+
+    def _services(
+        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+    ) -> Services:
+        """The building-block services both APIs serve (one per block, built once)."""
+        cfg = self.config
+        state = StateService(
+            components,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            observer=observer,
+            resiliency=resiliency,
+        )
+        metadata = MetadataService(
+            components,
+            app_id=cfg.app_id,
+            app_connection=AppConnection(
+                port=cfg.app_port,
+                protocol=cfg.app_protocol.value,
+                channel_address=cfg.app_channel_address,
+                health_check_path=cfg.app_health_check_path
+                if cfg.enable_app_health_check
+                else None,
+                health_probe_interval=f"{cfg.app_health_probe_interval:g}s",
+                health_probe_timeout=f"{int(cfg.app_health_probe_timeout * 1000)}ms",
+                health_threshold=cfg.app_health_threshold,
+            ),
+        )
+        return Services(state=state, metadata=metadata, status=self.status)
 
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
@@ -165,24 +179,24 @@ class Sidecar:
         from runtime.observability.metrics import Metrics, serve_metrics
 
         metrics = Metrics(cfg.app_id)
-        host = cfg.listen_addresses[0]
         try:
-            runner = await serve_metrics(metrics, host=host, port=cfg.metrics_port)
+            runner = await serve_metrics(
+                metrics, addresses=cfg.listen_addresses, port=cfg.metrics_port
+            )
         except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot listen on {host}:{cfg.metrics_port} for metrics (--metrics-port): "
-                f"{exc.strerror}",
-            ) from exc
+            raise OSError(exc.errno, f"{exc.strerror} (--metrics-port)") from exc
         stack.push_async_callback(runner.cleanup)
-        log.info("metrics on http://%s:%d/metrics", host, cfg.metrics_port)
+        urls = (
+            f"http://{f'[{a}]' if ':' in a else a}:{cfg.metrics_port}/metrics"
+            for a in cfg.listen_addresses
+        )
+        log.info("metrics on %s", ", ".join(urls))
         return metrics
 
     async def _start_apis(
         self,
         stack: AsyncExitStack,
-        state: StateService,
-        metadata: MetadataService,
+        services: Services,
         metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
@@ -191,9 +205,7 @@ class Sidecar:
         cfg = self.config
         api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
-            state=state,
-            metadata=metadata,
-            status=self.status,
+            services=services,
             addresses=cfg.listen_addresses,
             port=cfg.grpc_port,
             max_message_size=cfg.max_body_size,
@@ -205,9 +217,7 @@ class Sidecar:
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
         app = build_app(
-            state=state,
-            metadata=metadata,
-            status=self.status,
+            services=services,
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
             telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
@@ -221,7 +231,7 @@ class Sidecar:
         await http_server.start()
         stack.push_async_callback(http_server.stop)
 
-    async def _serve(self, stack: AsyncExitStack, metadata: MetadataService) -> int:
+    async def _serve(self, stack: AsyncExitStack, services: Services) -> int:
         cfg = self.config
         loop = asyncio.get_running_loop()
         received: list[signal.Signals] = []
@@ -239,8 +249,8 @@ class Sidecar:
         if cfg.app_command:
             app = AppProcess(cfg)
             await app.start()
-            metadata.set_attribute("appPID", str(app.pid))
-            metadata.set_attribute("appCommand", " ".join(cfg.app_command))
+            services.metadata.set_attribute("appPID", str(app.pid))
+            services.metadata.set_attribute("appCommand", " ".join(cfg.app_command))
         health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
         ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
 
@@ -270,8 +280,10 @@ class Sidecar:
                 stopped = await app.stop(cfg.graceful_shutdown_seconds)
                 code = stopped if stopped is not None else 0
         if self.status.force_exit:
-            log.warning("forced shutdown requested")
-            os._exit(1)
+            # Dapr exits 1 at once; we still close components and flush spans (each bounded
+            # by the grace period) on the way out, and leave ending the process to ``main``.
+            log.warning("forced shutdown requested; exiting with code 1")
+            code = 1
         log.info("draining (up to %.1fs) and closing components", cfg.graceful_shutdown_seconds)
         return code
 

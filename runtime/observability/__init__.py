@@ -2,15 +2,22 @@
 
 Modules (import what you use; nothing here loads the OpenTelemetry SDK or an exporter):
 
-* ``observer``     the ``Observer`` seam and ``NOOP_OBSERVER``
-* ``tracing``      ``TracingSettings.from_config``, ``setup_tracing`` / ``TracingHandle``,
-                   ``get_tracer``, ``tracing_enabled``
-* ``propagation``  W3C trace context for HTTP headers, gRPC metadata and CloudEvents
-* ``metrics``      ``Metrics`` (own Prometheus registry), ``metrics_app`` / ``serve_metrics``
-* ``instrument``   ``http_middleware``, ``GrpcTelemetryInterceptor``, ``TelemetryObserver``,
-                   ``TraceContextFilter``: the pieces the servers and lifecycle wire in
+* ``observer``             the ``Observer`` seam and ``NOOP_OBSERVER``
+* ``tracing_settings``     ``TracingSettings.from_config`` (a leaf: standard library only)
+* ``tracing``              ``setup_tracing`` / ``TracingHandle``, ``get_tracer``,
+                           ``tracing_enabled``, ``should_trace``
+* ``propagation``          W3C trace context for HTTP headers, gRPC metadata and CloudEvents
+* ``metrics``              ``Metrics`` (own Prometheus registry), ``metrics_app`` /
+                           ``serve_metrics``
+* ``component_telemetry``  ``TelemetryObserver``: the ``Observer`` given to the services
+* ``http_telemetry``       ``http_middleware`` for the HTTP API (outermost)
+* ``grpc_telemetry``       ``GrpcTelemetryInterceptor`` for the gRPC API (first)
+* ``log_filter``           ``TraceContextFilter``: ``trace_id``/``span_id`` on log records
 """
 
 from runtime.observability.observer import NOOP_OBSERVER, Observer
 
-__all__ = ["NOOP_OBSERVER", "Observer"]
+__all__ = ["API_LOGGER", "NOOP_OBSERVER", "Observer"]
+
+API_LOGGER = "tandem.api"
+"""Logger of the one-line-per-call API log (``--enable-api-logging``), HTTP and gRPC."""

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 if TYPE_CHECKING:
-    from runtime.observability.tracing import TracingSettings
+    from runtime.observability.tracing_settings import TracingSettings
 
 __all__ = ["MAX_BATCH", "MAX_QUEUE", "SCHEDULE_DELAY_MS", "GuardedExporter", "build_provider"]
 

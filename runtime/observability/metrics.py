@@ -521,16 +521,26 @@ def metrics_app(metrics: Metrics) -> web.Application:
 
 
 async def serve_metrics(
-    metrics: Metrics, *, host: str = "0.0.0.0", port: int = DEFAULT_METRICS_PORT
+    metrics: Metrics, *, addresses: Sequence[str], port: int = DEFAULT_METRICS_PORT
 ) -> web.AppRunner:
-    """Start the metrics server; ``await runner.cleanup()`` stops it.
+    """Serve ``GET /metrics`` on ``port`` at each of ``addresses`` (the API listen addresses;
+    there is deliberately no all-interfaces default). ``await runner.cleanup()`` stops it.
 
-    ``port=0`` picks a free port: read it from ``runner.addresses``.
+    ``port=0`` picks a free port per address: read them from ``runner.addresses``. Raises
+    ``OSError`` naming the address that could not be bound (nothing stays bound then).
     """
+    if not addresses:
+        raise ValueError("serve_metrics needs at least one listen address")
     runner = web.AppRunner(metrics_app(metrics), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        for address in addresses:
+            try:
+                await web.TCPSite(runner, address, port).start()
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot listen on {address}:{port} for metrics: {exc.strerror}"
+                ) from exc
     except BaseException:
         await runner.cleanup()
         raise

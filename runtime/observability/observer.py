@@ -13,9 +13,9 @@ class Observer:
     """Records a span and metrics around each component operation.
 
     ``component_call`` is used as ``async with observer.component_call("state", "statestore",
-    "get"):``. The base class records nothing (and allocates nothing); the configured observer,
-    ``runtime.observability.instrument.TelemetryObserver``, overrides it. An exception leaving
-    the block marks the call failed and propagates unchanged.
+    "get"):``. The base class records nothing (and allocates nothing); the configured
+    observer, ``runtime.observability.component_telemetry.TelemetryObserver``, overrides it. An
+    exception leaving the block marks the call failed and propagates unchanged.
     """
 
     def component_call(

@@ -138,14 +138,14 @@ class StateService:
 
     # ---- lookup and keys ------------------------------------------------------------------
 
-    def _live(self, name: str) -> LiveComponent:
+    def _live(self, name: str) -> LiveComponent[StateStore]:
         if not self._components.has_block(BLOCK):
             raise errors.FailedPrecondition(
                 "state store is not configured",
                 code=ErrorCode.STATE_STORE_NOT_CONFIGURED,
                 reason="DAPR_STATE_NOT_CONFIGURED",
             )
-        live = self._components.get(BLOCK, name)
+        live = self._components.state(name)
         if live is None:
             raise errors.InvalidArgument(
                 f"state store {name} is not found",
@@ -156,8 +156,7 @@ class StateService:
         return live
 
     def _store(self, name: str) -> StateStore:
-        store: StateStore = self._live(name).instance
-        return store
+        return self._live(name).instance
 
     def _prefix(self, name: str) -> str:
         """The store key prefix of store ``name``, as Dapr derives it from ``keyPrefix``.

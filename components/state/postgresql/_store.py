@@ -52,7 +52,7 @@ from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 
-from components.base import ComponentContext, ComponentInfo
+from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.errors import (
     BulkError,
     ETagInvalid,
@@ -166,7 +166,7 @@ class PostgresStateStore:
     """State store on PostgreSQL (see the module docstring for the contract)."""
 
     info: ClassVar[ComponentInfo] = ComponentInfo(type="state.postgresql")
-    Metadata: ClassVar[type[PostgresMetadata]] = PostgresMetadata
+    Metadata: ClassVar[type[BaseMetadata]] = PostgresMetadata
 
     def __init__(self, metadata: PostgresMetadata, *, context: ComponentContext) -> None:
         self._md = metadata

@@ -7,31 +7,30 @@ from typing import Any
 
 from grpc import aio
 
-from protos.dapr.runtime.v1 import dapr_pb2_grpc
-from protos.tandem.v1 import tandem_pb2_grpc
+from runtime.api.blocks import BLOCKS, Block
 from runtime.api.grpc.interceptor import ApiInterceptor
-from runtime.api.grpc.servicer import DaprService, TandemService
-from runtime.services.metadata import MetadataService
-from runtime.services.state import StateService
-from runtime.status import RuntimeStatus
+from runtime.api.grpc.servicer import add_servicers
+from runtime.services import Services
 
 __all__ = ["GrpcServer"]
 
 
 class GrpcServer:
-    """Interceptors run in order: ``extra`` (telemetry) outermost, then the API interceptor."""
+    """Serves every block's RPCs (``blocks``) over ``services``.
+
+    Interceptors run in order: ``extra`` (telemetry) outermost, then the API interceptor.
+    """
 
     def __init__(
         self,
         *,
-        state: StateService,
-        metadata: MetadataService,
-        status: RuntimeStatus,
+        services: Services,
         addresses: Sequence[str],
         port: int,
         max_message_size: int,
         api_token: str | None = None,
         extra_interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
+        blocks: Sequence[Block] = BLOCKS,
     ) -> None:
         options = [
             ("grpc.max_receive_message_length", max_message_size),
@@ -42,10 +41,7 @@ class GrpcServer:
             interceptors=[*extra_interceptors, ApiInterceptor(api_token=api_token)],
             options=options,
         )
-        dapr_pb2_grpc.add_DaprServicer_to_server(
-            DaprService(state=state, metadata=metadata, status=status), self._server
-        )
-        tandem_pb2_grpc.add_TandemServicer_to_server(TandemService(state=state), self._server)
+        add_servicers(self._server, services, blocks)
         self._addresses = addresses
         self._port = port
 

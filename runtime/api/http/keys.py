@@ -1,15 +1,11 @@
-"""Typed application keys for what handlers need."""
+"""The typed application key through which handlers reach the services."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.services.metadata import MetadataService
-from runtime.services.state import StateService
-from runtime.status import RuntimeStatus
+from runtime.services import Services
 
-__all__ = ["METADATA", "STATE", "STATUS"]
+__all__ = ["SERVICES"]
 
-STATE = web.AppKey("state", StateService)
-METADATA = web.AppKey("metadata", MetadataService)
-STATUS = web.AppKey("status", RuntimeStatus)
+SERVICES = web.AppKey("services", Services)

@@ -15,13 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from runtime.api.blocks import BLOCKS, Block
 from runtime.api.http.errors import error_middleware
-from runtime.api.http.keys import METADATA, STATE, STATUS
-from runtime.api.http.routes import runtime as runtime_routes
-from runtime.api.http.routes import state as state_routes
-from runtime.services.metadata import MetadataService
-from runtime.services.state import StateService
-from runtime.status import RuntimeStatus
+from runtime.api.http.keys import SERVICES
+from runtime.services import Services
 
 __all__ = ["HttpServer", "build_app"]
 
@@ -70,23 +67,22 @@ def _auth_middleware(token: str) -> Middleware:
 
 def build_app(
     *,
-    state: StateService,
-    metadata: MetadataService,
-    status: RuntimeStatus,
+    services: Services,
     max_body_size: int,
     api_token: str | None = None,
     telemetry: Sequence[Middleware] = (),
+    blocks: Sequence[Block] = BLOCKS,
 ) -> web.Application:
+    """The HTTP API: every block's routes (``blocks``) over ``services``."""
     chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
         chain.append(_auth_middleware(api_token))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[_IN_FLIGHT] = _InFlight()
-    app[STATE] = state
-    app[METADATA] = metadata
-    app[STATUS] = status
-    app.add_routes(runtime_routes.routes)
-    app.add_routes(state_routes.routes)
+    app[SERVICES] = services
+    for block in blocks:
+        for routes in block.http:
+            app.add_routes(routes)
     return app
 
 

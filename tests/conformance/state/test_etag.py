@@ -22,7 +22,8 @@ from components.state import (
     StateItem,
     StateStore,
 )
-from tests.conformance.state.harness import StoreCase, enc, requires_feature
+from tests.conformance._harness import requires
+from tests.conformance.state.harness import StoreCase, enc
 
 FIRST = enc("first-value")
 SECOND = enc("second-value")
@@ -48,11 +49,11 @@ async def _bulk(store: StateStore, keys: list[str]) -> dict[str, StateItem | Non
     return {r.key: r.item for r in results}
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_etag_sequence(store: StateStore, case: StoreCase, key: str) -> None:
     """Case 14, step by step."""
     e1, e2, e3, e4 = (f"{key}-etag{i}" for i in range(1, 5))
-    bad = case.bad_etag
+    bad = case.options.bad_etag
 
     # 1-2. Bulk set without ETags; every item then has a non-empty ETag.
     await store.bulk_set([SetRequest(key=k, value=FIRST) for k in (e1, e2, e3, e4)])
@@ -128,7 +129,7 @@ async def test_etag_sequence(store: StateStore, case: StoreCase, key: str) -> No
     assert await _bulk(store, [e3, e4]) == {e3: None, e4: None}
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_every_write_gives_a_new_etag_and_reads_agree(store: StateStore, key: str) -> None:
     seen: set[str] = set()
     for value in (b"a", b"a", b"b"):  # also rewriting the same value
@@ -142,28 +143,28 @@ async def test_every_write_gives_a_new_etag_and_reads_agree(store: StateStore, k
         assert bulk.item.etag == item.etag
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_etag_on_a_missing_key_is_a_mismatch(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
     with pytest.raises(ETagMismatch):
-        await store.set(SetRequest(key=key, value=b"v", etag=case.bad_etag))
+        await store.set(SetRequest(key=key, value=b"v", etag=case.options.bad_etag))
     assert await store.get(GetRequest(key=key)) is None
     with pytest.raises(ETagMismatch):
-        await store.delete(DeleteRequest(key=key, etag=case.bad_etag))
+        await store.delete(DeleteRequest(key=key, etag=case.options.bad_etag))
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_malformed_etag_is_invalid_not_mismatch(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
-    if case.malformed_etag is None:
+    if case.options.malformed_etag is None:
         pytest.skip("the matrix gives no malformedEtag for this store")
     await store.set(SetRequest(key=key, value=b"kept"))
     with pytest.raises(ETagInvalid):
-        await store.set(SetRequest(key=key, value=b"changed", etag=case.malformed_etag))
+        await store.set(SetRequest(key=key, value=b"changed", etag=case.options.malformed_etag))
     with pytest.raises(ETagInvalid):
-        await store.delete(DeleteRequest(key=key, etag=case.malformed_etag))
+        await store.delete(DeleteRequest(key=key, etag=case.options.malformed_etag))
     assert (await _item(store, key)).value == b"kept"
 
 
@@ -194,7 +195,7 @@ async def test_last_write_with_empty_etag_overwrites(store: StateStore, key: str
     assert (await _item(store, key)).value == b"two"
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_first_write_with_etag(store: StateStore, key: str) -> None:
     """Case 15b: with an ETag, first-write needs the current one."""
     await store.set(SetRequest(key=key, value=b"testValue1"))

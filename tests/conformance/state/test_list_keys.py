@@ -25,9 +25,10 @@ from components.state import (
     StateFeature,
     StateStore,
 )
-from tests.conformance.state.harness import StoreCase, eventually, requires_feature
+from tests.conformance._harness import eventually, requires
+from tests.conformance.state.harness import StoreCase
 
-pytestmark = requires_feature(StateFeature.LIST_KEYS)
+pytestmark = requires(StateFeature.LIST_KEYS)
 
 
 def _lister(store: StateStore) -> KeyLister:
@@ -60,7 +61,7 @@ async def _all(store: StateStore, prefix: str, limit: int = 1000) -> list[str]:
 
 def _got(case: StoreCase, listed: list[str]) -> list[str]:
     """``listed`` as is; sorted and without repeats for a store that lists in no order."""
-    return listed if case.ordered_keys else sorted(set(listed))
+    return listed if case.options.ordered_keys else sorted(set(listed))
 
 
 async def test_prefix_is_matched_exactly(store: StateStore, case: StoreCase, key: str) -> None:
@@ -102,7 +103,7 @@ async def test_a_stale_token_continues_after_writes(
     first = await _lister(store).list_keys(ListKeysRequest(prefix=key, limit=3))
     assert len(set(first.keys)) == 3
     assert set(first.keys) <= set(k[1:5])
-    if case.ordered_keys:
+    if case.options.ordered_keys:
         assert list(first.keys) == k[1:4]
     assert first.token is not None
     await store.bulk_delete([DeleteRequest(key=k[1]), DeleteRequest(key=k[3])])
@@ -116,7 +117,7 @@ async def test_a_stale_token_continues_after_writes(
     assert {k[2], k[4]} - set(first.keys) <= set(rest)  # present all along, not listed yet
     assert k[1] not in rest
     assert k[3] not in rest
-    if case.ordered_keys:
+    if case.options.ordered_keys:
         assert rest == sorted(rest)
     assert _got(case, await _all(store, key)) == [k[0], k[2], k[4], k[5]]
 
@@ -126,7 +127,7 @@ async def test_garbage_token_is_an_invalid_request(store: StateStore, key: str) 
         await _lister(store).list_keys(ListKeysRequest(prefix=key, token="!!not a token!!"))
 
 
-@requires_feature(StateFeature.TTL)
+@requires(StateFeature.TTL)
 async def test_expired_keys_are_left_out(store: StateStore, key: str) -> None:
     """Case 19h."""
     await store.set(SetRequest(key=f"{key}-1", value=b"1", ttl_seconds=1))

@@ -31,10 +31,11 @@ from components.state import (
     StateFeature,
     StateStore,
 )
-from tests.conformance.state.harness import enc, eventually, requires_feature
+from tests.conformance._harness import eventually, requires
+from tests.conformance.state.harness import enc
 from tests.conformance.state.test_crud import plain_values
 
-pytestmark = requires_feature(StateFeature.QUERY_API)
+pytestmark = requires(StateFeature.QUERY_API)
 
 JSON_META = {"contentType": "application/json", "queryIndexName": "qIndx"}
 
@@ -254,7 +255,7 @@ async def test_garbage_token_is_an_invalid_request(store: StateStore, key: str) 
         await _q(store).query(Query(key_prefix=key, limit=5, token="!!not a token!!"))
 
 
-@requires_feature(StateFeature.TTL)
+@requires(StateFeature.TTL)
 async def test_expired_values_are_left_out(store: StateStore, key: str) -> None:
     await store.set(SetRequest(key=f"{key}-short", value=b'{"m":1}', ttl_seconds=1))
     await store.set(SetRequest(key=f"{key}-long", value=b'{"m":1}'))

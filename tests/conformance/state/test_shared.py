@@ -25,7 +25,7 @@ from tests.conformance.state.harness import MakeStore, StoreCase
 
 @pytest.fixture
 async def pair(case: StoreCase, make_store: MakeStore) -> tuple[StateStore, StateStore]:
-    if not case.durable:
+    if not case.options.durable:
         pytest.skip("the store keeps its data per instance (durable: false)")
     # Initialised concurrently: schema creation and migrations must not race.
     a, b = await make_store(init=False), await make_store(init=False)

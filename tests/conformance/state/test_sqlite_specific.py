@@ -31,7 +31,7 @@ from components.state import (
     SetRequest,
 )
 from components.state.sqlite import SCHEMA_VERSION, SqliteMetadata, SqliteStateStore
-from tests.conformance.state.harness import eventually
+from tests.conformance._harness import eventually
 
 REPO = Path(__file__).resolve().parents[3]
 

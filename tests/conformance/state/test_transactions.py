@@ -22,9 +22,10 @@ from components.state import (
     TransactionalStateStore,
     TransactionOp,
 )
-from tests.conformance.state.harness import StoreCase, enc, requires_feature
+from tests.conformance._harness import requires
+from tests.conformance.state.harness import StoreCase, enc
 
-pytestmark = requires_feature(StateFeature.TRANSACTIONAL)
+pytestmark = requires(StateFeature.TRANSACTIONAL)
 
 PARTITION = {"partitionKey": "myPartition"}
 
@@ -101,7 +102,7 @@ async def test_empty_transaction_is_fine(store: StateStore) -> None:
     await _tx(store).transact([])
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_a_failing_etag_rolls_back_the_earlier_operations(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
@@ -114,7 +115,7 @@ async def test_a_failing_etag_rolls_back_the_earlier_operations(
         await _tx(store).transact(
             [
                 SetRequest(key=first, value=b"new-1"),
-                SetRequest(key=second, value=b"new-2", etag=case.bad_etag),
+                SetRequest(key=second, value=b"new-2", etag=case.options.bad_etag),
                 SetRequest(key=third, value=b"new-3"),
             ]
         )
@@ -126,7 +127,7 @@ async def test_a_failing_etag_rolls_back_the_earlier_operations(
     assert await _value(store, third) is None
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_a_failing_delete_etag_rolls_back_earlier_deletes(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
@@ -134,24 +135,27 @@ async def test_a_failing_delete_etag_rolls_back_earlier_deletes(
     await store.set(SetRequest(key=f"{key}-b", value=b"b"))
     with pytest.raises(ETagMismatch):
         await _tx(store).transact(
-            [DeleteRequest(key=f"{key}-a"), DeleteRequest(key=f"{key}-b", etag=case.bad_etag)]
+            [
+                DeleteRequest(key=f"{key}-a"),
+                DeleteRequest(key=f"{key}-b", etag=case.options.bad_etag),
+            ]
         )
     assert await _value(store, f"{key}-a") == b"a"
     assert await _value(store, f"{key}-b") == b"b"
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_malformed_etag_fails_the_whole_transaction(
     store: StateStore, case: StoreCase, key: str
 ) -> None:
-    if case.malformed_etag is None:
+    if case.options.malformed_etag is None:
         pytest.skip("the matrix gives no malformedEtag for this store")
     await store.set(SetRequest(key=f"{key}-b", value=b"b"))
     with pytest.raises(ETagInvalid):
         await _tx(store).transact(
             [
                 SetRequest(key=f"{key}-a", value=b"a"),
-                SetRequest(key=f"{key}-b", value=b"x", etag=case.malformed_etag),
+                SetRequest(key=f"{key}-b", value=b"x", etag=case.options.malformed_etag),
             ]
         )
     assert await _value(store, f"{key}-a") is None
@@ -171,7 +175,7 @@ async def test_a_first_write_conflict_rolls_back(store: StateStore, key: str) ->
     assert await _value(store, f"{key}-taken") == b"taken"
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_current_etags_commit_with_new_etags(store: StateStore, key: str) -> None:
     await store.set(SetRequest(key=f"{key}-a", value=b"a1"))
     await store.set(SetRequest(key=f"{key}-b", value=b"b1"))
@@ -192,7 +196,7 @@ async def test_current_etags_commit_with_new_etags(store: StateStore, key: str) 
     assert await _value(store, b.key) is None
 
 
-@requires_feature(StateFeature.ETAG)
+@requires(StateFeature.ETAG)
 async def test_each_operation_sees_the_ones_before_it(store: StateStore, key: str) -> None:
     """In order means in order: an earlier write in the transaction makes an ETag stale."""
     await store.set(SetRequest(key=key, value=b"v1"))
@@ -205,7 +209,7 @@ async def test_each_operation_sees_the_ones_before_it(store: StateStore, key: st
     assert await _value(store, key) == b"v1"
 
 
-@requires_feature(StateFeature.TTL)
+@requires(StateFeature.TTL)
 async def test_ttl_inside_a_transaction(store: StateStore, key: str) -> None:
     started = time.time()
     await _tx(store).transact([SetRequest(key=key, value=b"v", ttl_seconds=3600)])

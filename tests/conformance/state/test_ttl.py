@@ -14,9 +14,9 @@ import pytest
 
 from components.errors import ETagMismatch
 from components.state import GetRequest, SetRequest, StateFeature, StateItem, StateStore
-from tests.conformance.state.harness import eventually, requires_feature
+from tests.conformance._harness import eventually, requires
 
-pytestmark = requires_feature(StateFeature.TTL)
+pytestmark = requires(StateFeature.TTL)
 
 VALUE = '"⏱️"'.encode()
 

@@ -39,6 +39,7 @@ from protos.tandem.v1 import tandem_pb2, tandem_pb2_grpc
 from runtime.api.grpc.server import GrpcServer
 from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
+from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -99,25 +100,24 @@ class Api:
     store: BareStore
 
 
-def _services(components: ComponentStore) -> tuple[StateService, MetadataService]:
-    state = StateService(components, app_id="bare-app")
-    metadata = MetadataService(
-        components,
-        app_id="bare-app",
-        app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
+def _services(components: ComponentStore) -> Services:
+    return Services(
+        state=StateService(components, app_id="bare-app"),
+        metadata=MetadataService(
+            components,
+            app_id="bare-app",
+            app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
+        ),
+        status=RuntimeStatus(),
     )
-    return state, metadata
 
 
 async def _serve(components: ComponentStore) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
-    state, metadata = _services(components)
-    status = RuntimeStatus()
-    app = build_app(state=state, metadata=metadata, status=status, max_body_size=1 << 20)
+    services = _services(components)
+    app = build_app(services=services, max_body_size=1 << 20)
     port = free_port()
     server = GrpcServer(
-        state=state,
-        metadata=metadata,
-        status=status,
+        services=services,
         addresses=["127.0.0.1"],
         port=port,
         max_message_size=1 << 20,

@@ -7,7 +7,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from runtime.observability import tracing
-from runtime.observability.tracing import TracingSettings, setup_tracing
+from runtime.observability.tracing import setup_tracing
+from runtime.observability.tracing_settings import TracingSettings
 from tests.otlp_receiver import otlp_receiver
 
 __all__ = ["otlp_receiver"]  # the fixture, for the tests in this folder

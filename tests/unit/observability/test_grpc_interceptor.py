@@ -11,7 +11,7 @@ import pytest_asyncio
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from runtime.observability.instrument import GrpcTelemetryInterceptor
+from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
 from runtime.observability.metrics import Metrics
 from runtime.observability.propagation import inject_grpc
 

@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from runtime.observability.instrument import http_middleware
+from runtime.observability.http_telemetry import http_middleware
 from runtime.observability.metrics import Metrics
 from runtime.observability.propagation import inject_http
 

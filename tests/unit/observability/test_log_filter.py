@@ -6,7 +6,7 @@ import logging
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from runtime.observability.instrument import TraceContextFilter
+from runtime.observability.log_filter import TraceContextFilter
 from runtime.observability.propagation import extract_http
 from runtime.observability.tracing import get_tracer
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import socket
+
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.observability.metrics import Metrics, metrics_app, serve_metrics
+from tests.integration.harness import free_port
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -151,17 +155,58 @@ async def test_metrics_app_serves_metrics() -> None:
         assert (await client.get("/other")).status == 404
 
 
-async def test_serve_metrics_on_a_port() -> None:
+async def _scrape(host: str, port: int) -> int:
     from aiohttp import ClientSession
 
-    runner = await serve_metrics(Metrics("a"), host="127.0.0.1", port=0)
+    async with ClientSession() as session, session.get(f"http://{host}:{port}/metrics") as r:
+        assert "process_cpu_seconds_total" in await r.text()
+        return r.status
+
+
+def _refused(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+async def test_serve_metrics_on_a_port() -> None:
+    runner = await serve_metrics(Metrics("a"), addresses=["127.0.0.1"], port=0)
     try:
         host, port = runner.addresses[0][:2]
-        async with ClientSession() as session, session.get(f"http://{host}:{port}/metrics") as r:
-            assert r.status == 200
-            assert "process_cpu_seconds_total" in await r.text()
+        assert await _scrape(host, port) == 200
     finally:
         await runner.cleanup()
+
+
+async def test_serve_metrics_binds_only_the_listen_addresses() -> None:
+    """Like the APIs: each given address, and no other interface (127.0.0.2 is loopback too,
+    so it answers only if the server bound every interface)."""
+    port = free_port()
+    runner = await serve_metrics(Metrics("a"), addresses=["127.0.0.1", "127.0.0.3"], port=port)
+    try:
+        assert sorted(a[:2] for a in runner.addresses) == [("127.0.0.1", port), ("127.0.0.3", port)]
+        assert await _scrape("127.0.0.1", port) == 200
+        assert await _scrape("127.0.0.3", port) == 200
+        assert _refused("127.0.0.2", port)
+    finally:
+        await runner.cleanup()
+
+
+async def test_serve_metrics_has_no_all_interfaces_default() -> None:
+    with pytest.raises(TypeError, match="addresses"):
+        await serve_metrics(Metrics("a"), port=0)  # type: ignore[call-arg]
+
+
+async def test_serve_metrics_names_the_address_it_cannot_bind() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"cannot listen on 127\.0\.0\.1:{port} for metrics"):
+            await serve_metrics(Metrics("a"), addresses=["127.0.0.3", "127.0.0.1"], port=port)
+        assert _refused("127.0.0.3", port)  # the address bound first was released
 
 
 def test_custom_latency_buckets() -> None:

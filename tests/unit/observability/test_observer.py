@@ -7,7 +7,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from runtime.observability import NOOP_OBSERVER, Observer
-from runtime.observability.instrument import TelemetryObserver
+from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.metrics import Metrics
 from runtime.observability.tracing import get_tracer
 

@@ -12,15 +12,15 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from runtime.observability import tracing
-from runtime.observability.instrument import TelemetryObserver
+from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.propagation import extract_http
 from runtime.observability.tracing import (
-    TracingSettings,
     get_tracer,
     setup_tracing,
     should_trace,
     tracing_enabled,
 )
+from runtime.observability.tracing_settings import TracingSettings
 from tests.otlp_receiver import OtlpReceiver
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -48,8 +48,12 @@ def test_sdk_not_loaded_when_tracing_off() -> None:
 
     code = (
         "import sys\n"
-        "from runtime.observability.tracing import TracingSettings, setup_tracing\n"
-        "import runtime.observability.instrument\n"
+        "from runtime.observability.tracing import setup_tracing\n"
+        "from runtime.observability.tracing_settings import TracingSettings\n"
+        "import runtime.observability.component_telemetry\n"
+        "import runtime.observability.http_telemetry\n"
+        "import runtime.observability.grpc_telemetry\n"
+        "import runtime.observability.log_filter\n"
         "setup_tracing(TracingSettings(), service_name='a', service_version='1')\n"
         "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.sdk',"
         " 'opentelemetry.exporter', 'prometheus_client'))]\n"

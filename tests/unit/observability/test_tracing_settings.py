@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from runtime.observability.tracing import (
+from runtime.observability.tracing_settings import (
     DEFAULT_EXPORT_TIMEOUT,
     DEFAULT_SAMPLING_RATE,
     TracingConfigError,
@@ -212,3 +212,19 @@ def test_settings_are_frozen() -> None:
     settings = TracingSettings()
     with pytest.raises(AttributeError):
         settings.sampling_rate = 1.0  # type: ignore[misc]
+
+
+def test_settings_module_is_a_leaf() -> None:
+    """Config loading can parse tracing settings without loading OpenTelemetry or the runtime."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import runtime.observability.tracing_settings\n"
+        "packages = {'runtime', 'runtime._version', 'runtime.observability',"
+        " 'runtime.observability.observer', 'runtime.observability.tracing_settings'}\n"
+        "loaded = [m for m in sys.modules if m.startswith(('runtime', 'opentelemetry'))]\n"
+        "assert set(loaded) <= packages, sorted(set(loaded) - packages)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

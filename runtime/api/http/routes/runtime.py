@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.api.http.codec import json_response
-from runtime.api.http.keys import METADATA, STATUS
+from runtime.api.http.keys import SERVICES
 from runtime.errors import ErrorCode, Internal
 from runtime.services.metadata import MetadataSnapshot
 
@@ -18,16 +18,16 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1.0/healthz/outbound")
 async def healthz_outbound(request: web.Request) -> web.Response:
-    if not request.app[STATUS].outbound_ready:
+    if not request.app[SERVICES].status.outbound_ready:
         raise Internal("dapr is not ready: [outbound]", code=ErrorCode.OUTBOUND_HEALTH_NOT_READY)
     return web.Response(status=204)
 
 
 @routes.get("/v1.0/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    status = request.app[STATUS]
+    status = request.app[SERVICES].status
     app_id = request.query.get("appid")
-    if app_id is not None and app_id != request.app[METADATA].snapshot().id:
+    if app_id is not None and app_id != request.app[SERVICES].metadata.snapshot().id:
         raise Internal(
             f"dapr app-id does not match: {app_id}", code=ErrorCode.HEALTH_APPID_NOT_MATCH
         )
@@ -75,18 +75,18 @@ def snapshot_json(s: MetadataSnapshot) -> dict[str, Any]:
 
 @routes.get("/v1.0/metadata")
 async def get_metadata(request: web.Request) -> web.Response:
-    return json_response(snapshot_json(request.app[METADATA].snapshot()))
+    return json_response(snapshot_json(request.app[SERVICES].metadata.snapshot()))
 
 
 @routes.put("/v1.0/metadata/{key}")
 async def put_metadata(request: web.Request) -> web.Response:
     value = (await request.read()).decode("utf-8", "replace")
-    request.app[METADATA].set_attribute(request.match_info["key"], value)
+    request.app[SERVICES].metadata.set_attribute(request.match_info["key"], value)
     return web.Response(status=204)
 
 
 @routes.post("/v1.0/shutdown")
 async def shutdown(request: web.Request) -> web.Response:
     force = request.headers.get("dapr-force-shutdown", "").lower() == "true"
-    request.app[STATUS].request_shutdown(force=force)
+    request.app[SERVICES].status.request_shutdown(force=force)
     return web.Response(status=204)

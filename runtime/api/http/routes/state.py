@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from runtime.api.http.codec import decode_body, json_response, query_metadata
-from runtime.api.http.keys import STATE
+from runtime.api.http.keys import SERVICES
 from runtime.errors import ErrorCode, InvalidArgument
 from runtime.services.state import DeleteItem, SaveItem, StateResult, TxOperation
 
@@ -101,7 +101,7 @@ def _result(r: StateResult) -> dict[str, Any]:
 async def save_state(request: web.Request) -> web.Response:
     items = await decode_body(request, list[_Item])
     meta = query_metadata(request)
-    await request.app[STATE].save(
+    await request.app[SERVICES].state.save(
         request.match_info["storeName"], [_save_item(it, meta) for it in items]
     )
     return web.Response(status=204)
@@ -112,7 +112,7 @@ async def save_state(request: web.Request) -> web.Response:
 async def bulk_get_state(request: web.Request) -> web.Response:
     body = await decode_body(request, _BulkGet)
     meta = {**query_metadata(request), **{k: _text(v) for k, v in (body.metadata or {}).items()}}
-    results = await request.app[STATE].bulk_get(
+    results = await request.app[SERVICES].state.bulk_get(
         request.match_info["storeName"], body.keys, metadata=meta
     )
     return json_response([_result(r) for r in results])
@@ -141,13 +141,13 @@ async def transaction(request: web.Request) -> web.Response:
             )
         else:
             ops.append(TxOperation(operation=op.operation, item=item))
-    await request.app[STATE].transact(request.match_info["storeName"], ops, meta)
+    await request.app[SERVICES].state.transact(request.match_info["storeName"], ops, meta)
     return web.Response(status=204)
 
 
 @routes.get("/v1.0/state/{storeName}/{key:.+}")
 async def get_state(request: web.Request) -> web.Response:
-    result = await request.app[STATE].get(
+    result = await request.app[SERVICES].state.get(
         request.match_info["storeName"],
         request.match_info["key"],
         consistency=request.query.get("consistency"),
@@ -165,7 +165,7 @@ async def get_state(request: web.Request) -> web.Response:
 
 @routes.delete("/v1.0/state/{storeName}/{key:.+}")
 async def delete_state(request: web.Request) -> web.Response:
-    await request.app[STATE].delete(
+    await request.app[SERVICES].state.delete(
         request.match_info["storeName"],
         DeleteItem(
             key=request.match_info["key"],
@@ -181,7 +181,7 @@ async def delete_state(request: web.Request) -> web.Response:
 @routes.route("POST", "/v1.0-alpha1/state/{storeName}/query")
 @routes.route("PUT", "/v1.0-alpha1/state/{storeName}/query")
 async def query_state(request: web.Request) -> web.Response:
-    result = await request.app[STATE].query(
+    result = await request.app[SERVICES].state.query(
         request.match_info["storeName"], await request.read(), query_metadata(request)
     )
     if not result.results:
@@ -201,7 +201,7 @@ async def list_keys(request: web.Request) -> web.Response:
         raise InvalidArgument(
             f"invalid limit {raw_limit!r}: expected an integer", code=ErrorCode.MALFORMED_REQUEST
         ) from None
-    page = await request.app[STATE].list_keys(
+    page = await request.app[SERVICES].state.list_keys(
         request.match_info["storeName"],
         prefix=request.query.get("prefix", ""),
         limit=limit,

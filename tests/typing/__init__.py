@@ -1,0 +1,1 @@
+"""Modules that mypy checks and pytest never runs: static contracts."""

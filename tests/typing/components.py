@@ -1,0 +1,57 @@
+"""Every catalog component, checked statically against its building block's Protocol.
+
+mypy (strict) checks this module; nothing runs it but an import. Assigning a class to
+``type[<Protocol>]`` fails type checking as soon as the class drifts from the contract (a
+missing method, a changed signature or return type), so ``ComponentStore``'s typed getters
+(``runtime.compstore``) stay sound. ``tests/conformance/test_catalog.py`` checks that every
+catalog class is listed in ``CHECKED`` under its block, so a new component must be added here.
+
+Capability Protocols are listed for the classes that implement them, so optional methods
+cannot drift either (the conformance suite checks that they follow the declared features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from components.base import Component
+from components.state import (
+    KeyLister,
+    QueryableStateStore,
+    StateStore,
+    TransactionalStateStore,
+)
+from components.state.in_memory import InMemoryStateStore
+from components.state.postgresql import PostgresStateStore
+from components.state.redis import RedisStateStore
+from components.state.sqlite import SqliteStateStore
+
+__all__ = ["CHECKED"]
+
+
+# One function per Protocol: mypy then names the offending class ("Argument 2 to ...").
+def _state(*classes: type[StateStore]) -> tuple[type[StateStore], ...]:
+    return classes
+
+
+def _transactional(*classes: type[TransactionalStateStore]) -> object:
+    return classes
+
+
+def _queryable(*classes: type[QueryableStateStore]) -> object:
+    return classes
+
+
+def _key_listers(*classes: type[KeyLister]) -> object:
+    return classes
+
+
+STATE_STORES = _state(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
+_transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
+_queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
+_key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
+
+CHECKED: Mapping[str, tuple[type[Component], ...]] = {
+    "state": STATE_STORES,
+}
+"""Block -> the classes checked above against the block's Protocol."""
