@@ -20,6 +20,7 @@ name in ``spec.policies.retries`` overrides the built-in one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -31,6 +32,8 @@ from runtime.resiliency.runner import NOOP_EVENTS, PolicyEvents, Runner
 from runtime.resiliency.trip import compile_trip
 
 __all__ = ["BUILTIN_RETRIES", "Resiliency"]
+
+log = logging.getLogger("tandem.resiliency")
 
 _BLOCK_NAMES = {
     "state": "Statestore",
@@ -66,6 +69,12 @@ def _retry_policy(name: str, spec: RetrySpec) -> RetryPolicy:
         http_codes=matching.httpStatusCodes or None if matching else None,
         grpc_codes=matching.gRPCStatusCodes or None if matching else None,
     )
+
+
+def _breaker_changed(events: PolicyEvents, target: str, name: str, state: BreakerState) -> None:
+    level = logging.WARNING if state is BreakerState.OPEN else logging.INFO
+    log.log(level, "circuit breaker %s of %s is now %s", name, target, state.value)
+    events.set_circuit_breaker_state(target, state.value)
 
 
 class Resiliency:
@@ -156,7 +165,7 @@ class Resiliency:
             return None
         breaker = None
         if breaker_spec is not None:
-            events = self._events
+            events, name = self._events, breaker_name or ""
             events.set_circuit_breaker_state(key, BreakerState.CLOSED.value)
             breaker = CircuitBreaker(
                 trip=compile_trip(breaker_spec.trip),
@@ -164,7 +173,7 @@ class Resiliency:
                 interval=breaker_spec.interval,
                 timeout=breaker_spec.timeout or 60.0,
                 clock=self._clock,
-                on_change=lambda state: events.set_circuit_breaker_state(key, state.value),
+                on_change=lambda state: _breaker_changed(events, key, name, state),
             )
         return Runner(
             key,

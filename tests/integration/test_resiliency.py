@@ -213,7 +213,10 @@ def test_pause_times_out_retries_opens_breaker_then_recovers(tmp_path: Path) -> 
         assert got.body == b"1"
         states = scrape(mport)
         assert metric(states, "tandem_circuit_breaker_state", target=TARGET) == 0  # closed
-        assert "Traceback" not in sc.logs()
+        logs = sc.logs()
+        assert f"circuit breaker cb of {TARGET} is now open" in logs
+        assert f"circuit breaker cb of {TARGET} is now closed" in logs
+        assert "Traceback" not in logs
 
 
 def test_unlimited_retries_are_bounded_by_the_breaker(tmp_path: Path) -> None:
