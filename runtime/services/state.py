@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
 from components.state import (
@@ -34,6 +34,9 @@ from runtime.errors import ErrorCode
 from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services.state_query import QuerySyntaxError, parse_query
+
+if TYPE_CHECKING:
+    from runtime.resiliency import Resiliency, Runner
 
 __all__ = [
     "DeleteItem",
@@ -124,12 +127,15 @@ class StateService:
         app_id: str,
         namespace: str = "default",
         observer: Observer = NOOP_OBSERVER,
+        resiliency: Resiliency | None = None,
     ) -> None:
         self._components = components
         self._app_id = app_id
         self._namespace = namespace
         self._observer = observer
         self._prefixes: dict[str, str] = {}
+        self._resiliency = resiliency
+        self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
 
     # ---- lookup and keys ------------------------------------------------------------------
 
@@ -206,12 +212,31 @@ class StateService:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    def _runner(self, store: str) -> Runner | None:
+        """The store's ``components.<store>.outbound`` resiliency policies, or None."""
+        if self._resiliency is None:
+            return None
+        try:
+            return self._runners[store]
+        except KeyError:
+            runner = self._runners[store] = self._resiliency.component_outbound(store, BLOCK)
+            return runner
+
+    async def _observed(self, store: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        async with self._observer.component_call(BLOCK, store, op):
+            return await fn()
+
     async def _call(
         self, store: str, op: str, code: ErrorCode, what: str, fn: Callable[[], Awaitable[T]]
     ) -> T:
+        """Every component call passes here: resiliency policies (each attempt observed),
+        then the mapping of component errors to API errors."""
+        runner = self._runner(store)
         try:
-            async with self._observer.component_call(BLOCK, store, op):
-                return await fn()
+            if runner is None:  # fast path: no policy
+                async with self._observer.component_call(BLOCK, store, op):
+                    return await fn()
+            return await runner.run(lambda: self._observed(store, op, fn))
         except errors.APIError:
             raise
         except ETagMismatch as exc:
