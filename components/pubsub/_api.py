@@ -2,8 +2,9 @@
 
 Delivery is **at-least-once**, and every component keeps these promises:
 
-- ``publish`` returns only once the broker has durably accepted the message (as durable as the
-  component is: see ``DURABLE``); on failure it raises and the message may or may not exist.
+- ``publish`` returns only once the broker has accepted the message, as durably as the component
+  can (a durable one keeps it across restarts of the process and the broker); on failure it
+  raises, and the message may or may not exist.
 - A message is acknowledged to the broker only after the handler returned ``Ack.ACK``. A
   ``NACK``, a handler exception, a cancelled handler (``aclose``) or a crash of the process
   leaves it unacknowledged: the broker redelivers it later (within the component's documented
@@ -12,12 +13,14 @@ Delivery is **at-least-once**, and every component keeps these promises:
   (each message goes to one of them); different groups each get every message. Messages
   published after ``subscribe`` returned reach the group; earlier ones may or may not.
 - Concurrency: the handler may be called concurrently, at most ``concurrency`` calls at a time
-  per subscription. With ``concurrency=1`` and ``ORDERED``, one subscriber of a group receives
-  the messages of one publisher in publish order (redeliveries aside).
-- Topics: any non-empty string the broker can name; else ``InvalidRequest``. Wildcard patterns
-  (component syntax, e.g. MQTT ``+``/``#``) only with ``SUBSCRIBE_WILDCARDS``.
-- TTL: publish metadata ``ttlInSeconds``; a ``MESSAGE_TTL`` component never delivers an expired
-  message; others ignore it (the runtime then filters on the CloudEvent ``expiration``).
+  per subscription. A component documented as ordered delivers, with ``concurrency=1``, the
+  messages of one publisher to one subscriber of a group in publish order (redeliveries aside).
+- Topics: any non-empty string the broker can name; else ``InvalidRequest``. A topic holding
+  ``+`` or ``#`` is an MQTT-style pattern when subscribing (``+`` one level, ``#`` the rest;
+  levels split on ``/``): without ``SUBSCRIBE_WILDCARDS`` that raises ``NotSupported``.
+- TTL: publish metadata ``ttlInSeconds`` (whole seconds): a ``MESSAGE_TTL`` component never
+  delivers the message once expired; others raise ``NotSupported`` (the runtime does not pass
+  it to them: it filters on the CloudEvent ``expiration`` instead).
 - Broker outages: publishing fails fast; subscriptions reconnect and resume by themselves.
 
 Lifecycle as ``components.base``: ``close()`` is idempotent, closes every open subscription,
@@ -44,14 +47,12 @@ __all__ = [
 
 
 class PubSubFeature(StrEnum):
-    """Capability strings as Dapr reports them in metadata (the last three are Tandem's)."""
+    """Capability strings as Dapr reports them in metadata (BULK_SUBSCRIBE is Tandem's)."""
 
     MESSAGE_TTL = "MESSAGE_TTL"
     BULK_PUBLISH = "BULK_PUBSUB"  # Dapr's name for native bulk publish
     SUBSCRIBE_WILDCARDS = "SUBSCRIBE_WILDCARDS"
     BULK_SUBSCRIBE = "BULK_SUBSCRIBE"
-    DURABLE = "DURABLE"  # accepted messages survive a restart of the process and the broker
-    ORDERED = "ORDERED"  # per-publisher order with concurrency=1 (see the module docstring)
 
 
 class Subscription(Protocol):
