@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
+from components.pubsub.in_memory import InMemoryPubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -51,7 +53,25 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+
+def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
+    return classes
+
+
+def _bulk_publishers(*classes: type[BulkPublisher]) -> object:
+    return classes
+
+
+def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
+    return classes
+
+
+PUBSUBS = _pubsub(InMemoryPubSub)
+_bulk_publishers(InMemoryPubSub)
+_bulk_subscribers(InMemoryPubSub)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "pubsub": PUBSUBS,
 }
 """Block -> the classes checked above against the block's Protocol."""
