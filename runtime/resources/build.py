@@ -37,6 +37,8 @@ log = logging.getLogger("tandem.components")
 
 # Metadata names the runtime consumes itself; they are not passed to the component's model.
 RUNTIME_METADATA = frozenset({"keyprefix", "actorstatestore"})
+# Names the runtime reads and the component still receives (pub/sub consumer groups).
+SHARED_METADATA = frozenset({"consumerid"})
 
 
 class ComponentInitError(Exception):
@@ -160,6 +162,8 @@ def _plan(
                 continue
             runtime_values[item.name.lower()] = value
         else:
+            if item.name.lower() in SHARED_METADATA:
+                runtime_values[item.name.lower()] = value
             values[item.name] = value
             index_of[item.name.lower()] = i
     unknown = cls.Metadata.unknown_fields(values)

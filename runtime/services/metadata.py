@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runtime._version import __version__
 from runtime.compstore import ComponentStore
 
-__all__ = ["AppConnection", "ComponentInfo", "MetadataService", "MetadataSnapshot"]
+__all__ = [
+    "AppConnection",
+    "ComponentInfo",
+    "MetadataService",
+    "MetadataSnapshot",
+    "SubscriptionInfo",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +23,18 @@ class ComponentInfo:
     type: str
     version: str
     capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionInfo:
+    """One active pub/sub subscription; ``type`` is DECLARATIVE, PROGRAMMATIC or STREAMING."""
+
+    pubsub_name: str
+    topic: str
+    type: str
+    rules: tuple[tuple[str, str], ...] = ()  # (CEL match, path); the default has match ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    dead_letter_topic: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,7 +56,7 @@ class MetadataSnapshot:
     extended: Mapping[str, str]
     app_connection: AppConnection
     enabled_features: tuple[str, ...] = ()
-    subscriptions: tuple[object, ...] = field(default=())
+    subscriptions: tuple[SubscriptionInfo, ...] = field(default=())
 
 
 class MetadataService:
@@ -49,8 +67,10 @@ class MetadataService:
         app_id: str,
         app_connection: AppConnection,
         extended: Mapping[str, str] | None = None,
+        subscriptions: Callable[[], Sequence[SubscriptionInfo]] = tuple,
     ) -> None:
         self._components = components
+        self._subscriptions = subscriptions
         self._app_id = app_id
         self._app_connection = app_connection
         self._extended: dict[str, str] = {
@@ -58,6 +78,10 @@ class MetadataService:
             "runtime": "tandem",
             **(extended or {}),
         }
+
+    def set_subscriptions(self, provider: Callable[[], Sequence[SubscriptionInfo]]) -> None:
+        """Where the active pub/sub subscriptions come from (set once delivery is built)."""
+        self._subscriptions = provider
 
     def set_attribute(self, key: str, value: str) -> None:
         self._extended[key] = value
@@ -78,4 +102,5 @@ class MetadataService:
             components=tuple(comps),
             extended=dict(self._extended),
             app_connection=self._app_connection,
+            subscriptions=tuple(self._subscriptions()),
         )
