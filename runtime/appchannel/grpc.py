@@ -40,7 +40,7 @@ from runtime.appchannel.base import (
     TopicRule,
 )
 
-__all__ = ["GrpcAppChannel", "http_status_from_grpc"]
+__all__ = ["GrpcAppChannel", "http_status_from_grpc", "topic_event_request"]
 
 log = logging.getLogger("tandem.app")
 _Status = pb.TopicEventResponse.TopicEventResponseStatus
@@ -348,6 +348,11 @@ def _topic_event(event: TopicEvent) -> pb.TopicEventRequest:
         path=event.path,
         extensions=_extensions(ce),
     )
+
+
+def topic_event_request(event: TopicEvent) -> pb.TopicEventRequest:
+    """The gRPC message of an event, as sent to a gRPC app (and to streaming subscribers)."""
+    return _topic_event(event)
 
 
 def _bulk_entry(entry: BulkEntry) -> pb.TopicEventBulkRequestEntry:
