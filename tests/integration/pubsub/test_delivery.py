@@ -91,7 +91,7 @@ def test_bulk_subscription_receives_batches(env: PubSubEnv) -> None:
     marker = env.marker()
     for n in range(7):
         _publish(env, "bulk-in", {"marker": marker, "n": n})
-    batches = []
+    batches: list[dict[str, Any]] = []
 
     def entries() -> int:
         batches[:] = [d for d in env.deliveries() if _at("/bulk", marker)(d)]
