@@ -276,13 +276,10 @@ def _error_response(exc: grpc.aio.AioRpcError) -> InvokeResponse:
 
 
 def _subscription(sub: pb.TopicSubscription) -> AppSubscription:
-    rules: list[TopicRule] = []
-    if sub.HasField("routes"):
-        rules = [TopicRule(r.match, r.path) for r in sub.routes.rules]
-        if sub.routes.default:
-            rules.append(TopicRule("", sub.routes.default))
-    if not rules:  # no routes: one catch-all, OnTopicEvent gets path ""
-        rules = [TopicRule("", "")]
+    # As Dapr does for gRPC apps, the default route is always the last rule, even when empty:
+    # OnTopicEvent with path "" reaches the topic's default handler (the SDK's App relies on it).
+    rules = [TopicRule(r.match, r.path) for r in sub.routes.rules]
+    rules.append(TopicRule("", sub.routes.default))
     bulk = None
     if sub.HasField("bulk_subscribe"):
         bulk = BulkSubscribe(
