@@ -97,7 +97,9 @@ def test_drop_is_not_delivered_again(app: GrpcAppEnv) -> None:
 
 
 def test_delivery_pauses_while_the_app_is_unhealthy(app: GrpcAppEnv) -> None:
-    healthz = lambda: app.sidecar.request("GET", "/v1.0/healthz").status  # noqa: E731
+    def healthz() -> int:
+        return app.sidecar.request("GET", "/v1.0/healthz").status
+
     app.healthy.unlink()
     try:
         assert wait_until(lambda: healthz() == 500, 15)
