@@ -242,12 +242,12 @@ async def _e2e_paced(
     base = _SEQ_BASE * (rate + 1)
     total = int(rate * settings.duration)
     start = time.perf_counter()
-    tasks = []
+    tasks: list[asyncio.Future[None]] = []
     for n in range(total):
         delay = start + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(publish(base + n)))
+        tasks.append(asyncio.ensure_future(publish(base + n)))
     await asyncio.gather(*tasks)
     drain = time.perf_counter() + 5
     while (  # noqa: ASYNC110 (polling what the app recorded)
