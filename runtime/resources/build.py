@@ -36,7 +36,17 @@ __all__ = [
 log = logging.getLogger("tandem.components")
 
 # Metadata names the runtime consumes itself; they are not passed to the component's model.
-RUNTIME_METADATA = frozenset({"keyprefix", "actorstatestore"})
+RUNTIME_METADATA = frozenset(
+    {
+        "keyprefix",
+        "actorstatestore",
+        # pub/sub topic scoping (runtime.services.pubsub_scopes)
+        "publishingscopes",
+        "subscriptionscopes",
+        "allowedtopics",
+        "protectedtopics",
+    }
+)
 # Names the runtime reads and the component still receives (pub/sub consumer groups).
 SHARED_METADATA = frozenset({"consumerid"})
 

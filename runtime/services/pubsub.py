@@ -26,6 +26,7 @@ from runtime.services.pubsub_envelope import (
     build_envelope,
 )
 from runtime.services.pubsub_errors import PubSubErrors
+from runtime.services.pubsub_scopes import TopicScopes
 
 if TYPE_CHECKING:
     from runtime.resiliency import Resiliency, Runner
@@ -84,6 +85,7 @@ class PubSubService:
         self._observer = observer
         self._resiliency = resiliency
         self._runners: dict[str, Runner | None] = {}
+        self._scopes: dict[str, TopicScopes] = {}
 
     # ---- lookup ---------------------------------------------------------------------------
 
@@ -103,6 +105,22 @@ class PubSubService:
                 name=name, resource=name, metadata={"appID": self._app_id, "pubsubName": name}
             )
         return live
+
+    def scopes(self, live: LiveComponent[PubSub]) -> TopicScopes:
+        scopes = self._scopes.get(live.name)
+        if scopes is None:
+            scopes = self._scopes[live.name] = TopicScopes.from_metadata(live.runtime_metadata)
+        return scopes
+
+    def check_publish(self, live: LiveComponent[PubSub], topic: str) -> None:
+        """Raises ERR_PUBSUB_FORBIDDEN when the component's scoping forbids the topic."""
+        if not self.scopes(live).may_publish(self._app_id, topic):
+            raise PubSubErrors.FORBIDDEN(
+                topic=topic,
+                app_id=self._app_id,
+                resource=live.name,
+                metadata=self._details(live.name, topic),
+            )
 
     def names(self) -> list[str]:
         return self._components.names(PUBSUB)
@@ -204,6 +222,7 @@ class PubSubService:
         metadata: Mapping[str, str] = _EMPTY,
     ) -> None:
         live = self.live(name, topic)
+        self.check_publish(live, topic)
         msg = self._prepare(live, topic, data, content_type, metadata)
         pubsub = live.instance
         try:
@@ -233,6 +252,7 @@ class PubSubService:
         nothing is published. Not atomic otherwise: each entry succeeds or fails on its own.
         """
         live = self.live(name, topic)
+        self.check_publish(live, topic)
         seen: set[str] = set()
         for entry in entries:
             problem = (

@@ -32,6 +32,7 @@ from runtime.resiliency import Runner
 from runtime.services.metadata import SubscriptionInfo
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_delivery import DEFAULT_INBOUND_RETRY, Delivery, Sink
+from runtime.services.pubsub_errors import PubSubErrors
 from runtime.services.pubsub_routing import compile_rules
 from runtime.status import RuntimeStatus
 
@@ -180,6 +181,10 @@ class SubscriptionManager:
         """Subscribe on the component; raises APIError (unknown pubsub), ValueError (a bad
         routing rule) or the component's error."""
         live = self._service.live(spec.pubsub_name, spec.topic)
+        if not self._service.scopes(live).may_subscribe(self._app_id, spec.topic):
+            raise PubSubErrors.FORBIDDEN(
+                topic=spec.topic, app_id=self._app_id, resource=spec.pubsub_name
+            )
         router = compile_rules(spec.rules)
         active = ActiveSubscription(spec, kind, self._consumer_group(spec))
         raw = spec.metadata.get("rawPayload", "").lower() == "true"

@@ -22,10 +22,11 @@ from urllib.parse import quote
 from tests.integration.harness import Response, Sidecar, component_yaml, free_port
 from tests.integration.pubsub.apps import pubsub_app
 
-__all__ = ["APP_ID", "PUBSUB", "PubSubEnv", "start_env", "tagged"]
+__all__ = ["APP_ID", "PUBSUB", "SCOPED", "PubSubEnv", "start_env", "tagged"]
 
 APP_ID = "subscriber"
 PUBSUB = "pubsub"
+SCOPED = "scoped"  # topic scoping: this app may publish and subscribe to "granted" only
 
 SUBSCRIPTIONS: list[dict[str, Any]] = [
     {"pubsubname": PUBSUB, "topic": "events", "route": "/events"},
@@ -51,6 +52,8 @@ SUBSCRIPTIONS: list[dict[str, Any]] = [
     {"pubsubname": PUBSUB, "topic": "status", "route": "/status", "deadLetterTopic": "dead"},
     {"pubsubname": PUBSUB, "topic": "nodlq", "route": "/nodlq"},
     {"pubsubname": PUBSUB, "topic": "dead", "route": "/dead"},
+    {"pubsubname": SCOPED, "topic": "granted", "route": "/granted"},
+    {"pubsubname": SCOPED, "topic": "denied", "route": "/denied"},
     {
         "pubsubname": PUBSUB,
         "topic": "bulk-in",
@@ -171,7 +174,19 @@ def start_env(tmp: Path) -> Iterator[PubSubEnv]:
     with Sidecar.start(
         tmp,
         app_id=APP_ID,
-        components=[component_yaml(PUBSUB, "pubsub.in-memory"), DECLARATIVE, RESILIENCY],
+        components=[
+            component_yaml(PUBSUB, "pubsub.in-memory"),
+            component_yaml(
+                SCOPED,
+                "pubsub.in-memory",
+                {
+                    "publishingScopes": f"{APP_ID}=granted;other-app=denied",
+                    "subscriptionScopes": f"{APP_ID}=granted",
+                },
+            ),
+            DECLARATIVE,
+            RESILIENCY,
+        ],
         args=["--app-port", str(port)],
         app_command=pubsub_app("http_subscriber", port, subs, events),
     ) as sidecar:

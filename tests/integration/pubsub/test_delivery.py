@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.pubsub._support import PubSubEnv, tagged
+from tests.integration.pubsub._support import SCOPED, PubSubEnv, tagged
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +130,15 @@ def test_metadata_lists_every_subscription_with_its_kind(env: PubSubEnv) -> None
     ]
     assert by_topic["routed"]["deadLetterTopic"] == "dead"
     assert by_topic["raw"]["metadata"] == {"rawPayload": "true"}
+
+
+def test_topic_scopes_limit_publishing_and_subscribing(env: PubSubEnv) -> None:
+    marker = env.marker()
+    r = env.publish("granted", json.dumps({"marker": marker}), pubsub=SCOPED)
+    assert r.status == 204, r.text
+    env.wait(_at("/granted", marker))
+    assert env.publish("denied", "x", pubsub=SCOPED).status == 403
+    subs = env.sidecar.request("GET", "/v1.0/metadata").json()["subscriptions"]
+    scoped = {s["topic"] for s in subs if s["pubsubname"] == SCOPED}
+    assert scoped == {"granted"}  # the subscription to "denied" was refused
+    assert "not allowed" in env.sidecar.logs()

@@ -16,7 +16,7 @@ from runtime.errors import TABLE
 from runtime.services import pubsub_errors  # noqa: F401  (registers the pub/sub entries)
 from tests.integration.harness import Response
 from tests.integration.pubsub._clients import Entry, GrpcPublisher, HttpPublisher, PublishFailed
-from tests.integration.pubsub._support import PubSubEnv, tagged
+from tests.integration.pubsub._support import SCOPED, PubSubEnv, tagged
 from tests.integration.state._grpc import RpcFailure
 
 pytestmark = pytest.mark.integration
@@ -28,6 +28,11 @@ SCENARIOS: dict[str, tuple[Attempt, str, int]] = {
         lambda p, m: p.publish("events", m.encode(), pubsub="no-such-pubsub"),
         "ERR_PUBSUB_NOT_FOUND",
         404,
+    ),
+    "topic_forbidden_by_scopes": (
+        lambda p, m: p.publish("denied", m.encode(), pubsub=SCOPED),
+        "ERR_PUBSUB_FORBIDDEN",
+        403,
     ),
     "empty_topic": (lambda p, m: p.publish("", m.encode()), "ERR_TOPIC_NAME_EMPTY", 404),
     "raw_payload_not_a_bool": (
