@@ -11,7 +11,7 @@ others the envelope carries ``expiration`` instead (raw payloads then have no TT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -121,6 +121,10 @@ class PubSubService:
                 resource=live.name,
                 metadata=self._details(live.name, topic),
             )
+
+    @property
+    def observer(self) -> Observer:
+        return self._observer
 
     def names(self) -> list[str]:
         return self._components.names(PUBSUB)
@@ -234,9 +238,12 @@ class PubSubService:
                 ),
             )
         except errors.APIError:
+            self._observer.pubsub_published(name, topic, success=False)
             raise
         except Exception as exc:
+            self._observer.pubsub_published(name, topic, success=False)
             raise self._publish_error(name, topic, exc) from exc
+        self._observer.pubsub_published(name, topic, success=True)
 
     async def bulk_publish(
         self,
@@ -296,7 +303,10 @@ class PubSubService:
                 )
             except Exception as exc:
                 error = str(self._publish_error(name, topic, exc))
+                failed = {i: exc for i, _ in prepared}
+                self._count(name, topic, len(prepared), failed)
                 return [FailedEntry(i, error) for i, _ in prepared]
+            self._count(name, topic, len(prepared), failed)
             return [FailedEntry(i, str(e)) for i, e in failed.items()]
 
         async def one(p: _Prepared) -> BaseException | None:
@@ -313,8 +323,15 @@ class PubSubService:
             return None
 
         outcomes = await asyncio.gather(*(one(p) for _, p in prepared))
+        self._count(name, topic, len(prepared), [e for e in outcomes if e is not None])
         return [
             FailedEntry(i, str(self._publish_error(name, topic, exc)))
             for (i, _), exc in zip(prepared, outcomes, strict=True)
             if exc is not None
         ]
+
+    def _count(self, name: str, topic: str, total: int, failed: Sized) -> None:
+        for _ in range(total - len(failed)):
+            self._observer.pubsub_published(name, topic, success=True)
+        for _ in range(len(failed)):
+            self._observer.pubsub_published(name, topic, success=False)

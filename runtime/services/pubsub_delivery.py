@@ -153,8 +153,10 @@ class Delivery:
             try:
                 status = await self.sink.deliver_event(topic_event)
             except AppUnavailable as exc:
+                self.on_outcome("retry")
                 raise _Retry(str(exc)) from exc
             if status is DeliveryStatus.RETRY:
+                self.on_outcome("retry")
                 raise _Retry("the app asked for a retry")
             return status
 
@@ -163,6 +165,7 @@ class Delivery:
         except Exception as exc:
             return await self._exhausted(message, exc)
         if status is DeliveryStatus.DROP:
+            self.on_outcome("drop")
             return await self._dead(message, "the app answered DROP", warn=False)
         self.on_outcome("success")
         return Ack.ACK
@@ -248,7 +251,6 @@ class Delivery:
             message.topic,
             exc,
         )
-        self.on_outcome("retry")
         return Ack.NACK
 
     async def _dead(self, message: Message, why: str, *, warn: bool = True) -> Ack:
@@ -256,7 +258,7 @@ class Delivery:
         if not topic:
             if warn:
                 log.warning("dropping a message on topic %r: %s", message.topic, why)
-            self.on_outcome("drop")
+                self.on_outcome("drop")
             return Ack.ACK
         try:
             await self.publish_dead_letter(topic, message)

@@ -188,6 +188,7 @@ class SubscriptionManager:
         router = compile_rules(spec.rules)
         active = ActiveSubscription(spec, kind, self._consumer_group(spec))
         raw = spec.metadata.get("rawPayload", "").lower() == "true"
+        observer = self._service.observer
 
         async def dead_letter(topic: str, message: Message) -> None:
             await self._service.call(
@@ -208,6 +209,9 @@ class SubscriptionManager:
             runner=self._runner(spec.pubsub_name),
             publish_dead_letter=dead_letter,
             raw=raw,
+            on_outcome=lambda outcome: observer.pubsub_delivery(
+                spec.pubsub_name, spec.topic, outcome
+            ),
         )
         pubsub = live.instance
         bulk = spec.bulk_subscribe

@@ -7,6 +7,8 @@ The sidecar runs ``components.pubsub.inbound`` with 3 fast retries (``_support.R
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 from typing import Any
 
 import pytest
@@ -142,3 +144,25 @@ def test_topic_scopes_limit_publishing_and_subscribing(env: PubSubEnv) -> None:
     scoped = {s["topic"] for s in subs if s["pubsubname"] == SCOPED}
     assert scoped == {"granted"}  # the subscription to "denied" was refused
     assert "not allowed" in env.sidecar.logs()
+
+
+def test_metrics_count_published_delivered_retried_and_dead_lettered(env: PubSubEnv) -> None:
+    marker = env.marker()
+    _publish(env, "status", {"marker": marker, "answer": "retry"})
+    env.wait(_at("/dead", marker))
+    found = re.search(r"metrics on (http://\S+/metrics)", env.sidecar.logs())
+    assert found is not None
+    with urllib.request.urlopen(found.group(1), timeout=10) as r:
+        text = r.read().decode()
+
+    def value(name: str, **labels: str) -> float:
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    assert value("tandem_pubsub_published_total", topic="status", success="true") >= 1
+    assert value("tandem_pubsub_retries_total", component="pubsub", topic="status") >= 3
+    assert value("tandem_pubsub_deadletter_total", component="pubsub", topic="status") >= 1
+    assert value("tandem_pubsub_delivered_total", topic="dead", status="success") >= 1
