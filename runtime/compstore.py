@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.secretstores import SecretStore
 from components.state import StateStore
 
-__all__ = ["STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["SECRET_STORES", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
+SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -48,6 +50,10 @@ class ComponentStore:
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
+
+    def secret_store(self, name: str) -> LiveComponent[SecretStore] | None:
+        """The secret store ``name``, or None when no secret store has that name."""
+        return cast("LiveComponent[SecretStore] | None", self.get(SECRET_STORES, name))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))

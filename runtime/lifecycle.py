@@ -42,6 +42,7 @@ from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -162,7 +163,22 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
-        return Services(state=state, metadata=metadata, status=self.status)
+        return Services(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            secrets=self._secrets_service(components, observer),
+        )
+
+    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+        spec = self.configuration.model.secrets
+        entries = [
+            (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
+            for s in (spec.scopes if spec else [])
+        ]
+        return SecretsService(
+            components, scopes=SecretsService.scopes_from(entries), observer=observer
+        )
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

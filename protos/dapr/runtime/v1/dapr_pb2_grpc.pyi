@@ -13,6 +13,7 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
+from protos.dapr.runtime.v1 import secret_pb2 as _secret_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -53,6 +54,10 @@ class DaprStub:
     """Deletes several keys."""
     ExecuteStateTransaction: _grpc.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]
     """Runs several state operations atomically."""
+    GetSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]
+    """Reads one secret."""
+    GetBulkSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]
     """Describes the sidecar."""
     SetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]
@@ -77,6 +82,10 @@ class DaprAsyncStub(DaprStub):
     """Deletes several keys."""
     ExecuteStateTransaction: _aio.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Runs several state operations atomically."""
+    GetSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]  # type: ignore[assignment]
+    """Reads one secret."""
+    GetBulkSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]  # type: ignore[assignment]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]  # type: ignore[assignment]
     """Describes the sidecar."""
     SetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -140,6 +149,22 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Runs several state operations atomically."""
+
+    @_abc_1.abstractmethod
+    def GetSecret(
+        self,
+        request: _secret_pb2.GetSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetSecretResponse, _abc.Awaitable[_secret_pb2.GetSecretResponse]]:
+        """Reads one secret."""
+
+    @_abc_1.abstractmethod
+    def GetBulkSecret(
+        self,
+        request: _secret_pb2.GetBulkSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetBulkSecretResponse, _abc.Awaitable[_secret_pb2.GetBulkSecretResponse]]:
+        """Reads every secret of a store the app may see."""
 
     @_abc_1.abstractmethod
     def GetMetadata(
