@@ -178,8 +178,8 @@ class RedisSecretStore:
         async with asyncio.timeout(self._md.read_timeout):
             cursor = 0
             while True:
-                cursor, found = await client.scan(cursor, match=pattern, count=_SCAN_COUNT)
-                keys = [k if isinstance(k, bytes) else k.encode() for k in found]
+                cursor, batch = await client.scan(cursor, match=pattern, count=_SCAN_COUNT)
+                keys = [k if isinstance(k, bytes) else k.encode() for k in batch]
                 names = [_text(k[len(self._prefix) :]) for k in keys]
                 for name, key in zip(names, keys, strict=True):
                     reply = await script(keys=[key])

@@ -154,6 +154,20 @@ EXPECTED: dict[str, Dapr | None] = {
     # Tandem's key listing API
     "StateErrors.LIST_KEYS_FAILED": TANDEM_ONLY,
     "StateErrors.LIST_KEYS_INVALID": TANDEM_ONLY,
+    # a.0 error-code table, secret rows (a.4: 401 for an unknown store, 500 store errors)
+    "SecretsErrors.STORES_NOT_CONFIGURED": Dapr(
+        "ERR_SECRET_STORES_NOT_CONFIGURED", H.INTERNAL_SERVER_ERROR, SC.FAILED_PRECONDITION
+    ),
+    "SecretsErrors.STORE_NOT_FOUND": Dapr(
+        "ERR_SECRET_STORE_NOT_FOUND", H.UNAUTHORIZED, SC.INVALID_ARGUMENT
+    ),
+    "SecretsErrors.PERMISSION_DENIED": Dapr(
+        "ERR_PERMISSION_DENIED", H.FORBIDDEN, SC.PERMISSION_DENIED
+    ),
+    "SecretsErrors.KEY_INVALID": TANDEM_ONLY,
+    "SecretsErrors.SECRET_NOT_FOUND": Dapr("ERR_SECRET_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "SecretsErrors.GET_FAILED": Dapr("ERR_SECRET_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "SecretsErrors.BULK_GET_FAILED": Dapr("ERR_SECRET_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
 }
 
 ENTRIES = sorted(TABLE)
