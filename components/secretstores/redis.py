@@ -1,6 +1,6 @@
 """``secretstores.redis`` (Tandem's type; Dapr has no Redis secret store): secrets in Redis.
 
-Layout: the secret ``<name>`` is the Redis key ``<keyPrefix><name>``. A hash answers all its
+Layout: the secret ``<name>`` is the Redis key ``<prefix><name>``. A hash answers all its
 fields (``HSET app-secrets:db user u password p`` -> ``{"user": "u", "password": "p"}``, so
 the store declares ``MULTIPLE_KEY_VALUES_PER_SECRET``); a string answers ``{name: value}``.
 Bulk reads every key under the prefix (``SCAN``). Values that are not UTF-8 are decoded with
@@ -8,7 +8,8 @@ replacement characters. One read is one round trip (a Lua script checks the type
 
 Metadata (the connection names of ``state.redis``, case-insensitive):
 
-- ``keyPrefix`` (required, non-empty): only keys under it are secrets, so the store can never
+- ``prefix`` (required, non-empty, as for ``secretstores.local.env``; ``keyPrefix`` is the
+  runtime's name for state keys): only keys under it are secrets, so the store can never
   expose other data kept in the same database (state, for instance);
 - ``redisHost`` (default ``localhost:6379``), ``redisUsername``, ``redisPassword``, ``redisDB``,
   ``enableTLS``;
@@ -56,7 +57,7 @@ return {3, t}
 
 
 class RedisSecretStoreMetadata(BaseMetadata):
-    key_prefix: str = Field(alias="keyPrefix", min_length=1)
+    prefix: str = Field(alias="prefix", min_length=1)
     redis_host: str = Field(default="localhost:6379", alias="redisHost")
     redis_username: str | None = Field(default=None, alias="redisUsername")
     redis_password: SecretStr | None = Field(default=None, alias="redisPassword")
@@ -69,11 +70,11 @@ class RedisSecretStoreMetadata(BaseMetadata):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_unset(cls, data: Any) -> Any:
-        if isinstance(data, dict):  # keyPrefix excepted: an empty one is refused, not defaulted
+        if isinstance(data, dict):  # prefix excepted: an empty one is refused, not defaulted
             return {
                 k: v
                 for k, v in data.items()
-                if k.lower() == "keyprefix" or not (isinstance(v, str) and not v.strip())
+                if k.lower() == "prefix" or not (isinstance(v, str) and not v.strip())
             }
         return data
 
@@ -97,7 +98,7 @@ class RedisSecretStore:
         self._ctx = context
         self._client: Redis | None = None
         self._read: AsyncScript | None = None
-        self._prefix = metadata.key_prefix.encode()
+        self._prefix = metadata.prefix.encode()
 
     def _build_client(self) -> Redis:
         md = self._md

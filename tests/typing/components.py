@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.secretstores import SecretStore
+from components.secretstores.local.env import EnvSecretStore
+from components.secretstores.local.file import LocalFileSecretStore
+from components.secretstores.redis import RedisSecretStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -51,7 +55,15 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+
+def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
+    return classes
+
+
+SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""
