@@ -96,7 +96,9 @@ def write_secrets_file(tmp: Path) -> Path:
 def secret_store_components(tmp: Path, env_prefix: str) -> list[str]:
     secrets_file = write_secrets_file(tmp)
     return [
-        component_yaml("localsecretstore", "secretstores.local.file", {"secretsFile": str(secrets_file)}),
+        component_yaml(
+            "localsecretstore", "secretstores.local.file", {"secretsFile": str(secrets_file)}
+        ),
         component_yaml(
             "multistore",
             "secretstores.local.file",
