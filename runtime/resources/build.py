@@ -196,7 +196,8 @@ def _validate(
 ) -> BaseMetadata | None:
     """The metadata model (an unvalidated placeholder while ``refs`` wait for their secrets:
     the fields they fill are checked at start), or None with the problems in ``issues``."""
-    unknown = cls.Metadata.unknown_fields({**values, **{r.field: "" for r in refs}})
+    pending = {r.field: "" for r in refs if r.field.lower() not in RUNTIME_METADATA}
+    unknown = cls.Metadata.unknown_fields({**values, **pending})
     if unknown:
         log.warning(
             "component %s (%s): ignoring unknown metadata %s",

@@ -29,9 +29,11 @@ __all__ = [
     "CANARY",
     "ENV_SECRETS",
     "FILE_SECRETS",
+    "SCOPES",
     "SecretsEnv",
     "component_with_refs",
     "configuration_yaml",
+    "secret_store_components",
     "start_env",
 ]
 
@@ -48,13 +50,21 @@ FILE_SECRETS: dict[str, Any] = {
 ENV_SECRETS = {"ALLOWED": f"{CANARY}-env-allowed", "OTHER": f"{CANARY}-env-other"}
 
 
-def configuration_yaml(scopes: list[dict[str, Any]]) -> str:
+SCOPES: list[dict[str, Any]] = [
+    {"storeName": "localsecretstore", "deniedSecrets": ["denied", "missing-denied"]},
+    {"storeName": "envstore", "defaultAccess": "deny", "allowedSecrets": ["ALLOWED"]},
+]
+
+
+def configuration_yaml(
+    scopes: list[dict[str, Any]], extra_spec: Mapping[str, Any] | None = None
+) -> str:
     return json.dumps(
         {
             "apiVersion": "dapr.io/v1alpha1",
             "kind": "Configuration",
             "metadata": {"name": "secrets"},
-            "spec": {"secrets": {"scopes": scopes}},
+            "spec": {"secrets": {"scopes": scopes}, **(extra_spec or {})},
         }
     )
 
@@ -109,17 +119,17 @@ def secret_store_components(tmp: Path, env_prefix: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def start_env(tmp: Path, *, args: list[str] | None = None) -> Iterator[SecretsEnv]:
+def start_env(
+    tmp: Path,
+    *,
+    args: list[str] | None = None,
+    extra_spec: Mapping[str, Any] | None = None,
+    extra_components: list[str] | None = None,
+) -> Iterator[SecretsEnv]:
+    """The sidecar described above; ``extra_spec`` adds Configuration sections (tracing)."""
     env_prefix = f"TANDEMTEST{uuid.uuid4().hex[:8].upper()}"
     config = tmp / "config.yaml"
-    config.write_text(
-        configuration_yaml(
-            [
-                {"storeName": "localsecretstore", "deniedSecrets": ["denied", "missing-denied"]},
-                {"storeName": "envstore", "defaultAccess": "deny", "allowedSecrets": ["ALLOWED"]},
-            ]
-        )
-    )
+    config.write_text(configuration_yaml(SCOPES, extra_spec))
     components = [
         *secret_store_components(tmp, env_prefix),
         component_with_refs(
@@ -129,6 +139,7 @@ def start_env(tmp: Path, *, args: list[str] | None = None) -> Iterator[SecretsEn
             {"connectionString": {"name": "dbfile", "key": "dbfile"}},
             store="localsecretstore",
         ),
+        *(extra_components or []),
     ]
     env = {f"{env_prefix}_{k}": v for k, v in ENV_SECRETS.items()}
     with Sidecar.start(
