@@ -213,9 +213,18 @@ class Sidecar:
         metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
+        from runtime.api.http.limits import HttpLimits
         from runtime.api.http.server import HttpServer, build_app
 
         cfg = self.config
+        limits = HttpLimits(
+            max_body=cfg.max_body_size,
+            max_inflight_body=cfg.max_inflight_body_size,
+            header_timeout=cfg.http_header_read_timeout,
+            body_timeout=cfg.http_body_read_timeout,
+            idle_timeout=cfg.http_idle_timeout,
+            max_line_size=cfg.read_buffer_size,
+        )
         api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
             services=services,
@@ -234,12 +243,14 @@ class Sidecar:
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
             telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
+            limits=limits,
         )
         http_server = HttpServer(
             app,
             addresses=cfg.listen_addresses,
             port=cfg.http_port,
             grace=cfg.graceful_shutdown_seconds,
+            limits=limits,
         )
         await http_server.start()
         stack.push_async_callback(http_server.stop)
@@ -262,8 +273,8 @@ class Sidecar:
         if cfg.app_command:
             app = AppProcess(cfg)
             await app.start()
-            services.metadata.set_attribute("appPID", str(app.pid))
-            services.metadata.set_attribute("appCommand", " ".join(cfg.app_command))
+            services.metadata.set_runtime_attribute("appPID", str(app.pid))
+            services.metadata.set_runtime_attribute("appCommand", " ".join(cfg.app_command))
         health = asyncio.create_task(
             AppHealth(cfg, self.status, self.app_channel).run(), name="app-health"
         )

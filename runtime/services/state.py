@@ -31,7 +31,7 @@ from components.state import (
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import FieldViolation
-from runtime.keyprefix import KEY_SEPARATOR
+from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services.state_errors import OpErrors, StateErrors
@@ -179,7 +179,7 @@ class StateService:
         if cached is not None:
             return cached
         setting = self._live(name).runtime_metadata.get("keyprefix", "appid").strip().lower()
-        if SEPARATOR in setting:
+        if separator_problem(setting):
             raise _illegal_key(name, setting, "keyPrefix")
         match setting:
             case "appid" | "":
@@ -203,7 +203,7 @@ class StateService:
     def _key(self, store: str, key: str) -> str:
         if not key:
             raise StateErrors.KEY_REQUIRED()
-        if SEPARATOR in key:
+        if separator_problem(key):
             raise _illegal_key(store, key)
         return self._prefix(store) + key
 
@@ -511,7 +511,7 @@ class StateService:
             raise StateErrors.FEATURE_NOT_SUPPORTED(
                 detail=f"state store {name} doesn't support listing keys"
             )
-        if SEPARATOR in prefix:
+        if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit
         if not 1 <= limit <= MAX_LIST_LIMIT:
