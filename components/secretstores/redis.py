@@ -31,9 +31,8 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from components._metadata import Duration
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
@@ -97,7 +96,7 @@ class RedisSecretStore:
         self._md = metadata
         self._ctx = context
         self._client: Redis | None = None
-        self._read: AsyncScript | None = None
+        self._sha = ""
         self._prefix = metadata.prefix.encode()
 
     def _build_client(self) -> Redis:
@@ -132,6 +131,7 @@ class RedisSecretStore:
         try:
             async with asyncio.timeout(md.dial_timeout + md.read_timeout):
                 await client.ping()
+                sha = await client.script_load(_READ)
         except (RedisError, OSError, TimeoutError) as exc:
             await client.aclose()
             raise ConnectionError(
@@ -139,20 +139,23 @@ class RedisSecretStore:
                 f"(db {md.redis_db}): {type(exc).__name__}"
             ) from None
         self._client = client
-        self._read = client.register_script(_READ)
+        self._sha = str(sha)
 
     async def close(self) -> None:
-        client, self._client, self._read = self._client, None, None
+        client, self._client = self._client, None
         if client is not None:
             await client.aclose()
 
     def features(self) -> frozenset[SecretStoreFeature]:
         return _FEATURES
 
-    def _script(self) -> AsyncScript:
-        if self._read is None:
-            raise RuntimeError(f"secretstores.redis {self._ctx.name} is not initialized")
-        return self._read
+    async def _read(self, client: Redis, key: bytes) -> Any:
+        """One EVALSHA of the read script (loaded again if the server lost it: a restart)."""
+        try:
+            return await client.execute_command("EVALSHA", self._sha, 1, key)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            await client.script_load(_READ)
+            return await client.execute_command("EVALSHA", self._sha, 1, key)  # type: ignore[no-untyped-call]
 
     @staticmethod
     def _decode(name: str, reply: Any) -> dict[str, str] | None:
@@ -167,13 +170,14 @@ class RedisSecretStore:
         raise TypeError(f"the key of secret {name!r} is a Redis {_text(reply[1])}, not a hash")
 
     async def get(self, name: str, metadata: Mapping[str, str]) -> dict[str, str] | None:
-        script = self._script()
+        client = self._require()
+        key = self._prefix + name.encode("utf-8", "surrogatepass")
         async with asyncio.timeout(self._md.read_timeout):
-            reply = await script(keys=[self._prefix + name.encode("utf-8", "surrogatepass")])
+            reply = await self._read(client, key)
         return self._decode(name, reply)
 
     async def bulk_get(self, metadata: Mapping[str, str]) -> dict[str, dict[str, str]]:
-        client, script = self._require(), self._script()
+        client = self._require()
         pattern = _GLOB_SPECIAL.sub(rb"\\\1", self._prefix) + b"*"
         out: dict[str, dict[str, str]] = {}
         async with asyncio.timeout(self._md.read_timeout):
@@ -183,7 +187,7 @@ class RedisSecretStore:
                 keys = [k if isinstance(k, bytes) else k.encode() for k in batch]
                 names = [_text(k[len(self._prefix) :]) for k in keys]
                 for name, key in zip(names, keys, strict=True):
-                    reply = await script(keys=[key])
+                    reply = await self._read(client, key)
                     if int(reply[0]) in (1, 2):  # gone since the scan, or not a secret's type
                         found = self._decode(name, reply)
                         if found is not None:
