@@ -85,7 +85,7 @@ class LocalFileSecretStore:
         self._secrets: dict[str, dict[str, str]] = {}
 
     def _read(self) -> dict[str, Any]:
-        path = Path(self._md.secrets_file).expanduser()
+        path = Path(self._md.secrets_file)
         where = f"secretstores.local.file {self._ctx.name}: secrets file {str(path)!r}"
         try:
             with path.open("rb") as f:
