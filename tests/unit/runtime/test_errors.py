@@ -160,6 +160,7 @@ EXPECTED: dict[str, Dapr | None] = {
     # Tandem's key listing API
     "StateErrors.LIST_KEYS_FAILED": TANDEM_ONLY,
     "StateErrors.LIST_KEYS_INVALID": TANDEM_ONLY,
+    "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
     # a.0 error-code table, secret rows (a.4: 401 for an unknown store, 500 store errors)
     "SecretsErrors.STORES_NOT_CONFIGURED": Dapr(
         "ERR_SECRET_STORES_NOT_CONFIGURED", H.INTERNAL_SERVER_ERROR, SC.FAILED_PRECONDITION
