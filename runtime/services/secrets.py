@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from components.errors import shown
 from components.secretstores import SecretStore
 from runtime import errors
 from runtime.compstore import ComponentStore
@@ -52,8 +53,7 @@ class SecretScope:
 
 def _shown(key: str) -> str:
     """The key as an error message may quote it: repr, cut short."""
-    text = repr(key)
-    return text if len(text) <= _SHOWN_KEY else text[: _SHOWN_KEY - 4] + "...'"
+    return shown(key, _SHOWN_KEY)
 
 
 class SecretsService:

@@ -37,6 +37,7 @@ def test_secret_store_returns_only_secret_stores() -> None:
     state, secrets = _live("same", "state"), _live("vault", "secretstores")
     store.add(state)
     store.add(secrets)
-    assert store.secret_store("vault") is secrets
+    found: object = store.secret_store("vault")
+    assert found is secrets
     assert store.secret_store("same") is None
     assert store.state("vault") is None
