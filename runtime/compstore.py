@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.configuration import ConfigurationStore
 from components.secretstores import SecretStore
 from components.state import StateStore
 
-__all__ = ["SECRET_STORES", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["CONFIGURATION", "SECRET_STORES", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
+CONFIGURATION = "configuration"
 SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
@@ -50,6 +52,10 @@ class ComponentStore:
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
+
+    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
+        """The configuration store ``name``, or None when none has that name."""
+        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
 
     def secret_store(self, name: str) -> LiveComponent[SecretStore] | None:
         """The secret store ``name``, or None when no secret store has that name."""

@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -56,6 +60,15 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
+
 def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
     return classes
 
@@ -64,6 +77,7 @@ SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecret
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
     "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""
