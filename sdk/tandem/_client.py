@@ -1,317 +1,383 @@
-"""The async client over the sidecar's HTTP API."""
+"""``AsyncClient``: every building block over the sidecar's HTTP API."""
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
-import os
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import aiohttp
 
-from tandem._errors import ETagMismatch, NotFoundError, TandemError
-from tandem._types import KeysPage, QueryResult, StateItem
+from tandem._state import StateAPI
+from tandem._transport import check_name, meta_params, to_json_bytes
+from tandem._types import BulkMessage, ConfigurationItem, FlagEvaluation
+from tandem.errors import InvalidArgument, SidecarUnavailable, TandemError, error_from_response
 
-__all__ = ["Client"]
+__all__ = ["AsyncClient", "FailedEntry", "InvokeResponse", "StreamingResponse"]
 
-_NOT_FOUND = {"ERR_STATE_STORE_NOT_FOUND"}
-
-
-def _meta_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    return {f"metadata.{k}": v for k, v in (metadata or {}).items()}
+T = TypeVar("T")
 
 
-def _item_json(raw: Any) -> bytes:
-    """A bulk/query ``data`` field back to the stored bytes (JSON values were embedded)."""
-    return json.dumps(raw, separators=(",", ":")).encode()
+@dataclass(frozen=True, slots=True)
+class InvokeResponse:
+    """The called app's answer: status, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+    def text(self) -> str:
+        return self.data.decode()
 
 
-class Client:
-    """Talks to the sidecar on ``http_endpoint`` (default ``http://127.0.0.1:$DAPR_HTTP_PORT``).
+@dataclass(slots=True)
+class StreamingResponse:
+    """The called app's answer, its body read chunk by chunk (``async for``)."""
 
-    Values passed to ``save_state`` are JSON-encoded (as the Dapr HTTP API stores them), except
-    ``bytes``, which must already hold JSON text and are sent unchanged.
+    status: int
+    headers: Mapping[str, str]
+    _resp: aiohttp.ClientResponse = field(repr=False)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._resp.content.iter_any():
+            yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class FailedEntry:
+    entry_id: str
+    error: str
+
+
+def _body(data: Any, content_type: str | None) -> tuple[bytes, str]:
+    """``bytes``/``str`` sent as is; anything else as JSON."""
+    if isinstance(data, bytes | bytearray):
+        return bytes(data), content_type or "application/octet-stream"
+    if isinstance(data, str):
+        return data.encode(), content_type or "text/plain"
+    return to_json_bytes(data), content_type or "application/json"
+
+
+class AsyncClient(StateAPI):
+    """The async client: one pooled connection set to the sidecar.
+
+    Example::
+
+        async with AsyncClient() as client:  # waits for the sidecar to be ready
+            await client.save_state("statestore", "order-1", {"qty": 2})
+            await client.publish("pubsub", "orders", {"id": 1})
+
+    The address and token come from ``DAPR_HTTP_ENDPOINT`` / ``DAPR_HTTP_PORT`` and
+    ``DAPR_API_TOKEN`` unless given (see ``Transport``).
     """
 
-    def __init__(
+    # ---- pub/sub --------------------------------------------------------------------------
+
+    async def publish(
         self,
+        pubsub: str,
+        topic: str,
+        data: Any,
         *,
-        http_endpoint: str | None = None,
-        api_token: str | None = None,
-        timeout: float = 60.0,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
-        port = os.environ.get("DAPR_HTTP_PORT", "3500")
-        self._base = (
-            http_endpoint or os.environ.get("DAPR_HTTP_ENDPOINT") or f"http://127.0.0.1:{port}"
-        ).rstrip("/")
-        token = api_token if api_token is not None else os.environ.get("DAPR_API_TOKEN")
-        self._headers = {"dapr-api-token": token} if token else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        """Publish one event: ``bytes``/``str`` as is, anything else (dataclasses too) as JSON.
 
-    async def __aenter__(self) -> Self:
-        return self
+        Example::
 
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+            await client.publish("pubsub", "orders", {"id": 1}, metadata={"ttlInSeconds": "60"})
+        """
+        check_name("pubsub", pubsub)
+        check_name("topic", topic)
+        body, ctype = _body(data, content_type)
+        await self.call(
+            "POST",
+            f"/v1.0/publish/{quote(pubsub, safe='')}/{quote(topic)}",
+            body=body,
+            headers={"Content-Type": ctype},
+            params=meta_params(metadata),
+        )
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-        return self._session
-
-    async def _call(
+    async def publish_bulk(
         self,
-        method: str,
+        pubsub: str,
+        topic: str,
+        messages: Sequence[BulkMessage],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[FailedEntry]:
+        """Publish several events in one call; returns the entries that failed (empty: all ok)."""
+        check_name("pubsub", pubsub)
+        check_name("topic", topic)
+        entries = []
+        for m in messages:
+            check_name("entry_id", m.entry_id)
+            raw, ctype = _body(m.data, m.content_type)
+            if isinstance(m.data, bytes | bytearray):
+                event: Any = base64.b64encode(raw).decode()
+            elif isinstance(m.data, str):
+                event = m.data
+            else:
+                event = json.loads(raw)
+            entry: dict[str, Any] = {"entryId": m.entry_id, "event": event, "contentType": ctype}
+            if m.metadata:
+                entry["metadata"] = dict(m.metadata)
+            entries.append(entry)
+        try:
+            await self.call(
+                "POST",
+                f"/v1.0-alpha1/publish/bulk/{quote(pubsub, safe='')}/{quote(topic)}",
+                body=to_json_bytes(entries),
+                headers={"Content-Type": "application/json"},
+                params=meta_params(metadata),
+            )
+        except TandemError as err:
+            try:
+                doc = json.loads(err.body)
+                failed = [
+                    FailedEntry(f["entryId"], f.get("error", "")) for f in doc["failedEntries"]
+                ]
+            except (ValueError, KeyError, TypeError):
+                raise err from None
+            return failed
+        return []
+
+    # ---- secrets --------------------------------------------------------------------------
+
+    async def get_secret(
+        self, store: str, key: str, *, metadata: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """One secret (a secret may hold several named values).
+
+        Example::
+
+            api_key = (await client.get_secret("secretstore", "payments"))["apiKey"]
+        """
+        path = f"/v1.0/secrets/{quote(check_name('store', store), safe='')}/"
+        _, _, data = await self.call(
+            "GET", path + quote(check_name("key", key), safe=""), params=meta_params(metadata)
+        )
+        result: dict[str, str] = json.loads(data)
+        return result
+
+    async def get_bulk_secret(
+        self, store: str, *, metadata: Mapping[str, str] | None = None
+    ) -> dict[str, dict[str, str]]:
+        """Every secret the app may read from ``store``."""
+        path = f"/v1.0/secrets/{quote(check_name('store', store), safe='')}/bulk"
+        _, _, data = await self.call("GET", path, params=meta_params(metadata))
+        result: dict[str, dict[str, str]] = json.loads(data)
+        return result
+
+    # ---- configuration --------------------------------------------------------------------
+
+    async def get_configuration(
+        self,
+        store: str,
+        keys: Sequence[str] = (),
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, ConfigurationItem]:
+        """Configuration items by key (every item when ``keys`` is empty)."""
+        params = [("key", check_name("key", k)) for k in keys]
+        params += list(meta_params(metadata).items())
+        status, _, data = await self.call(
+            "GET",
+            f"/v1.0/configuration/{quote(check_name('store', store), safe='')}",
+            params=params,
+        )
+        if status == 204 or not data:
+            return {}
+        return {
+            k: ConfigurationItem(
+                value=v.get("value", ""),
+                version=v.get("version", ""),
+                metadata=v.get("metadata") or {},
+            )
+            for k, v in json.loads(data).items()
+        }
+
+    # ---- service invocation ---------------------------------------------------------------
+
+    def _invoke_args(
+        self, app_id: str, path: str, data: Any, json_: Any, content_type: str | None
+    ) -> tuple[str, bytes | None, dict[str, str]]:
+        check_name("app_id", app_id)
+        if data is not None and json_ is not None:
+            raise InvalidArgument("give data= or json=, not both")
+        url = f"/v1.0/invoke/{quote(app_id, safe='')}/method/{quote(path.lstrip('/'))}"
+        headers: dict[str, str] = {}
+        body: bytes | None = None
+        if json_ is not None:
+            body, headers["Content-Type"] = to_json_bytes(json_), "application/json"
+        elif data is not None:
+            body, headers["Content-Type"] = _body(data, content_type)
+        return url, body, headers
+
+    async def invoke(
+        self,
+        app_id: str,
         path: str,
         *,
-        body: bytes | None = None,
-        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        json: Any = None,
+        method: str = "POST",
+        content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        async with self._http().request(
-            method, self._base + path, data=body, params=params, headers=headers
-        ) as resp:
-            data = await resp.read()
-            if resp.status >= 400:
-                raise _error(resp.status, data)
-            return resp.status, resp.headers, data
+        query: Mapping[str, str] | None = None,
+    ) -> InvokeResponse:
+        """Call ``path`` on app ``app_id`` through the sidecars; the app's answer.
 
-    # ---- health and metadata -------------------------------------------------------------
+        An app answer of 4xx/5xx raises ``TandemError`` with its status.
 
-    async def wait_for_sidecar(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Wait until ``/v1.0/healthz/outbound`` answers 2xx; raises TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                async with self._http().get(self._base + "/v1.0/healthz/outbound") as resp:
-                    if resp.status < 300:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"sidecar at {self._base} not ready after {timeout}s")
-            await asyncio.sleep(0.05)
+        Example::
+
+            resp = await client.invoke("orders", "place", json={"item": "tea"}, method="POST")
+            print(resp.json())
+        """
+        url, body, hdrs = self._invoke_args(app_id, path, data, json, content_type)
+        status, resp_headers, payload = await self.call(
+            method, url, body=body, headers={**hdrs, **(headers or {})}, params=query
+        )
+        return InvokeResponse(status, dict(resp_headers), payload)
+
+    @asynccontextmanager
+    async def invoke_stream(
+        self,
+        app_id: str,
+        path: str,
+        *,
+        data: bytes | str | None = None,
+        json: Any = None,
+        method: str = "POST",
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[StreamingResponse]:
+        """Like ``invoke``, with the answer's body streamed.
+
+        Example::
+
+            async with client.invoke_stream("orders", "export", method="GET") as resp:
+                async for chunk in resp:
+                    sink.write(chunk)
+        """
+        url, body, hdrs = self._invoke_args(app_id, path, data, json, content_type)
+        try:
+            async with self.session().request(
+                method,
+                self.address + url,
+                data=body,
+                headers={**hdrs, **(headers or {})},
+                params=query,
+            ) as resp:
+                if resp.status >= 400:
+                    raise error_from_response(resp.status, await resp.read())
+                yield StreamingResponse(resp.status, dict(resp.headers), resp)
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise SidecarUnavailable(self.address, str(exc) or type(exc).__name__) from exc
+
+    # ---- feature flags (OFREP) ------------------------------------------------------------
+
+    async def get_flag_details(
+        self, key: str, default: Any, *, context: Mapping[str, Any] | None = None
+    ) -> FlagEvaluation:
+        """A flag's evaluation with its reason and variant (OFREP); ``default`` when unset.
+
+        Example::
+
+            ev = await client.get_flag_details("new-pricing", False, context={"targetingKey": "u1"})
+            print(ev.value, ev.reason, ev.variant)
+        """
+        body = to_json_bytes({"context": dict(context or {})})
+        _, _, data = await self.call(
+            "POST",
+            f"/ofrep/v1/evaluate/flags/{quote(check_name('key', key), safe='')}",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
+        doc = json.loads(data)
+        return FlagEvaluation(
+            key=key,
+            value=doc.get("value", default),
+            reason=doc.get("reason", ""),
+            variant=doc.get("variant"),
+            metadata=doc.get("metadata") or {},
+        )
+
+    async def _typed_flag(
+        self, key: str, default: T, kind: tuple[type, ...], context: Mapping[str, Any] | None
+    ) -> T:
+        ev = await self.get_flag_details(key, default, context=context)
+        value: Any = ev.value
+        if kind == (float,) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (bool not in kind and isinstance(value, bool)):
+            raise TandemError(
+                400,
+                "TYPE_MISMATCH",
+                f"flag {key!r} is {type(value).__name__}, not {kind[0].__name__}",
+            )
+        return cast(T, value)
+
+    async def get_boolean(
+        self, key: str, default: bool, *, context: Mapping[str, Any] | None = None
+    ) -> bool:
+        """A boolean flag's value (``default`` when the flag gives none).
+
+        Example::
+
+            if await client.get_boolean("new-pricing", False, context={"targetingKey": "u1"}):
+                ...
+        """
+        return await self._typed_flag(key, default, (bool,), context)
+
+    async def get_string(
+        self, key: str, default: str, *, context: Mapping[str, Any] | None = None
+    ) -> str:
+        """A string flag's value."""
+        return await self._typed_flag(key, default, (str,), context)
+
+    async def get_int(
+        self, key: str, default: int, *, context: Mapping[str, Any] | None = None
+    ) -> int:
+        """An integer flag's value."""
+        return await self._typed_flag(key, default, (int,), context)
+
+    async def get_float(
+        self, key: str, default: float, *, context: Mapping[str, Any] | None = None
+    ) -> float:
+        """A number flag's value (integers widened)."""
+        return await self._typed_flag(key, default, (float,), context)
+
+    async def get_object(
+        self, key: str, default: Any, *, context: Mapping[str, Any] | None = None
+    ) -> Any:
+        """An object (or list) flag's value."""
+        return await self._typed_flag(key, default, (dict, list), context)
+
+    # ---- metadata and lifecycle -----------------------------------------------------------
 
     async def get_metadata(self) -> dict[str, Any]:
-        _, _, data = await self._call("GET", "/v1.0/metadata")
+        """The sidecar's metadata (app id, components, subscriptions, extended metadata)."""
+        _, _, data = await self.call("GET", "/v1.0/metadata")
         result: dict[str, Any] = json.loads(data)
         return result
 
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set one extended-metadata attribute."""
+        await self.call(
+            "PUT", f"/v1.0/metadata/{quote(check_name('key', key), safe='')}", body=value.encode()
+        )
+
     async def shutdown(self) -> None:
-        await self._call("POST", "/v1.0/shutdown")
-
-    # ---- state ---------------------------------------------------------------------------
-
-    async def get_state(
-        self, store: str, key: str, *, metadata: Mapping[str, str] | None = None
-    ) -> StateItem | None:
-        """The item, or None when the key does not exist."""
-        status, headers, data = await self._call(
-            "GET",
-            f"/v1.0/state/{quote(store)}/{quote(key, safe='')}",
-            params=_meta_params(metadata),
-        )
-        if status == 204:
-            return None
-        meta = {k[len("metadata.") :]: v for k, v in headers.items() if k.startswith("metadata.")}
-        return StateItem(key=key, data=data, etag=headers.get("ETag"), metadata=meta)
-
-    async def save_state(
-        self,
-        store: str,
-        key: str,
-        value: Any,
-        *,
-        etag: str | None = None,
-        ttl_seconds: int | None = None,
-        first_write: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        await self.save_bulk_state(
-            store,
-            [
-                _entry(
-                    key,
-                    value,
-                    etag=etag,
-                    ttl_seconds=ttl_seconds,
-                    first_write=first_write,
-                    metadata=metadata,
-                )
-            ],
-        )
-
-    async def save_bulk_state(self, store: str, entries: Sequence[Mapping[str, Any]]) -> None:
-        """``entries`` as produced by ``Client.entry(...)`` (or raw Dapr save items)."""
-        await self._call(
-            "POST",
-            f"/v1.0/state/{quote(store)}",
-            body=_encode_items(entries),
-            headers={"Content-Type": "application/json"},
-        )
-
-    @staticmethod
-    def entry(
-        key: str,
-        value: Any,
-        *,
-        etag: str | None = None,
-        ttl_seconds: int | None = None,
-        first_write: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        return _entry(
-            key,
-            value,
-            etag=etag,
-            ttl_seconds=ttl_seconds,
-            first_write=first_write,
-            metadata=metadata,
-        )
-
-    async def get_bulk_state(self, store: str, keys: Sequence[str]) -> list[StateItem | None]:
-        body = json.dumps({"keys": list(keys)}).encode()
-        _, _, data = await self._call("POST", f"/v1.0/state/{quote(store)}/bulk", body=body)
-        out: list[StateItem | None] = []
-        for it in json.loads(data):
-            if "data" not in it:
-                out.append(None)
-            else:
-                out.append(
-                    StateItem(
-                        key=it["key"],
-                        data=_item_json(it["data"]),
-                        etag=it.get("etag"),
-                        metadata=it.get("metadata") or {},
-                    )
-                )
-        return out
-
-    async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> None:
-        headers = {"If-Match": etag} if etag is not None else None
-        await self._call(
-            "DELETE", f"/v1.0/state/{quote(store)}/{quote(key, safe='')}", headers=headers
-        )
-
-    async def execute_state_transaction(
-        self,
-        store: str,
-        operations: Sequence[tuple[str, Mapping[str, Any]]],
-    ) -> None:
-        """``operations``: ``("upsert", Client.entry(...))`` or ``("delete", {"key": k})``."""
-        ops = [{"operation": op, "request": _wire(req)} for op, req in operations]
-        await self._call(
-            "POST",
-            f"/v1.0/state/{quote(store)}/transaction",
-            body=json.dumps({"operations": ops}).encode(),
-        )
-
-    async def query_state(self, store: str, query: Mapping[str, Any]) -> QueryResult:
-        status, _, data = await self._call(
-            "POST", f"/v1.0-alpha1/state/{quote(store)}/query", body=json.dumps(query).encode()
-        )
-        if status == 204:
-            return QueryResult(items=[], token=None)
-        doc = json.loads(data)
-        items = [
-            StateItem(key=r["key"], data=_item_json(r.get("data")), etag=r.get("etag"))
-            for r in doc.get("results", [])
-        ]
-        return QueryResult(items=items, token=doc.get("token"))
-
-    async def list_state_keys(
-        self, store: str, *, prefix: str = "", limit: int | None = None, token: str | None = None
-    ) -> KeysPage:
-        params = {"prefix": prefix}
-        if limit is not None:
-            params["limit"] = str(limit)
-        if token:
-            params["token"] = token
-        _, _, data = await self._call(
-            "GET", f"/v1.0-alpha1/state/{quote(store)}/keys", params=params
-        )
-        doc = json.loads(data)
-        return KeysPage(keys=doc.get("keys", []), token=doc.get("token"))
-
-    async def iter_state_keys(
-        self, store: str, *, prefix: str = "", page_size: int = 100
-    ) -> AsyncIterator[str]:
-        token: str | None = None
-        while True:
-            page = await self.list_state_keys(store, prefix=prefix, limit=page_size, token=token)
-            for key in page.keys:
-                yield key
-            if not page.token:
-                return
-            token = page.token
-
-
-def _entry(
-    key: str,
-    value: Any,
-    *,
-    etag: str | None,
-    ttl_seconds: int | None,
-    first_write: bool,
-    metadata: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    item: dict[str, Any] = {"key": key, "value": value}
-    if etag is not None:
-        item["etag"] = etag
-    meta = dict(metadata or {})
-    if ttl_seconds is not None:
-        meta["ttlInSeconds"] = str(ttl_seconds)
-    if meta:
-        item["metadata"] = meta
-    if first_write:
-        item["options"] = {"concurrency": "first-write"}
-    return item
-
-
-def _wire(item: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(item)
-    if isinstance(out.get("value"), bytes):
-        out["value"] = json.loads(out["value"])
-    return out
-
-
-def _encode_items(entries: Sequence[Mapping[str, Any]]) -> bytes:
-    parts = []
-    for e in entries:
-        value = e.get("value")
-        if isinstance(value, bytes):  # JSON text given by the caller: embed it unchanged
-            rest = {k: v for k, v in e.items() if k != "value"}
-            head = json.dumps(rest)[:-1]
-            parts.append(f'{head}, "value": '.encode() + value + b"}")
-        else:
-            parts.append(json.dumps(e).encode())
-    return b"[" + b",".join(parts) + b"]"
-
-
-def _error(status: int, data: bytes) -> TandemError:
-    try:
-        doc = json.loads(data)
-        code, message, details = (
-            doc.get("errorCode", ""),
-            doc.get("message", ""),
-            doc.get("details"),
-        )
-    except ValueError:
-        code, message, details = "", data.decode("utf-8", "replace"), None
-    if status == 409:
-        return ETagMismatch(status, code, message, details)
-    if code in _NOT_FOUND or status == 404:
-        return NotFoundError(status, code, message, details)
-    return TandemError(status, code, message, details)
+        """Ask the sidecar to shut down."""
+        await self.call("POST", "/v1.0/shutdown")
