@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from runtime.catalog import CATALOG
 from tests.integration.harness import REPO_ROOT, Sidecar, component_yaml, http_request
 
 pytestmark = pytest.mark.integration
@@ -50,6 +51,13 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         component_yaml("secretstore", "secretstores.local.env", {"prefix": "README_"}),
         component_yaml("configstore", "configuration.file", {"path": str(config)}),
     ]
+    if any(e.type == "flags.file" for e in CATALOG):  # the flags block, where it exists
+        flags = tmp / "flags.json"
+        flags.write_text(
+            '{"flags": {"new-pricing": {"state": "ENABLED", "variants": {"on": true, "off": false},'
+            ' "defaultVariant": "off"}}}'
+        )
+        comps.append(component_yaml("flags", "flags.file", {"path": str(flags)}))
     env = {"README_payments": "k-1"}
     with Sidecar.start(tmp, components=comps, app_id="readme", env=env) as sc:
         yield sc
