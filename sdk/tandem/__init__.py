@@ -9,6 +9,7 @@ Example::
 """
 
 from tandem._client import AsyncClient, FailedEntry, InvokeResponse, StreamingResponse
+from tandem._streams import TopicSubscription
 from tandem._sync import Client
 from tandem._types import (
     BulkMessage,
@@ -51,6 +52,7 @@ __all__ = [
     "StateItem",
     "StreamingResponse",
     "TandemError",
+    "TopicSubscription",
     "Unauthorized",
     "Upsert",
 ]

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 
 from tandem._state import StateAPI
+from tandem._streams import TopicSubscription, config_stream, open_channel
 from tandem._transport import check_name, meta_params, to_json_bytes
 from tandem._types import BulkMessage, ConfigurationItem, FlagEvaluation
 from tandem.errors import InvalidArgument, SidecarUnavailable, TandemError, error_from_response
@@ -54,6 +55,11 @@ class StreamingResponse:
 class FailedEntry:
     entry_id: str
     error: str
+
+
+def _checked(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    meta_params(metadata)  # validates
+    return dict(metadata or {})
 
 
 def _body(data: Any, content_type: str | None) -> tuple[bytes, str]:
@@ -204,6 +210,63 @@ class AsyncClient(StateAPI):
             )
             for k, v in json.loads(data).items()
         }
+
+    async def subscribe_configuration(
+        self,
+        store: str,
+        keys: Sequence[str] = (),
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[dict[str, ConfigurationItem]]:
+        """Each change of the watched items, over gRPC (extra ``tandem-sdk[grpc]``).
+
+        Stop by leaving the loop (the stream is closed, which unsubscribes).
+
+        Example::
+
+            async for changed in client.subscribe_configuration("configstore", ["limit"]):
+                print(changed["limit"].value)
+        """
+        check_name("store", store)
+        for k in keys:
+            check_name("key", k)
+        channel = open_channel(self.grpc_address)
+        try:
+            async for items in config_stream(
+                channel, self._headers, store, keys, _checked(metadata)
+            ):
+                yield items
+        finally:
+            await channel.close(None)
+
+    def subscribe(
+        self,
+        pubsub: str,
+        topic: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        dead_letter_topic: str | None = None,
+    ) -> TopicSubscription:
+        """A streaming subscription over gRPC, with no app port (extra ``tandem-sdk[grpc]``).
+
+        Example::
+
+            async with client.subscribe("pubsub", "orders") as sub:
+                async for event in sub:
+                    print(event.data)
+                    await sub.respond(event, Status.SUCCESS)
+        """
+        check_name("pubsub", pubsub)
+        check_name("topic", topic)
+        meta_params(metadata)
+        return TopicSubscription(
+            channel=open_channel(self.grpc_address),
+            token=self._headers,
+            pubsub=pubsub,
+            topic=topic,
+            metadata=dict(metadata or {}),
+            dead_letter_topic=dead_letter_topic,
+        )
 
     # ---- service invocation ---------------------------------------------------------------
 

@@ -59,6 +59,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         )
         comps.append(component_yaml("flags", "flags.file", {"path": str(flags)}))
     env = {"README_payments": "k-1"}
+    # the snippets' gRPC streams find the sidecar through DAPR_GRPC_PORT
     with Sidecar.start(tmp, components=comps, app_id="readme", env=env) as sc:
         yield sc
 
@@ -78,6 +79,7 @@ async def test_snippet_runs(index: int, sidecar: Sidecar, monkeypatch: pytest.Mo
             pytest.skip(f"the sidecar does not serve {need.group(1)} yet ({path})")
     monkeypatch.delenv("DAPR_HTTP_ENDPOINT", raising=False)
     monkeypatch.setenv("DAPR_HTTP_PORT", str(sidecar.http_port))
+    monkeypatch.setenv("DAPR_GRPC_PORT", str(sidecar.grpc_port))
     compiled = compile(code, f"README.md SDK block {index}", "exec", ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(compiled, NAMESPACE)
     if result is not None:
