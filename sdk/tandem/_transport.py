@@ -147,7 +147,7 @@ class Transport:
         """One request; a 4xx/5xx answer raises the matching ``TandemError``."""
         try:
             async with self.session().request(
-                method, self.address + path, data=body, params=params, headers=headers
+                method, self.address + path, data=body, params=params or None, headers=headers
             ) as resp:
                 data = await resp.read()
                 if resp.status >= 400:
