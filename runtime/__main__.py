@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -29,19 +30,27 @@ def _validate(paths: Sequence[str]) -> int:
     from runtime.resources.issues import ConfigError
     from runtime.resources.loader import collect_resources
 
+    logging.basicConfig(level=logging.WARNING, format="tandem: warning: %(message)s")
     resources, issues = collect_resources([Path(p) for p in paths])
     load_resiliency(resources.others.get("Resiliency", []), app_id=None, issues=issues)
     try:
-        plan_components(
+        plans = plan_components(
             resources.components, Registry(), app_id=None, env=os.environ, prior_issues=issues
         )
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_STARTUP
     kinds = {k: len(v) for k, v in resources.others.items()}
+    skipped = len(resources.components) - len(plans)
     print(
-        f"ok: {len(resources.components)} component(s)"
+        f"ok: {len(plans)} component(s)"
         + "".join(f", {n} {k}" for k, n in sorted(kinds.items()))
+        + (f"; {skipped} component(s) skipped (ignoreErrors)" if skipped else "")
+        + (
+            f"; {len(resources.skipped)} document(s) of unsupported kinds"
+            if resources.skipped
+            else ""
+        )
     )
     return 0
 
@@ -81,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_id=config.app_id,
         extra_filters=[TraceContextFilter()],
     )
+    _warn_unused_flags(config.unused_flags)
     runner: Callable[[Coroutine[Any, Any, int]], int]
     try:
         import uvloop
@@ -103,10 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _warn_unused_flags(flags: Sequence[str]) -> None:
+    from runtime.daprd_flags import UNUSED_BOOL_FLAGS, UNUSED_VALUE_FLAGS
+
+    purposes = {**UNUSED_VALUE_FLAGS, **UNUSED_BOOL_FLAGS}
+    for flag in flags:
+        logging.getLogger("tandem.runtime").warning(
+            "flag %s accepted for compatibility with daprd and ignored: Tandem does not"
+            " support %s yet",
+            flag,
+            purposes[flag],
+        )
+
+
 def _exit_if_threads_linger(code: int) -> None:
     """After the drain, do not let a driver's worker thread (e.g. a SQLite write still waiting
     on a lock) hold the process past the grace period: exit now."""
-    import logging
     import threading
 
     lingering = [

@@ -6,22 +6,28 @@ Parsing never exits the process: ``parse_args`` raises ``UsageError`` and ``__ma
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from runtime._version import __version__
+from runtime.daprd_flags import UNUSED_BOOL_FLAGS, UNUSED_VALUE_FLAGS, normalise, parse_bool
+from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 
 __all__ = [
     "AppProtocol",
     "SidecarConfig",
     "UsageError",
     "build_parser",
+    "config_from_args",
     "parse_args",
     "parse_size",
+    "read_token_file",
     "tandem_home",
 ]
 
@@ -29,6 +35,8 @@ DEFAULT_HTTP_PORT = 3500
 DEFAULT_GRPC_PORT = 50001
 DEFAULT_METRICS_PORT = 9090
 DEFAULT_MAX_BODY = 4 << 20
+DEFAULT_MAX_INFLIGHT_BODY = 32 << 20
+DEFAULT_READ_BUFFER = 8 << 10
 
 
 class UsageError(Exception):
@@ -51,6 +59,7 @@ class SidecarConfig:
     app_channel_address: str = "127.0.0.1"
     http_port: int = DEFAULT_HTTP_PORT
     grpc_port: int = DEFAULT_GRPC_PORT
+    internal_grpc_port: int | None = None  # --dapr-internal-grpc-port: sidecar-to-sidecar (later)
     listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     resources_paths: tuple[Path, ...] = ()
     config_paths: tuple[Path, ...] = ()
@@ -58,12 +67,18 @@ class SidecarConfig:
     log_as_json: bool = False
     enable_api_logging: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
+    max_inflight_body_size: int = DEFAULT_MAX_INFLIGHT_BODY
+    read_buffer_size: int = DEFAULT_READ_BUFFER
+    http_header_read_timeout: float = 10.0
+    http_body_read_timeout: float = 30.0
+    http_idle_timeout: float = 60.0
     graceful_shutdown_seconds: float = 5.0
     enable_app_health_check: bool = False
     app_health_check_path: str = "/healthz"
     app_health_probe_interval: float = 5.0
     app_health_probe_timeout: float = 0.5
     app_health_threshold: int = 3
+    app_max_concurrency: int = -1  # concurrent calls into the app; -1 or 0: unlimited
     enable_metrics: bool = True
     metrics_port: int = DEFAULT_METRICS_PORT
     api_token: str | None = None
@@ -71,6 +86,7 @@ class SidecarConfig:
     namespace: str = ""  # $NAMESPACE; empty in standalone mode, as in Dapr
     home: Path = field(default_factory=lambda: tandem_home({}))
     app_command: tuple[str, ...] = ()
+    unused_flags: tuple[str, ...] = ()  # daprd flags given that Tandem accepts but ignores
 
 
 def tandem_home(env: Mapping[str, str]) -> Path:
@@ -106,9 +122,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _RefuseApiToken(argparse.Action):
+    """``--api-token`` would put the token in ``ps`` and /proc/PID/cmdline for every local user;
+    daprd has no such flag either. The message never repeats the value."""
+
+    def __call__(self, *_args: object, **_kwargs: object) -> None:
+        raise UsageError(
+            "--api-token is not supported: a token on the command line is visible to every"
+            " local user (ps, /proc). Set DAPR_API_TOKEN, or use --api-token-file FILE"
+            " (readable by its owner only)"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tandem",
+        allow_abbrev=False,
         description=(
             "Tandem: a Dapr-compatible sidecar. Serves the Dapr HTTP API (default :3500) and gRPC"
             " API (default :50001) beside your app, with state stores and more declared as"
@@ -120,17 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run",
+        allow_abbrev=False,
         help="start the sidecar (and the app given after --)",
         description=(
             "Start the sidecar. Anything after -- is the app command: it is started as a child"
             " with APP_ID, APP_PORT, DAPR_HTTP_PORT and DAPR_GRPC_PORT set, and the sidecar lives"
-            " and dies with it. Flags use daprd's names, so existing scripts keep working."
+            " and dies with it. Flags use daprd's names and syntax (-flag, --flag=value; a"
+            " boolean flag alone means true), so existing scripts keep working. The API token"
+            " comes from $DAPR_API_TOKEN or --api-token-file."
         ),
         epilog="example: tandem run --app-id orders --app-port 8080 -- python app.py",
     )
     _add_run_flags(run)
     validate = sub.add_parser(
         "validate",
+        allow_abbrev=False,
         help="check resource files (components, ...) and report every error, then exit",
     )
     validate.add_argument(
@@ -144,51 +177,149 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BOOL_FLAGS = frozenset(
+    {
+        "--enable-app-health-check",
+        "--app-ssl",
+        "--log-as-json",
+        "--enable-api-logging",
+        "--enable-metrics",
+        *UNUSED_BOOL_FLAGS,
+    }
+)
+
+
+def _bool_arg(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port_arg(text: str) -> int | None:
+    """daprd's ports are strings where empty means none."""
+    if not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+def _flag(group: argparse._ArgumentGroup, name: str, **kwargs: Any) -> None:
+    """One flag; a boolean one takes daprd's forms (see daprd_flags.normalise)."""
+    if name in BOOL_FLAGS:
+        kwargs = {"type": _bool_arg, "nargs": "?", "const": True, "metavar": "BOOL", **kwargs}
+    group.add_argument(name, **kwargs)
+
+
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     app = p.add_argument_group("app")
-    app.add_argument("--app-id", default=None, help="the app's id (default: the app command name)")
-    app.add_argument(
+    _flag(app, "--app-id", default=None, help="the app's id (default: the app command name)")
+    _flag(
+        app,
         "--app-port",
-        type=int,
+        type=_port_arg,
         default=None,
         help="port the app listens on; omit when the app serves nothing",
     )
-    app.add_argument("--app-protocol", choices=[e.value for e in AppProtocol], default="http")
-    app.add_argument("--app-channel-address", default="127.0.0.1", help="host of the app")
-    app.add_argument(
+    _flag(app, "--app-protocol", choices=[e.value for e in AppProtocol], default="http")
+    _flag(app, "--app-channel-address", default="127.0.0.1", help="host of the app")
+    _flag(app, "--app-ssl", default=False, help="deprecated: --app-protocol https or grpcs")
+    _flag(
+        app,
         "--enable-app-health-check",
-        action="store_true",
+        default=False,
         help="probe the app's health endpoint; /v1.0/healthz follows it",
     )
-    app.add_argument("--app-health-check-path", default="/healthz")
-    app.add_argument("--app-health-probe-interval", type=float, default=5.0, metavar="SECONDS")
-    app.add_argument("--app-health-probe-timeout", type=float, default=500.0, metavar="MS")
-    app.add_argument(
+    _flag(app, "--app-health-check-path", default="/healthz")
+    _flag(app, "--app-health-probe-interval", type=float, default=5.0, metavar="SECONDS")
+    _flag(app, "--app-health-probe-timeout", type=float, default=500.0, metavar="MS")
+    _flag(
+        app,
         "--app-health-threshold",
         type=int,
         default=3,
         metavar="N",
         help="consecutive failed probes before the app counts as unhealthy",
     )
+    _flag(
+        app,
+        "--app-max-concurrency",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="limit of concurrent calls into the app (default -1: unlimited)",
+    )
     api = p.add_argument_group("API servers")
-    api.add_argument("--dapr-http-port", type=int, default=DEFAULT_HTTP_PORT)
-    api.add_argument("--dapr-grpc-port", type=int, default=DEFAULT_GRPC_PORT)
-    api.add_argument(
+    _flag(api, "--dapr-http-port", type=int, default=DEFAULT_HTTP_PORT)
+    _flag(api, "--dapr-grpc-port", type=int, default=DEFAULT_GRPC_PORT)
+    _flag(
+        api,
         "--dapr-listen-addresses",
         default="127.0.0.1",
         help="comma-separated addresses the APIs listen on (default loopback only)",
     )
-    api.add_argument("--max-body-size", default="4Mi", help="request size limit (default 4Mi)")
-    api.add_argument(
-        "--api-token",
+    _flag(api, "--max-body-size", default=None, help="request size limit (default 4Mi)")
+    _flag(api, "--dapr-http-max-request-size", type=int, default=None, help="deprecated (MB)")
+    _flag(
+        api,
+        "--read-buffer-size",
         default=None,
-        help="require this token in dapr-api-token (default: $DAPR_API_TOKEN)",
+        help="longest HTTP request line or header line (default 8Ki)",
     )
-    api.add_argument("--dapr-graceful-shutdown-seconds", type=float, default=5.0)
+    _flag(api, "--dapr-http-read-buffer-size", type=int, default=None, help="deprecated (KB)")
+    _flag(
+        api,
+        "--max-inflight-body-size",
+        default=None,
+        help="bytes of HTTP request bodies received or held at once; over it, 503"
+        " (default 32Mi, at least --max-body-size)",
+    )
+    _flag(
+        api,
+        "--http-header-read-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a connection must send a request's headers within this (default 10; 0 = none)",
+    )
+    _flag(
+        api,
+        "--http-body-read-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request body must arrive within this, else 400 (default 30; 0 = none)",
+    )
+    _flag(
+        api,
+        "--http-idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close keep-alive connections idle this long (default 60)",
+    )
+    _flag(
+        api,
+        "--api-token-file",
+        default=None,
+        metavar="FILE",
+        help="require the token in this file (owner-only permissions) in dapr-api-token;"
+        " default $DAPR_API_TOKEN",
+    )
+    api.add_argument("--api-token", action=_RefuseApiToken, help=argparse.SUPPRESS)
+    _flag(api, "--dapr-graceful-shutdown-seconds", type=float, default=5.0)
+    _flag(
+        api,
+        "--mode",
+        default="standalone",
+        help="standalone (the only mode Tandem has)",
+    )
     res = p.add_argument_group("resources")
-    res.add_argument(
+    _flag(
+        res,
         "--resources-path",
-        "--components-path",
         action="append",
         default=[],
         dest="resources_path",
@@ -197,6 +328,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         " when it exists, else the embedded defaults",
     )
     res.add_argument(
+        "--components-path", action="append", dest="resources_path", help=argparse.SUPPRESS
+    )
+    _flag(
+        res,
         "--config",
         action="append",
         default=[],
@@ -204,37 +339,112 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="Configuration YAML file (tracing, metrics, ...)",
     )
     obs = p.add_argument_group("observability")
-    obs.add_argument(
+    _flag(
+        obs,
         "--log-level",
         default="info",
         choices=["debug", "info", "warn", "warning", "error", "fatal"],
     )
-    obs.add_argument("--log-as-json", action="store_true")
-    obs.add_argument("--enable-api-logging", action="store_true", help="one log line per API call")
-    obs.add_argument("--enable-metrics", default="true", choices=["true", "false"])
-    obs.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    _flag(obs, "--log-as-json", default=False)
+    _flag(obs, "--enable-api-logging", default=False, help="one log line per API call")
+    _flag(obs, "--enable-metrics", default=True)
+    _flag(obs, "--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    p.add_argument("--version", action="version", version=f"tandem {__version__}")
+    p.add_argument("--build-info", action="version", version=f"tandem {__version__}")
+    compat = p.add_argument_group(
+        "daprd flags accepted for compatibility (not used by Tandem yet; a warning names them)"
+    )
+    for name in UNUSED_VALUE_FLAGS:
+        _flag(compat, name, default=None, metavar="VALUE")
+    for name in UNUSED_BOOL_FLAGS:
+        _flag(compat, name, default=None)
     p.add_argument("app_command", nargs=argparse.REMAINDER, help="-- followed by the app command")
 
 
-def _normalise(argv: Sequence[str]) -> list[str]:
-    """daprd accepts ``-app-id`` and ``-config``; rewrite single-dash long flags (before ``--``)
-    to ``--``."""
-    out: list[str] = []
-    passthrough = False
-    for arg in argv:
-        if passthrough or arg == "--":
-            passthrough = True
-            out.append(arg)
-        elif re.match(r"^-[a-z][a-z0-9]+(-[a-z0-9]+)*(=.*)?$", arg):
-            out.append("-" + arg)
-        else:
-            out.append(arg)
-    return out
-
-
 def parse_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> argparse.Namespace:
-    env = os.environ if env is None else env
-    return build_parser().parse_args(_normalise(argv))
+    """Parse the command line; raises UsageError (never exits, except --help/--version)."""
+    return build_parser().parse_args(normalise(argv, BOOL_FLAGS))
+
+
+def read_token_file(path: Path) -> str:
+    """The API token in ``path``; refused (UsageError) when others may read it, as ssh refuses
+    a private key with open permissions, or when it is empty."""
+    try:
+        st = path.stat()
+        if st.st_mode & 0o077:
+            raise UsageError(
+                f"--api-token-file: {path} is readable by other users"
+                f" (mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+            )
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--api-token-file: cannot read {path}: {exc}") from None
+    if not token:
+        raise UsageError(f"--api-token-file: {path} is empty")
+    return token
+
+
+def _positive(flag: str, value: float, *, allow_zero: bool = False) -> float:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise UsageError(f"{flag}: {value} must be a positive number")
+    return value
+
+
+def _max_body(ns: argparse.Namespace) -> int:
+    if ns.max_body_size is None and ns.dapr_http_max_request_size is not None:
+        if ns.dapr_http_max_request_size <= 0:
+            raise UsageError("--dapr-http-max-request-size: must be a positive number of MB")
+        return int(ns.dapr_http_max_request_size) << 20
+    try:
+        return parse_size(ns.max_body_size or "4Mi")
+    except ValueError as exc:
+        raise UsageError(f"--max-body-size: {exc}") from None
+
+
+def _read_buffer(ns: argparse.Namespace) -> int:
+    if ns.read_buffer_size is None and ns.dapr_http_read_buffer_size is not None:
+        if ns.dapr_http_read_buffer_size <= 0:
+            raise UsageError("--dapr-http-read-buffer-size: must be a positive number of KB")
+        return int(ns.dapr_http_read_buffer_size) << 10
+    return _size_flag("--read-buffer-size", ns.read_buffer_size, default=DEFAULT_READ_BUFFER)
+
+
+def _size_flag(flag: str, value: str | None, *, default: int, at_least: int = 1) -> int:
+    if value is None:
+        return default
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if size < at_least:
+        raise UsageError(f"{flag}: {value} must be at least {at_least} bytes")
+    return size
+
+
+def _app_protocol(ns: argparse.Namespace) -> AppProtocol:
+    protocol = AppProtocol(ns.app_protocol)
+    if ns.app_ssl:  # daprd: the deprecated --app-ssl upgrades http/grpc to their TLS forms
+        protocol = {AppProtocol.HTTP: AppProtocol.HTTPS, AppProtocol.GRPC: AppProtocol.GRPCS}.get(
+            protocol, protocol
+        )
+    return protocol
+
+
+def _unused_flags(ns: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name in (*UNUSED_VALUE_FLAGS, *UNUSED_BOOL_FLAGS)
+        if getattr(ns, name[2:].replace("-", "_")) is not None
+    )
+
+
+def _internal_grpc_port(ns: argparse.Namespace) -> int | None:
+    text = ns.dapr_internal_grpc_port
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit() or not 0 <= int(text) <= 65535:
+        raise UsageError(f"--dapr-internal-grpc-port: {text!r} is not a TCP port")
+    return int(text)
 
 
 def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarConfig:
@@ -245,12 +455,13 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
     app_id = ns.app_id or (Path(command[0]).name if command else "")
     if not app_id:
         raise UsageError("--app-id is required when no app command is given")
-    if "||" in app_id:
-        raise UsageError("--app-id must not contain '||'")
-    try:
-        max_body = parse_size(ns.max_body_size)
-    except ValueError as exc:
-        raise UsageError(f"--max-body-size: {exc}") from None
+    if separator_problem(app_id):
+        raise UsageError(f"--app-id must not contain '{KEY_SEPARATOR}'")
+    if ns.mode != "standalone":
+        raise UsageError(
+            f"--mode {ns.mode}: Tandem runs in standalone mode only (Kubernetes mode needs"
+            " daprd and its control plane)"
+        )
     for flag, port in (
         ("--dapr-http-port", ns.dapr_http_port),
         ("--dapr-grpc-port", ns.dapr_grpc_port),
@@ -260,15 +471,26 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
             raise UsageError(f"{flag}: {port} is not a TCP port")
     if ns.app_port is not None and not 0 < ns.app_port <= 65535:
         raise UsageError(f"--app-port: {ns.app_port} is not a TCP port")
+    if ns.app_max_concurrency < -1:
+        raise UsageError(f"--app-max-concurrency: {ns.app_max_concurrency} is not -1, 0 or more")
+    if ns.app_health_threshold < 1:
+        raise UsageError(f"--app-health-threshold: {ns.app_health_threshold} must be at least 1")
+    token = (
+        read_token_file(Path(ns.api_token_file))
+        if ns.api_token_file
+        else env.get("DAPR_API_TOKEN") or None
+    )
     addresses = tuple(a.strip() for a in ns.dapr_listen_addresses.split(",") if a.strip())
+    max_body = _max_body(ns)
     level = {"warn": "warning", "fatal": "critical"}.get(ns.log_level, ns.log_level)
     return SidecarConfig(
         app_id=app_id,
         app_port=ns.app_port,
-        app_protocol=AppProtocol(ns.app_protocol),
+        app_protocol=_app_protocol(ns),
         app_channel_address=ns.app_channel_address,
         http_port=ns.dapr_http_port,
         grpc_port=ns.dapr_grpc_port,
+        internal_grpc_port=_internal_grpc_port(ns),
         listen_addresses=addresses or ("127.0.0.1",),
         resources_paths=tuple(Path(p) for p in ns.resources_path),
         config_paths=tuple(Path(p) for p in ns.config),
@@ -276,17 +498,40 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         log_as_json=ns.log_as_json,
         enable_api_logging=ns.enable_api_logging,
         max_body_size=max_body,
-        graceful_shutdown_seconds=ns.dapr_graceful_shutdown_seconds,
+        max_inflight_body_size=_size_flag(
+            "--max-inflight-body-size",
+            ns.max_inflight_body_size,
+            default=max(DEFAULT_MAX_INFLIGHT_BODY, max_body),
+            at_least=max_body,
+        ),
+        read_buffer_size=_read_buffer(ns),
+        http_header_read_timeout=_positive(
+            "--http-header-read-timeout", ns.http_header_read_timeout, allow_zero=True
+        ),
+        http_body_read_timeout=_positive(
+            "--http-body-read-timeout", ns.http_body_read_timeout, allow_zero=True
+        ),
+        http_idle_timeout=_positive("--http-idle-timeout", ns.http_idle_timeout),
+        graceful_shutdown_seconds=_positive(
+            "--dapr-graceful-shutdown-seconds", ns.dapr_graceful_shutdown_seconds, allow_zero=True
+        ),
         enable_app_health_check=ns.enable_app_health_check,
         app_health_check_path=ns.app_health_check_path,
-        app_health_probe_interval=ns.app_health_probe_interval,
-        app_health_probe_timeout=ns.app_health_probe_timeout / 1000.0,
+        app_health_probe_interval=_positive(
+            "--app-health-probe-interval", ns.app_health_probe_interval
+        ),
+        app_health_probe_timeout=_positive(
+            "--app-health-probe-timeout", ns.app_health_probe_timeout
+        )
+        / 1000.0,
         app_health_threshold=ns.app_health_threshold,
-        enable_metrics=ns.enable_metrics == "true",
+        app_max_concurrency=ns.app_max_concurrency,
+        enable_metrics=ns.enable_metrics,
         metrics_port=ns.metrics_port,
-        api_token=ns.api_token or env.get("DAPR_API_TOKEN") or None,
+        api_token=token,
         app_api_token=env.get("APP_API_TOKEN") or None,
         namespace=env.get("NAMESPACE", ""),
         home=tandem_home(env),
         app_command=tuple(command),
+        unused_flags=_unused_flags(ns),
     )

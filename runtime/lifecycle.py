@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
+from runtime.appchannel import build_app_channel
+from runtime.appchannel.base import AppChannel
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
@@ -72,6 +74,7 @@ class Sidecar:
         self.status = RuntimeStatus()
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
+        self.app_channel: AppChannel | None = None  # set once the APIs serve
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -130,7 +133,9 @@ class Sidecar:
             services = self._services(
                 components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             )
+            stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             await self._start_apis(stack, services, metrics)
+            self.app_channel = await build_app_channel(cfg, self.status)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -171,6 +176,10 @@ class Sidecar:
         )
         return Services(state=state, metadata=metadata, status=self.status)
 
+    async def _close_app_channel(self) -> None:
+        if self.app_channel is not None:
+            await self.app_channel.aclose()
+
     async def _start_metrics(self, stack: AsyncExitStack) -> Metrics | None:
         cfg = self.config
         from_config = self.configuration.metrics_enabled
@@ -200,9 +209,18 @@ class Sidecar:
         metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
+        from runtime.api.http.limits import HttpLimits
         from runtime.api.http.server import HttpServer, build_app
 
         cfg = self.config
+        limits = HttpLimits(
+            max_body=cfg.max_body_size,
+            max_inflight_body=cfg.max_inflight_body_size,
+            header_timeout=cfg.http_header_read_timeout,
+            body_timeout=cfg.http_body_read_timeout,
+            idle_timeout=cfg.http_idle_timeout,
+            max_line_size=cfg.read_buffer_size,
+        )
         api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
             services=services,
@@ -221,12 +239,14 @@ class Sidecar:
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
             telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
+            limits=limits,
         )
         http_server = HttpServer(
             app,
             addresses=cfg.listen_addresses,
             port=cfg.http_port,
             grace=cfg.graceful_shutdown_seconds,
+            limits=limits,
         )
         await http_server.start()
         stack.push_async_callback(http_server.stop)
@@ -249,9 +269,11 @@ class Sidecar:
         if cfg.app_command:
             app = AppProcess(cfg)
             await app.start()
-            services.metadata.set_attribute("appPID", str(app.pid))
-            services.metadata.set_attribute("appCommand", " ".join(cfg.app_command))
-        health = asyncio.create_task(AppHealth(cfg, self.status).run(), name="app-health")
+            services.metadata.set_runtime_attribute("appPID", str(app.pid))
+            services.metadata.set_runtime_attribute("appCommand", " ".join(cfg.app_command))
+        health = asyncio.create_task(
+            AppHealth(cfg, self.status, self.app_channel).run(), name="app-health"
+        )
         ready_log = asyncio.create_task(self._log_ready(), name="ready-log")
 
         waiters: set[asyncio.Task[Any]] = {

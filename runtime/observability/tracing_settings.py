@@ -1,17 +1,19 @@
 """Tracing settings: the Configuration ``spec.tracing`` section and the ``OTEL_EXPORTER_OTLP_*``
 variables, parsed and validated into ``TracingSettings``.
 
-A leaf module (standard library only): configuration loading, the lifecycle and the tracing
-setup all import it without importing each other or OpenTelemetry.
+A leaf module (standard library and the stdlib-only ``components._duration``): configuration
+loading, the lifecycle and the tracing setup all import it without importing each other or
+OpenTelemetry.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from components._duration import parse_duration
 
 __all__ = [
     "DEFAULT_EXPORT_TIMEOUT",
@@ -193,26 +195,29 @@ def _sampling_rate(value: Any) -> float | None:
     return rate
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
 def _timeout(value: Any, field: str) -> float | None:
-    """A YAML timeout: a duration string (``500ms``, ``10s``, ``1m``) or a number of ms."""
+    """A YAML timeout: a Go duration (``500ms``, ``10s``, ``1m30s``) or a number of ms."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise TracingConfigError(field, f"expected a duration such as 10s, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value) / 1000.0
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise TracingConfigError(field, f"expected a duration such as 10s, got {value!r}")
-        number, unit = float(match.group(1)), match.group(2) or "ms"
-        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
-    if not math.isfinite(seconds) or seconds <= 0:
+    text = str(value).strip()
+    try:
+        number = float(text) if isinstance(value, int | float) or _is_number(text) else None
+        seconds = parse_duration(number / 1000.0 if number is not None else text)
+    except ValueError:
+        raise TracingConfigError(field, f"expected a duration such as 10s, got {value!r}") from None
+    if seconds <= 0:
         raise TracingConfigError(field, f"must be positive, got {value!r}")
     return seconds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _env_timeout_ms(value: str, field: str) -> float:

@@ -19,7 +19,9 @@ from pydantic import ValidationError
 
 from components.base import BaseMetadata, Component, ComponentContext
 from runtime.compstore import ComponentStore, LiveComponent
+from runtime.keyprefix import separator_problem
 from runtime.registry import MissingDriver, Registry, UnknownComponentType
+from runtime.resources.dapr_types import is_dapr_type
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest
 
@@ -66,6 +68,8 @@ def plan_components(
     """Resolve and validate every manifest; raises ConfigError with every problem, after the
     ``prior_issues`` found while loading the files.
 
+    As daprd does, a component that says ``ignoreErrors: true`` is skipped with a warning when
+    it cannot be loaded (a type Tandem lacks, bad metadata); without it, start-up stops.
     Components scoped to other apps are skipped; ``app_id=None`` (``tandem validate``) keeps
     them all, so every file is checked whatever app will load it.
     """
@@ -75,82 +79,111 @@ def plan_components(
         if app_id is not None and m.scopes and app_id not in m.scopes:
             log.info("component %s skipped: not scoped to app %s", m.name, app_id)
             continue
-        try:
-            cls = registry.resolve(m.spec.type, m.spec.version)
-        except (UnknownComponentType, MissingDriver) as exc:
-            issues.append(Issue(m.source, str(exc), m.document, "spec.type"))
+        found: list[Issue] = []
+        plan = _plan(m, registry, env, found)
+        if found and m.spec.ignoreErrors:
+            for issue in found:
+                log.warning("component %s skipped (ignoreErrors): %s", m.name, issue)
             continue
-        values: dict[str, str] = {}
-        runtime_values: dict[str, str] = {}
-        index_of: dict[str, int] = {}
-        for i, item in enumerate(m.spec.metadata):
-            where = f"spec.metadata[{i}]"
-            if item.envRef is not None:
-                if item.envRef not in env:
-                    issues.append(
-                        Issue(
-                            m.source,
-                            f"environment variable {item.envRef} is not set",
-                            m.document,
-                            where + ".envRef",
-                        )
-                    )
-                    continue
-                value = env[item.envRef]
-            elif item.secretKeyRef is not None:
-                store = m.auth.secretStore if m.auth else "(none)"
-                issues.append(
-                    Issue(
-                        m.source,
-                        f"secretKeyRef {item.secretKeyRef.name!r} cannot be "
-                        f"resolved: secret store {store!r} is not loaded",
-                        m.document,
-                        where + ".secretKeyRef",
-                    )
-                )
-                continue
-            else:
-                value = "" if item.value is None else _as_text(item.value)
-            if item.name.lower() in RUNTIME_METADATA:
-                if item.name.lower() == "keyprefix" and "||" in value:
-                    issues.append(
-                        Issue(
-                            m.source,
-                            "keyPrefix must not contain '||'",
-                            m.document,
-                            f"{where}.value",
-                        )
-                    )
-                    continue
-                runtime_values[item.name.lower()] = value
-            else:
-                values[item.name] = value
-                index_of[item.name.lower()] = i
-        unknown = cls.Metadata.unknown_fields(values)
-        if unknown:
-            log.warning(
-                "component %s (%s): ignoring unknown metadata %s",
-                m.name,
-                m.spec.type,
-                ", ".join(unknown),
-            )
-        try:
-            metadata = cls.Metadata.model_validate(values)
-        except ValidationError as exc:
-            for err in exc.errors():
-                field = str(err["loc"][0]) if err["loc"] else ""
-                idx = index_of.get(field.lower())
-                path = (
-                    f"spec.metadata[{idx}] ({field})"
-                    if idx is not None
-                    else (f"spec.metadata ({field})" if field else "spec.metadata")
-                )
-                issues.append(Issue(m.source, err["msg"], m.document, path))
-            continue
-        plans.append(ComponentPlan(m, cls, metadata, runtime_values))
+        issues.extend(found)
+        if plan is not None:
+            plans.append(plan)
     if issues:
         raise ConfigError(issues)
     return plans
+
+
+def _resolve(
+    m: ComponentManifest, registry: Registry, issues: list[Issue]
+) -> type[Component] | None:
+    try:
+        return registry.resolve(m.spec.type, m.spec.version)
+    except UnknownComponentType as exc:
+        message = str(exc)
+        if m.spec.type.lower() not in registry.types() and is_dapr_type(m.spec.type):
+            message = (
+                f"{m.spec.type!r} is a Dapr component type Tandem does not implement;"
+                " set spec.ignoreErrors: true to start without it"
+            )
+        issues.append(Issue(m.source, message, m.document, "spec.type"))
+    except MissingDriver as exc:
+        issues.append(Issue(m.source, str(exc), m.document, "spec.type"))
+    return None
+
+
+def _plan(
+    m: ComponentManifest, registry: Registry, env: Mapping[str, str], issues: list[Issue]
+) -> ComponentPlan | None:
+    """One component's plan, or None with its problems appended to ``issues``."""
+    cls = _resolve(m, registry, issues)
+    if cls is None:
+        return None
+    values: dict[str, str] = {}
+    runtime_values: dict[str, str] = {}
+    index_of: dict[str, int] = {}
+    ok = True
+    for i, item in enumerate(m.spec.metadata):
+        where = f"spec.metadata[{i}]"
+        if item.envRef is not None:
+            if item.envRef not in env:
+                issues.append(
+                    Issue(
+                        m.source,
+                        f"environment variable {item.envRef} is not set",
+                        m.document,
+                        where + ".envRef",
+                    )
+                )
+                ok = False
+                continue
+            value = env[item.envRef]
+        elif item.secretKeyRef is not None:
+            store = m.auth.secretStore if m.auth else "(none)"
+            issues.append(
+                Issue(
+                    m.source,
+                    f"secretKeyRef {item.secretKeyRef.name!r} cannot be "
+                    f"resolved: secret store {store!r} is not loaded",
+                    m.document,
+                    where + ".secretKeyRef",
+                )
+            )
+            ok = False
+            continue
+        else:
+            value = "" if item.value is None else _as_text(item.value)
+        if item.name.lower() in RUNTIME_METADATA:
+            problem = separator_problem(value) if item.name.lower() == "keyprefix" else None
+            if problem is not None:
+                issues.append(Issue(m.source, problem, m.document, f"{where}.value"))
+                ok = False
+                continue
+            runtime_values[item.name.lower()] = value
+        else:
+            values[item.name] = value
+            index_of[item.name.lower()] = i
+    unknown = cls.Metadata.unknown_fields(values)
+    if unknown:
+        log.warning(
+            "component %s (%s): ignoring unknown metadata %s",
+            m.name,
+            m.spec.type,
+            ", ".join(unknown),
+        )
+    try:
+        metadata = cls.Metadata.model_validate(values)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            idx = index_of.get(field.lower())
+            path = (
+                f"spec.metadata[{idx}] ({field})"
+                if idx is not None
+                else (f"spec.metadata ({field})" if field else "spec.metadata")
+            )
+            issues.append(Issue(m.source, err["msg"], m.document, path))
+        return None
+    return ComponentPlan(m, cls, metadata, runtime_values) if ok else None
 
 
 async def start_components(

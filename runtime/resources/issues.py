@@ -17,13 +17,18 @@ class Issue:
     document: int | None = None
     path: str = ""
 
-    def __str__(self) -> str:
+    @property
+    def where(self) -> str:
+        """``file (document N) field.path``."""
         where = self.source
         if self.document is not None:
             where += f" (document {self.document + 1})"
         if self.path:
             where += f" {self.path}"
-        return f"{where}: {self.message}"
+        return where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
 
 
 class ConfigError(Exception):

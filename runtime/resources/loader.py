@@ -1,12 +1,15 @@
 """Read resource folders: every ``*.yaml``/``*.yml``, several documents per file.
 
-Components are validated structurally here; other kinds (Subscription, Resiliency,
-Configuration, HTTPEndpoint) are kept as plain documents for their owners. Every problem in
-every file is collected and raised together as one ``ConfigError``.
+Components are validated structurally here; the other kinds Tandem knows (Subscription,
+Resiliency, Configuration) are kept as plain documents for their owners. Kinds Tandem does not
+know (HTTPEndpoint, MCPServer, ...) are skipped with a warning, as daprd skips kinds it does not
+load. Every problem in every file is collected and raised together as one ``ConfigError``.
+Files are read with the bounded reader of ``safe_yaml`` (alias bombs, deep nesting).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from pydantic import ValidationError
 
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest, format_loc
+from runtime.resources.safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 
 __all__ = [
     "KNOWN_KINDS",
@@ -27,9 +31,9 @@ __all__ = [
     "parse_documents",
 ]
 
-KNOWN_KINDS = frozenset(
-    {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"}
-)
+KNOWN_KINDS = frozenset({"Component", "Subscription", "Resiliency", "Configuration"})
+
+log = logging.getLogger("tandem.resources")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +47,14 @@ class Document:
 class Resources:
     components: list[ComponentManifest] = field(default_factory=list)
     others: dict[str, list[Document]] = field(default_factory=dict)  # kind -> documents
+    skipped: list[Document] = field(default_factory=list)  # kinds Tandem does not load
 
 
 def parse_documents(text: str, source: str, issues: list[Issue]) -> list[Document]:
     """The YAML documents of one file; syntax errors become issues with line numbers."""
     docs: list[Document] = []
     try:
-        for index, body in enumerate(yaml.safe_load_all(text)):
+        for index, body in enumerate(load_all(text)):
             if body is None:
                 continue
             if not isinstance(body, dict):
@@ -60,7 +65,8 @@ def parse_documents(text: str, source: str, issues: list[Issue]) -> list[Documen
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        issues.append(Issue(source, f"malformed YAML: {where}{problem}"))
+        what = "refused" if isinstance(exc, ResourceYAMLError) else "malformed YAML"
+        issues.append(Issue(source, f"{what}: {where}{problem}"))
     return docs
 
 
@@ -92,21 +98,33 @@ def collect_resources(paths: Iterable[Path]) -> tuple[Resources, list[Issue]]:
     seen: dict[str, ComponentManifest] = {}
     for file in _files(paths, issues):
         try:
+            if file.stat().st_size > MAX_FILE_BYTES:
+                issues.append(Issue(str(file), f"refused: larger than {MAX_FILE_BYTES >> 20} MiB"))
+                continue
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             issues.append(Issue(str(file), f"cannot read: {exc}"))
             continue
         for doc in parse_documents(text, str(file), issues):
             kind = doc.body.get("kind")
-            if kind not in KNOWN_KINDS:
+            if not isinstance(kind, str) or not kind:
                 issues.append(
                     Issue(
                         doc.source,
-                        f"unknown kind {kind!r}; known: {', '.join(sorted(KNOWN_KINDS))}",
+                        f"missing kind; Tandem loads: {', '.join(sorted(KNOWN_KINDS))}",
                         doc.index,
                         "kind",
                     )
                 )
+                continue
+            if kind not in KNOWN_KINDS:
+                log.warning(
+                    "%s: skipped: kind %r is not supported by Tandem (it loads: %s)",
+                    Issue(doc.source, "", doc.index).where,
+                    kind[:64],
+                    ", ".join(sorted(KNOWN_KINDS)),
+                )
+                resources.skipped.append(doc)
                 continue
             if kind != "Component":
                 resources.others.setdefault(kind, []).append(doc)

@@ -7,8 +7,26 @@ from dataclasses import dataclass, field
 
 from runtime._version import __version__
 from runtime.compstore import ComponentStore
+from runtime.services.metadata_errors import MetadataErrors
 
-__all__ = ["AppConnection", "ComponentInfo", "MetadataService", "MetadataSnapshot"]
+__all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTES_SIZE",
+    "MAX_ATTRIBUTE_KEY",
+    "MAX_ATTRIBUTE_VALUE",
+    "AppConnection",
+    "ComponentInfo",
+    "MetadataService",
+    "MetadataSnapshot",
+]
+
+# Bounds on the extended attributes set through the API (``PUT /v1.0/metadata/{key}``,
+# ``SetMetadata``): every caller reads them all back in one response, so they must stay far
+# below the API's message size. Sizes are UTF-8 bytes.
+MAX_ATTRIBUTE_KEY = 256
+MAX_ATTRIBUTE_VALUE = 64 * 1024
+MAX_ATTRIBUTES = 1000
+MAX_ATTRIBUTES_SIZE = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,9 +76,39 @@ class MetadataService:
             "runtime": "tandem",
             **(extended or {}),
         }
+        self._size = sum(len(k.encode()) + len(v.encode()) for k, v in self._extended.items())
+
+    def set_runtime_attribute(self, key: str, value: str) -> None:
+        """Set one of the runtime's own attributes (``appPID``, ...): not bounded, counted."""
+        old = self._extended.get(key)
+        freed = 0 if old is None else len(key.encode()) + len(old.encode())
+        self._extended[key] = value
+        self._size += len(key.encode()) + len(value.encode()) - freed
 
     def set_attribute(self, key: str, value: str) -> None:
+        """Set an extended attribute for an API caller; a bad key or a bound exceeded raise
+        the MetadataErrors entry and leave the attributes unchanged."""
+        key_size = len(key.encode())
+        if not 0 < key_size <= MAX_ATTRIBUTE_KEY:
+            raise MetadataErrors.ATTRIBUTE_KEY_INVALID(max=MAX_ATTRIBUTE_KEY, size=key_size)
+        value_size = len(value.encode())
+        if value_size > MAX_ATTRIBUTE_VALUE:
+            raise MetadataErrors.ATTRIBUTES_TOO_LARGE(
+                detail=f"metadata value of {key!r} is {value_size} bytes; "
+                f"limit {MAX_ATTRIBUTE_VALUE}"
+            )
+        old = self._extended.get(key)
+        if old is None and len(self._extended) >= MAX_ATTRIBUTES:
+            raise MetadataErrors.ATTRIBUTES_TOO_LARGE(
+                detail=f"too many metadata attributes: limit {MAX_ATTRIBUTES}"
+            )
+        freed = 0 if old is None else key_size + len(old.encode())
+        if self._size - freed + key_size + value_size > MAX_ATTRIBUTES_SIZE:
+            raise MetadataErrors.ATTRIBUTES_TOO_LARGE(
+                detail=f"metadata attributes would exceed {MAX_ATTRIBUTES_SIZE} bytes in all"
+            )
         self._extended[key] = value
+        self._size += key_size + value_size - freed
 
     def snapshot(self) -> MetadataSnapshot:
         comps = []

@@ -99,7 +99,7 @@ def test_run_help_lists_daprd_flags() -> None:
         "--max-body-size",
         "--log-as-json",
         "--enable-app-health-check",
-        "--api-token",
+        "--api-token-file",
     ):
         assert flag in out, flag
     assert "-- " in out  # how to give the app command
@@ -299,3 +299,76 @@ def test_missing_resources_folder(tmp_path: Path) -> None:
 
 def test_repo_root_is_where_the_harness_runs() -> None:
     assert (REPO_ROOT / "runtime" / "__main__.py").exists()
+
+
+# daprd compatibility: flags and resource folders ------------------------------------------
+
+SDK_RESOURCES = REPO_ROOT / "tests" / "unit" / "runtime" / "sdk_resources"
+
+
+def test_validate_names_an_unimplemented_dapr_type_and_the_fix() -> None:
+    folder = SDK_RESOURCES / "distributed_lock"
+    result = run_tandem(["validate", "--resources-path", str(folder)])
+    assert result.returncode == 1
+    assert (
+        f"{folder / 'lockstore.yaml'} (document 1) spec.type: 'lock.redis' is a Dapr component"
+        " type Tandem does not implement; set spec.ignoreErrors: true" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_warns_about_what_it_skips(tmp_path: Path) -> None:
+    text = (SDK_RESOURCES / "state_store" / "pubsub.yaml").read_text()
+    (tmp_path / "pubsub.yaml").write_text(
+        text.replace("\nspec:\n", "\nspec:\n  ignoreErrors: true\n")
+    )
+    (tmp_path / "endpoint.yaml").write_text(
+        (SDK_RESOURCES / "http_endpoint" / "endpoint.yaml").read_text()
+    )
+    result = run_tandem(["validate", "--resources-path", str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "ok: 1 component(s); 1 component(s) skipped (ignoreErrors);"
+        " 1 document(s) of unsupported kinds"
+    )
+    assert "warning:" in result.stderr
+    assert "pubsub.redis" in result.stderr
+    assert "HTTPEndpoint" in result.stderr
+
+
+def test_sdk_test_runner_style_command_line_starts_and_names_ignored_flags(tmp_path: Path) -> None:
+    """The flags the Dapr SDKs' test runners pass to daprd, in Go's syntax."""
+    args = [
+        "-enable-metrics",
+        "--log-as-json=false",
+        "--enable-api-logging=true",
+        "--mode",
+        "standalone",
+        "--dapr-internal-grpc-port",
+        str(free_port()),
+        "--placement-host-address",
+        "localhost:50005",
+        "-scheduler-host-address=localhost:50006",
+        "--enable-profiling=false",
+    ]
+    with Sidecar.start(tmp_path, empty_resources=True, args=args) as sc:
+        assert sc.request("GET", "/v1.0/metadata").status == 200
+    logs = sc.logs()
+    for flag in ("--placement-host-address", "--scheduler-host-address", "--enable-profiling"):
+        assert f"flag {flag} accepted for compatibility with daprd and ignored" in logs
+    assert "--dapr-internal-grpc-port" in logs
+    assert "Traceback" not in logs
+
+
+def test_mode_kubernetes_is_a_clear_usage_error(tmp_path: Path) -> None:
+    code, out = start_failure(tmp_path, empty_resources=True, args=["--mode", "kubernetes"])
+    assert code == 2
+    assert "standalone mode only" in out
+
+
+def test_hostile_resource_file_named_without_traceback(tmp_path: Path) -> None:
+    deep = "x: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    code, out = start_failure(tmp_path, components=[deep])
+    assert code == 1
+    assert str(tmp_path / "resources" / "component0.yaml") in out
+    assert "nested more than" in out

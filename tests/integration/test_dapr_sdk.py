@@ -106,7 +106,7 @@ def test_set_metadata(sidecar: Sidecar) -> None:
 
 def test_api_token_from_environment(tmp_path: Path) -> None:
     with Sidecar.start(
-        tmp_path, empty_resources=True, app_id="tok", args=["--api-token", TOKEN]
+        tmp_path, empty_resources=True, app_id="tok", env={"DAPR_API_TOKEN": TOKEN}
     ) as sc:
         ok = sdk(sc, "metadata", token=TOKEN)
         assert "error" not in ok, ok
@@ -134,7 +134,7 @@ def test_app_started_by_tandem_gets_what_the_sdk_needs(tmp_path: Path) -> None:
         tmp_path,
         empty_resources=True,
         app_id="child-app",
-        args=["--api-token", TOKEN],
+        env={"DAPR_API_TOKEN": TOKEN},
         app_command=[sys.executable, "-c", script],
     )
     try:

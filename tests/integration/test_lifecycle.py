@@ -95,16 +95,19 @@ def test_app_gets_api_token_from_env(tmp_path: Path) -> None:
         sc.stop()
 
 
-def test_app_gets_api_token_from_flag(tmp_path: Path) -> None:
+def test_app_gets_api_token_from_token_file(tmp_path: Path) -> None:
     out = tmp_path / "env.json"
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-from-file\n")
+    token_file.chmod(0o600)
     sc = Sidecar.spawn(
         tmp_path,
         empty_resources=True,
-        args=["--api-token", "tok-from-flag"],
+        args=["--api-token-file", str(token_file)],
         app_command=python_app("env_dump", out),
     )
     try:
-        assert read_env(out)["DAPR_API_TOKEN"] == "tok-from-flag"
+        assert read_env(out)["DAPR_API_TOKEN"] == "tok-from-file"
         sc.wait_exit()
     finally:
         sc.stop()

@@ -145,8 +145,8 @@ def test_secrets_never_logged_at_runtime(tmp_path: Path) -> None:
     with Sidecar.start(
         tmp_path,
         components=SECRET_COMPONENTS,
-        args=["--log-level", "debug", "--enable-api-logging", "--api-token", SECRET + "-token"],
-        env={"REDIS_PW": SECRET},
+        args=["--log-level", "debug", "--enable-api-logging"],
+        env={"REDIS_PW": SECRET, "DAPR_API_TOKEN": SECRET + "-token"},
     ) as sc:
         assert wait_until(lambda: "unreachable" in sc.logs() and "pg (" in sc.logs(), 10), sc.logs()
         headers = {"dapr-api-token": SECRET + "-token"}

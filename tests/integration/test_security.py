@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
-from tests.integration.harness import Sidecar, component_yaml, http_request
+from tests.integration.harness import Sidecar, component_yaml, http_request, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     tmp: Path = tmp_path_factory.mktemp("token")
     with Sidecar.start(
-        tmp, components=[component_yaml("statestore")], args=["--api-token", TOKEN]
+        tmp, components=[component_yaml("statestore")], env={"DAPR_API_TOKEN": TOKEN}
     ) as sc:
         yield sc
 
@@ -74,8 +75,43 @@ def test_http_without_the_right_token_is_401(
     headers = {} if token is None else {"dapr-api-token": token}
     resp = secured.request(method, path, body, headers)
     assert resp.status == 401
-    assert resp.content_type == "text/plain"
-    assert resp.text == "invalid api token"
+    # Dapr answers plain text here; Tandem the table's JSON error (declared in runtime/errors.py)
+    assert resp.content_type == "application/json"
+    expected = (
+        "missing api token in request metadata"
+        if not token
+        else "authentication error: api token mismatch"
+    )
+    assert resp.json() == {"errorCode": "ERR_UNAUTHENTICATED", "message": expected}
+    assert secured.proc.poll() is None
+
+
+def _raw_http(port: int, head: bytes) -> tuple[bytes, bytes]:
+    """Sends a request head as raw bytes; returns the response status line and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head)
+        response = b""
+        while chunk := s.recv(65536):
+            response += chunk
+    status_line, _, rest = response.partition(b"\r\n")
+    return status_line, rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\xe9t\xe9", b"s3cr3t-t0ken\xff", "s3cr3t-t0kén".encode(), b"\xc3(", b"\x80\x81"],
+    ids=["latin1", "token-plus-byte", "utf8", "bad-utf8", "continuation-bytes"],
+)
+def test_http_non_utf8_token_is_401_without_traceback(secured: Sidecar, value: bytes) -> None:
+    """Header bytes that are not UTF-8 (or not the token's UTF-8) are a plain 401."""
+    status, body = _raw_http(
+        secured.http_port,
+        b"GET /v1.0/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"dapr-api-token: " + value + b"\r\n\r\n",
+    )
+    assert status.startswith(b"HTTP/1.1 401"), status
+    assert json.loads(body)["errorCode"] == "ERR_UNAUTHENTICATED"
+    assert "Traceback" not in secured.logs()
     assert secured.proc.poll() is None
 
 
@@ -336,3 +372,76 @@ def test_listens_on_loopback_by_default(tmp_path: Path) -> None:
         if address is not None:
             with pytest.raises(ConnectionRefusedError):
                 http_request(sc.http_port, "GET", "/v1.0/healthz", host=address, timeout=2)
+
+
+# The token never on a command line (issue 8) ------------------------------------------------
+
+HOLD_APP = (
+    "import json, os, sys, time, pathlib\n"
+    "out, stop = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
+    "out.with_suffix('.tmp').write_text(json.dumps(dict(os.environ)))\n"
+    "out.with_suffix('.tmp').replace(out)\n"
+    "deadline = time.monotonic() + 60\n"
+    "while not stop.exists() and time.monotonic() < deadline:\n"
+    "    time.sleep(0.02)\n"
+)
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["token-file", "environment"])
+def test_token_is_not_on_the_command_line_and_reaches_the_app(tmp_path: Path, how: str) -> None:
+    """Every local user can read /proc/PID/cmdline (and ps); the token must not be there, and
+    the app started by ``tandem run`` still gets DAPR_API_TOKEN in its environment."""
+    if not Path("/proc/self/cmdline").exists():
+        pytest.skip("needs /proc")
+    token = "tok-" + "9" * 24
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    out, stop = tmp_path / "env.json", tmp_path / "stop"
+    sc = Sidecar.spawn(
+        tmp_path,
+        empty_resources=True,
+        args=["--api-token-file", str(token_file)] if how == "token-file" else [],
+        env={"DAPR_API_TOKEN": token} if how == "environment" else {},
+        app_command=[sys.executable, "-c", HOLD_APP, str(out), str(stop)],
+    )
+    try:
+        assert wait_until(out.exists, 15), sc.logs()
+        app_env = json.loads(out.read_text())
+        assert app_env["DAPR_API_TOKEN"] == token
+        assert token.encode() not in _cmdline(sc.proc.pid)
+        assert b"run" in _cmdline(sc.proc.pid)  # it is the sidecar's command line
+        sc.wait_ready()
+        assert sc.request("GET", "/v1.0/metadata").status == 401
+        assert sc.request("GET", "/v1.0/metadata", headers={"dapr-api-token": token}).status == 200
+    finally:
+        stop.touch()
+        sc.stop()
+    assert token not in sc.logs()
+
+
+def test_token_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("open-token")
+    token_file.chmod(0o644)
+    sc = Sidecar.spawn(tmp_path, empty_resources=True, args=["--api-token-file", str(token_file)])
+    try:
+        assert sc.wait_exit() == 2
+    finally:
+        sc.stop()
+    assert "chmod 600" in sc.logs()
+    assert "open-token" not in sc.logs()
+
+
+def test_api_token_flag_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    sc = Sidecar.spawn(tmp_path, empty_resources=True, args=["--api-token", "flag-token-123"])
+    try:
+        assert sc.wait_exit() == 2
+    finally:
+        sc.stop()
+    assert "DAPR_API_TOKEN" in sc.logs()
+    assert "flag-token-123" not in sc.logs()

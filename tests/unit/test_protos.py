@@ -33,6 +33,19 @@ EXPECTED_DAPR_RPCS = {
     "Shutdown",
 }
 
+# What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and
+# the deprecated bulk-delivery fallback.
+EXPECTED_APP_CALLBACK_RPCS = {
+    "dapr.proto.runtime.v1.AppCallback": {
+        "OnInvoke",
+        "ListTopicSubscriptions",
+        "OnTopicEvent",
+        "OnBulkTopicEvent",
+    },
+    "dapr.proto.runtime.v1.AppCallbackHealthCheck": {"HealthCheck"},
+    "dapr.proto.runtime.v1.AppCallbackAlpha": {"OnBulkTopicEventAlpha1"},
+}
+
 # Describes every message, enum and service found in the *_pb2 modules below a
 # Python package (argv[1]), as JSON keyed by the proto full name.
 DUMP_DESCRIPTORS = r"""
@@ -272,6 +285,29 @@ json.dump(
 """
 
 
+# Either side of a generic round trip. argv: package prefix ("protos.dapr" or "dapr.proto"),
+# module ("runtime.v1.appcallback_pb2"), message name, then "encode" (JSON on stdin → hex)
+# or "decode" (hex on stdin → JSON).
+ROUND_TRIP = r"""
+import importlib
+import json
+import sys
+
+from google.protobuf import json_format
+from google.protobuf import wrappers_pb2  # registers StringValue for Any payloads
+
+prefix, module, name, mode = sys.argv[1:5]
+cls = getattr(importlib.import_module(f"{prefix}.{module}"), name)
+text = sys.stdin.read()
+if mode == "encode":
+    message = json_format.ParseDict(json.loads(text), cls())
+    sys.stdout.write(message.SerializeToString(deterministic=True).hex())
+else:
+    message = cls.FromString(bytes.fromhex(text))
+    json.dump(json_format.MessageToDict(message, preserving_proto_field_name=True), sys.stdout)
+"""
+
+
 def run_python(code: str, *args: str, stdin: str = "") -> str:
     """Run code in a fresh interpreter at the repository root; return its stdout."""
     result = subprocess.run(
@@ -445,3 +481,126 @@ def test_metadata_response_from_tandem_parses_in_sdk() -> None:
     # Dapr's explicit json_names, as the SDK renders them.
     assert {"actors", "components", "extended", "actorRuntime"} <= set(received["json"])
     assert received["json"]["subscriptions"][0]["pubsubname"] == "pubsub"
+
+
+def test_app_callback_services_declare_exactly_the_called_rpcs(
+    tandem_dump: dict[str, Any],
+) -> None:
+    declared = {
+        name: set(service["methods"])
+        for name, service in tandem_dump["services"].items()
+        if name.startswith("dapr.proto.runtime.v1.AppCallback")
+    }
+    assert declared == EXPECTED_APP_CALLBACK_RPCS
+
+
+def round_trip(
+    message: str, module: str, value: dict[str, Any], *, sender: str, receiver: str
+) -> dict[str, Any]:
+    encoded = run_python(ROUND_TRIP, sender, module, message, "encode", stdin=json.dumps(value))
+    return run_json(ROUND_TRIP, receiver, module, message, "decode", stdin=encoded)
+
+
+@pytest.mark.parametrize(
+    ("module", "message", "value"),
+    [
+        (
+            "runtime.v1.appcallback_pb2",
+            "TopicEventRequest",
+            {
+                "id": "e1",
+                "source": "orders",
+                "type": "com.dapr.event.sent",
+                "spec_version": "1.0",
+                "data_content_type": "application/json",
+                "data": "eyJhIjoxfQ==",
+                "topic": "new-orders",
+                "pubsub_name": "pubsub",
+                "path": "/orders",
+                "extensions": {"traceparent": "00-abc-def-01", "n": 1.0},
+            },
+        ),
+        (
+            "runtime.v1.appcallback_pb2",
+            "TopicEventBulkRequest",
+            {
+                "id": "b1",
+                "entries": [
+                    {"entry_id": "1", "bytes": "AAE=", "content_type": "text/plain"},
+                    {
+                        "entry_id": "2",
+                        "cloud_event": {"id": "c", "data": "e30=", "spec_version": "1.0"},
+                        "metadata": {"k": "v"},
+                    },
+                ],
+                "metadata": {"m": "1"},
+                "topic": "t",
+                "pubsub_name": "p",
+                "type": "com.dapr.event.sent.bulk",
+                "path": "/bulk",
+            },
+        ),
+        (
+            "common.v1.common_pb2",
+            "InvokeRequest",
+            {
+                "method": "orders/1",
+                "data": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "x"},
+                "content_type": "text/plain",
+                "http_extension": {"verb": "PATCH", "querystring": "a=1&b=2"},
+            },
+        ),
+    ],
+)
+def test_sidecar_to_app_messages_parse_in_sdk(
+    module: str, message: str, value: dict[str, Any]
+) -> None:
+    assert round_trip(message, module, value, sender="protos.dapr", receiver="dapr.proto") == value
+
+
+@pytest.mark.parametrize(
+    ("module", "message", "value"),
+    [
+        (
+            "runtime.v1.appcallback_pb2",
+            "ListTopicSubscriptionsResponse",
+            {
+                "subscriptions": [
+                    {
+                        "pubsub_name": "pubsub",
+                        "topic": "orders",
+                        "metadata": {"rawPayload": "true"},
+                        "routes": {
+                            "rules": [{"match": "event.type == 'a'", "path": "/a"}],
+                            "default": "/d",
+                        },
+                        "dead_letter_topic": "dead",
+                        "bulk_subscribe": {
+                            "enabled": True,
+                            "max_messages_count": 10,
+                            "max_await_duration_ms": 50,
+                        },
+                    }
+                ]
+            },
+        ),
+        (
+            "runtime.v1.appcallback_pb2",
+            "TopicEventBulkResponse",
+            {"statuses": [{"entry_id": "1", "status": "DROP"}, {"entry_id": "2"}]},
+        ),
+        ("runtime.v1.appcallback_pb2", "TopicEventResponse", {"status": "RETRY"}),
+        (
+            "common.v1.common_pb2",
+            "InvokeResponse",
+            {
+                "data": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "x"},
+                "content_type": "application/json",
+            },
+        ),
+    ],
+)
+def test_app_to_sidecar_messages_parse_in_tandem(
+    module: str, message: str, value: dict[str, Any]
+) -> None:
+    assert round_trip(message, module, value, sender="dapr.proto", receiver="protos.dapr") == value

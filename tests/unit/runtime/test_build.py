@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -21,6 +22,7 @@ from runtime.resources.build import (
     start_components,
 )
 from runtime.resources.issues import ConfigError, Issue
+from runtime.resources.loader import collect_resources
 from runtime.resources.manifest import ComponentManifest
 
 HERE = __name__
@@ -407,3 +409,103 @@ async def test_a_stuck_close_is_abandoned_after_the_timeout(
     assert time.monotonic() - started < 2
     assert FakeStore.events == ["init first", "init stuck", "close first"]
     assert "stuck: close did not finish within 0.05s" in caplog.text
+
+
+# Resource folders shaped like the official SDKs' examples -----------------------------------
+
+SDK_RESOURCES = Path(__file__).parent / "sdk_resources"
+# folder -> the (file, type) of each component whose type Dapr has and Tandem does not
+UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
+    "state_store": [("pubsub.yaml", "pubsub.redis")],
+    "pubsub_simple": [("pubsub.yaml", "pubsub.redis")],
+    "distributed_lock": [("lockstore.yaml", "lock.redis")],
+    "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
+    "configuration": [("configstore.yaml", "configuration.redis")],
+    "secret_store": [("localsecretstore.yaml", "secretstores.local.file")],
+    "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
+    "conversation": [("conversation.yaml", "conversation.echo")],
+}
+# folder -> the types Tandem loads from it
+IMPLEMENTED: dict[str, set[str]] = {
+    "state_store": {"state.redis"},
+    "secret_store": {"state.in-memory"},
+    "http_endpoint": {"state.in-memory"},
+}
+
+
+def plan_folder(folder: Path) -> list[Any]:
+    resources, issues = collect_resources([folder])
+    return plan_components(
+        resources.components, Registry(), app_id="myapp", env={}, prior_issues=issues
+    )
+
+
+def test_every_sdk_folder_is_covered() -> None:
+    folders = {p.name for p in SDK_RESOURCES.iterdir() if p.is_dir()}
+    assert folders == set(UNIMPLEMENTED) | set(IMPLEMENTED)
+
+
+@pytest.mark.parametrize("folder", sorted(UNIMPLEMENTED))
+def test_sdk_folder_without_ignore_errors_stops_naming_file_field_and_fix(folder: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        plan_folder(SDK_RESOURCES / folder)
+    issues = info.value.issues
+    assert len(issues) == len(UNIMPLEMENTED[folder])
+    for issue, (file, type_) in zip(issues, UNIMPLEMENTED[folder], strict=True):
+        assert issue.source == str(SDK_RESOURCES / folder / file)
+        assert issue.path == "spec.type"
+        assert f"'{type_}' is a Dapr component type Tandem does not implement" in issue.message
+        assert "ignoreErrors: true" in issue.message
+
+
+@pytest.mark.parametrize("folder", sorted(set(UNIMPLEMENTED) | set(IMPLEMENTED)))
+def test_sdk_folder_with_ignore_errors_loads_with_a_warning_per_skipped_component(
+    folder: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for src in (SDK_RESOURCES / folder).iterdir():
+        (tmp_path / src.name).write_text(
+            src.read_text().replace("\nspec:\n", "\nspec:\n  ignoreErrors: true\n")
+        )
+    with caplog.at_level(logging.WARNING):
+        plans = plan_folder(tmp_path)
+    assert {p.manifest.spec.type for p in plans} == IMPLEMENTED.get(folder, set())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for file, type_ in UNIMPLEMENTED.get(folder, []):
+        assert any(str(tmp_path / file) in w and type_ in w for w in warnings), warnings
+
+
+def test_http_endpoint_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        plans = plan_folder(SDK_RESOURCES / "http_endpoint")
+    assert [p.manifest.name for p in plans] == ["statestore"]
+    assert any("HTTPEndpoint" in r.getMessage() for r in caplog.records)
+
+
+def test_type_unknown_to_dapr_too_is_a_plain_unknown_type() -> None:
+    (issue,) = plan_errors(manifest(type_="state.postgres"))
+    assert "unknown component type 'state.postgres'" in issue.message
+    assert "Dapr component type" not in issue.message
+
+
+def test_ignore_errors_skips_any_unknown_type_and_bad_metadata(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad_type = manifest("a", type_="state.nosuch", extra_spec={"ignoreErrors": True})
+    bad_meta = manifest(
+        "b", metadata=[{"name": "port", "value": "x"}], extra_spec={"ignoreErrors": "true"}
+    )
+    bad_env = manifest(
+        "c", metadata=[{"name": "host", "envRef": "NOPE"}], extra_spec={"ignoreErrors": True}
+    )
+    good = manifest("d")
+    with caplog.at_level(logging.WARNING):
+        plans = plan_components([bad_type, bad_meta, bad_env, good], REGISTRY, app_id="x", env={})
+    assert [p.manifest.name for p in plans] == ["d"]
+    text = caplog.text
+    for name in ("component a skipped", "component b skipped", "component c skipped"):
+        assert name in text
+
+
+def test_ignore_errors_false_as_a_string_still_stops() -> None:
+    (issue,) = plan_errors(manifest(type_="lock.redis", extra_spec={"ignoreErrors": "false"}))
+    assert "Dapr component type Tandem does not implement" in issue.message

@@ -206,7 +206,14 @@ def test_app_id_rejects_separator() -> None:
         ["--app-protocol", "ftp"],
         ["--log-level", "loud"],
         ["--no-such-flag"],
-        ["--enable-metrics", "yes"],
+        ["--enable-metrics=yes"],
+        ["-log-as-json=maybe"],
+        ["--mode", "kubernetes"],
+        ["--dapr-internal-grpc-port", "x"],
+        ["--app-health-probe-interval", "nan"],
+        ["--app-health-probe-timeout", "-1"],
+        ["--dapr-graceful-shutdown-seconds", "inf"],
+        ["--app-health-threshold", "0"],
     ],
 )
 def test_bad_flags_are_usage_errors(argv: list[str]) -> None:
@@ -220,9 +227,48 @@ def test_api_token_from_env() -> None:
     assert cfg.app_api_token == "app-tok"
 
 
-def test_api_token_flag_wins_over_env() -> None:
-    cfg = config("--app-id", "o", "--api-token", "flag", env={"DAPR_API_TOKEN": "env"})
-    assert cfg.api_token == "flag"
+@pytest.mark.parametrize(
+    "argv", [["--api-token", "s3cret"], ["--api-token=s3cret"], ["-api-token", "s3cret"]]
+)
+def test_api_token_flag_is_refused_without_echoing_the_token(argv: list[str]) -> None:
+    """A token on the command line is readable by every local user in ps and /proc."""
+    with pytest.raises(UsageError, match="DAPR_API_TOKEN") as info:
+        config("--app-id", "o", *argv)
+    assert "s3cret" not in str(info.value)
+
+
+def test_api_token_file_is_not_an_abbreviation_target() -> None:
+    """argparse would take --api-token as an abbreviation of --api-token-file."""
+    with pytest.raises(UsageError, match="--api-token is not supported"):
+        config("--app-id", "o", "--api-token", "/some/file")
+
+
+def test_api_token_file(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("file-token\n")
+    token.chmod(0o600)
+    cfg = config("--app-id", "o", "--api-token-file", str(token), env={"DAPR_API_TOKEN": "env"})
+    assert cfg.api_token == "file-token"
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_api_token_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    token = tmp_path / "token"
+    token.write_text("file-token")
+    token.chmod(mode)
+    with pytest.raises(UsageError, match="chmod 600") as info:
+        config("--app-id", "o", "--api-token-file", str(token))
+    assert "file-token" not in str(info.value)
+
+
+def test_api_token_file_missing_or_empty(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--api-token-file"):
+        config("--app-id", "o", "--api-token-file", str(tmp_path / "nope"))
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    with pytest.raises(UsageError, match="empty"):
+        config("--app-id", "o", "--api-token-file", str(empty))
 
 
 def test_empty_tokens_mean_no_token() -> None:
@@ -262,3 +308,117 @@ def test_validate_subcommand_paths() -> None:
 def test_usage_error_does_not_exit() -> None:
     with pytest.raises(UsageError):
         parse_args(["run", "--app-port"])
+
+
+# daprd's flag syntax (Go's flag package) ---------------------------------------------------
+
+BOOLEAN_FLAGS = [
+    ("--enable-app-health-check", "enable_app_health_check", False),
+    ("--log-as-json", "log_as_json", False),
+    ("--enable-api-logging", "enable_api_logging", False),
+    ("--enable-metrics", "enable_metrics", True),
+]
+
+
+@pytest.mark.parametrize(("flag", "attr", "default"), BOOLEAN_FLAGS)
+def test_boolean_flags_take_every_go_form(flag: str, attr: str, default: bool) -> None:
+    assert getattr(config("--app-id", "o"), attr) is default
+    for dashes in ("--", "-"):
+        name = dashes + flag.lstrip("-")
+        assert getattr(config("--app-id", "o", name), attr) is True
+        for text, value in [
+            ("true", True),
+            ("false", False),
+            ("1", True),
+            ("0", False),
+            ("T", True),
+            ("F", False),
+            ("TRUE", True),
+            ("False", False),
+        ]:
+            assert getattr(config("--app-id", "o", f"{name}={text}"), attr) is value
+        assert getattr(config("--app-id", "o", name, "--", "app"), attr) is True
+
+
+def test_boolean_flag_alone_before_the_app_command() -> None:
+    cfg = config("--app-id", "o", "--log-as-json", "--enable-metrics", "--", "python", "app.py")
+    assert (cfg.log_as_json, cfg.enable_metrics) == (True, True)
+    assert cfg.app_command == ("python", "app.py")
+
+
+def test_boolean_flag_followed_by_true_or_false_keeps_the_old_form() -> None:
+    assert config("--app-id", "o", "--enable-metrics", "false").enable_metrics is False
+    assert config("--app-id", "o", "--log-as-json", "true", "--", "x").log_as_json is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "attr", "expected"),
+    [
+        (["--app-port=8080"], "app_port", 8080),
+        (["-app-port=8080"], "app_port", 8080),
+        (["-app-port", "8080"], "app_port", 8080),
+        (["--app-port", ""], "app_port", None),
+        (["--dapr-http-port=3600"], "http_port", 3600),
+        (["-dapr-grpc-port=50101"], "grpc_port", 50101),
+        (["--app-protocol=grpc"], "app_protocol", AppProtocol.GRPC),
+        (["--app-channel-address=10.0.0.1"], "app_channel_address", "10.0.0.1"),
+        (["-dapr-listen-addresses=0.0.0.0"], "listen_addresses", ("0.0.0.0",)),
+        (["--max-body-size=1Mi"], "max_body_size", 1 << 20),
+        (["--dapr-http-max-request-size", "8"], "max_body_size", 8 << 20),
+        (["--resources-path=./r"], "resources_paths", (Path("r"),)),
+        (["--components-path=./r"], "resources_paths", (Path("r"),)),
+        (["-config=c.yaml"], "config_paths", (Path("c.yaml"),)),
+        (["--log-level=debug"], "log_level", "debug"),
+        (["--metrics-port=9191"], "metrics_port", 9191),
+        (["--app-health-check-path=/h"], "app_health_check_path", "/h"),
+        (["--app-health-probe-interval=2"], "app_health_probe_interval", 2.0),
+        (["--app-health-probe-timeout=250"], "app_health_probe_timeout", 0.25),
+        (["--app-health-threshold=5"], "app_health_threshold", 5),
+        (["--dapr-graceful-shutdown-seconds=1"], "graceful_shutdown_seconds", 1.0),
+        (["--mode", "standalone"], "unused_flags", ()),
+        (["--app-ssl"], "app_protocol", AppProtocol.HTTPS),
+        (["--app-ssl", "--app-protocol", "grpc"], "app_protocol", AppProtocol.GRPCS),
+        (["--dapr-internal-grpc-port", "50002"], "internal_grpc_port", 50002),
+        (["--dapr-internal-grpc-port=50002"], "internal_grpc_port", 50002),
+    ],
+)
+def test_value_flags_take_both_go_forms(argv: list[str], attr: str, expected: object) -> None:
+    assert getattr(config("--app-id", "o", *argv), attr) == expected
+
+
+UNUSED = [
+    ["--dapr-internal-grpc-port", "50002"],
+    ["--placement-host-address", "localhost:50005"],
+    ["--scheduler-host-address=localhost:50006"],
+    ["-control-plane-address", "localhost:50007"],
+    ["--sentry-address", "localhost:50001"],
+    ["--dapr-public-port", "3501"],
+    ["--enable-profiling"],
+    ["--enable-mtls=false"],
+    ["--profile-port", "7777"],
+    ["--unix-domain-socket", "/tmp/x"],
+    ["--allowed-origins", "*"],
+    ["--disable-builtin-k8s-secret-store"],
+    ["--dapr-block-shutdown-duration", "5s"],
+    ["--wait"],
+]
+
+
+@pytest.mark.parametrize("argv", UNUSED)
+def test_daprd_flags_tandem_does_not_use_are_accepted_and_named(argv: list[str]) -> None:
+    cfg = config("--app-id", "o", *argv, "--", "app")
+    flag = "--" + argv[0].lstrip("-").split("=")[0]
+    assert cfg.unused_flags == (flag,)
+    assert cfg.app_command == ("app",)
+
+
+def test_every_unused_flag_at_once_like_an_sdk_test_runner() -> None:
+    argv = [a for item in UNUSED for a in item]
+    cfg = config("--app-id", "o", *argv, "--mode", "standalone", "--", "app")
+    assert len(cfg.unused_flags) == len(UNUSED)
+    assert cfg.internal_grpc_port == 50002
+
+
+def test_mode_other_than_standalone_is_a_clear_error() -> None:
+    with pytest.raises(UsageError, match="standalone"):
+        config("--app-id", "o", "--mode", "kubernetes")

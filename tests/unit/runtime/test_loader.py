@@ -84,9 +84,7 @@ def test_other_kinds_are_kept(tmp_path: Path) -> None:
     assert sub.body["spec"]["topic"] == "orders"
     assert sub.index == 1
     assert sub.source == str(tmp_path / "mixed.yaml")
-    assert {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"} <= (
-        KNOWN_KINDS
-    )
+    assert {"Component", "Subscription", "Resiliency", "Configuration"} <= KNOWN_KINDS
 
 
 def test_several_folders(tmp_path: Path) -> None:
@@ -136,13 +134,29 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     assert issue.document == 0
 
 
-def test_unknown_kind_lists_known_kinds(tmp_path: Path) -> None:
-    write(tmp_path, "k.yaml", component("a").replace("kind: Component", "kind: Widget"))
+@pytest.mark.parametrize("kind", ["HTTPEndpoint", "MCPServer", "Widget"])
+def test_unknown_kind_is_skipped_with_a_warning(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """daprd skips kinds it does not load; so does Tandem, and says so with the file."""
+    path = write(
+        tmp_path,
+        "k.yaml",
+        component("a").replace("kind: Component", f"kind: {kind}") + "---\n" + component("b"),
+    )
+    res = load_resources([tmp_path])
+    assert [c.name for c in res.components] == ["b"]
+    assert [d.body["kind"] for d in res.skipped] == [kind]
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(path) in record.getMessage()
+    assert kind in record.getMessage()
+
+
+def test_missing_kind_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "k.yaml", "apiVersion: dapr.io/v1alpha1\nmetadata: {name: a}\n")
     (issue,) = load_errors(tmp_path)
     assert issue.path == "kind"
-    assert "Widget" in issue.message
-    for kind in ("Component", "Subscription", "Resiliency"):
-        assert kind in issue.message
+    assert "missing kind" in issue.message
 
 
 def test_duplicate_component_names_across_files(tmp_path: Path) -> None:
@@ -201,7 +215,7 @@ def test_structural_errors_name_the_field(tmp_path: Path, text: str, path: str) 
 
 def test_every_error_is_collected(tmp_path: Path) -> None:
     write(tmp_path, "1-malformed.yaml", "kind: [\n")
-    write(tmp_path, "2-badkind.yaml", "kind: Nope\n")
+    write(tmp_path, "2-nokind.yaml", "name: x\n")
     write(tmp_path, "3-badtype.yaml", component("x", type_="BAD"))
     write(tmp_path, "4-ok.yaml", component("fine"))
     write(tmp_path, "5-dup.yaml", component("fine"))
@@ -210,7 +224,7 @@ def test_every_error_is_collected(tmp_path: Path) -> None:
     issues = info.value.issues
     assert len(issues) >= 4
     sources = {Path(i.source).name for i in issues}
-    assert sources == {"1-malformed.yaml", "2-badkind.yaml", "3-badtype.yaml", "5-dup.yaml"}
+    assert sources == {"1-malformed.yaml", "2-nokind.yaml", "3-badtype.yaml", "5-dup.yaml"}
     text = str(info.value)
     assert f"{len(issues)} configuration error(s)" in text
     for name in sources:
@@ -248,3 +262,91 @@ def test_collect_resources_keeps_the_valid_documents(tmp_path: Path) -> None:
     resources, issues = collect_resources([tmp_path])
     assert [c.name for c in resources.components] == ["good"]
     assert {Path(i.source).name for i in issues} == {"a.yaml", "b.yaml"}
+
+
+# Hostile resource files (issue 8): refused quickly, naming the file -------------------------
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_naming_the_file(tmp_path: Path) -> None:
+    bomb = write(tmp_path, "bomb.yaml", billion_laughs())
+    write(tmp_path, "ok.yaml", component("fine"))
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(bomb)
+    assert "refused" in issue.message
+    assert "aliases" in issue.message
+
+
+def test_alias_bomb_inside_a_component_is_refused(tmp_path: Path) -> None:
+    text = component("a", extra="  metadata:\n  - name: x\n    value: *a8\n")
+    bomb = write(tmp_path, "c.yaml", billion_laughs() + "---\n" + text)
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(bomb)
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    extra = "  metadata:\n  - {name: host, value: &h localhost}\n  - {name: other, value: *h}\n"
+    write(tmp_path, "c.yaml", component("a", extra=extra))
+    (manifest,) = load_resources([tmp_path]).components
+    assert [m.value for m in manifest.spec.metadata] == ["localhost", "localhost"]
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_deep_nesting_is_refused_naming_the_file(tmp_path: Path, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    deep = write(tmp_path, "deep.yaml", "x: " + opener * 100_000 + closer * 100_000 + "\n")
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(deep)
+    assert "nested more than" in issue.message
+
+
+def test_deep_block_nesting_is_refused(tmp_path: Path) -> None:
+    text = "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n"
+    deep = write(tmp_path, "deep.yaml", text)
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(deep)
+
+
+def test_integer_past_the_digit_limit_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.yaml", component("a", extra="  initTimeout: " + "9" * 5000 + "\n"))
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (".nan", "NaN"),
+        (".inf", "range"),
+        ("-.inf", "negative"),
+        ("-5s", "negative"),
+        ("-1", "negative"),
+        ("99999999999999999999999", "range"),
+        ("3000000h", "range"),
+        ("1.0e+400", "range"),
+        ("1e400", "duration"),
+        ("true", "duration"),
+        ("5 parsecs", "duration"),
+    ],
+)
+def test_init_timeout_out_of_range_is_refused(tmp_path: Path, value: str, words: str) -> None:
+    path = write(tmp_path, "c.yaml", component("a", extra=f"  initTimeout: {value}\n"))
+    (issue,) = load_errors(tmp_path)
+    assert issue.source == str(path)
+    assert issue.path == "spec.initTimeout"
+    assert words in issue.message
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1h2m3.5s", 3723.5), ("500ms", 0.5), ("1us", 1e-6), ("1µs", 1e-6), ("30", 30.0)],
+)
+def test_init_timeout_go_durations(tmp_path: Path, value: str, seconds: float) -> None:
+    write(tmp_path, "c.yaml", component("a", extra=f"  initTimeout: '{value}'\n"))
+    (manifest,) = load_resources([tmp_path]).components
+    assert manifest.spec.initTimeout == pytest.approx(seconds)

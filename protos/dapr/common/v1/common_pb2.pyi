@@ -9,6 +9,7 @@ Tandem uses are declared here; more are added as features land.
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
@@ -23,6 +24,128 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class HTTPExtension(_message.Message):
+    """How an invocation maps onto HTTP: the verb and the URL-encoded query string."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Verb:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _VerbEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[HTTPExtension._Verb.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        NONE: HTTPExtension._Verb.ValueType  # 0
+        GET: HTTPExtension._Verb.ValueType  # 1
+        HEAD: HTTPExtension._Verb.ValueType  # 2
+        POST: HTTPExtension._Verb.ValueType  # 3
+        PUT: HTTPExtension._Verb.ValueType  # 4
+        DELETE: HTTPExtension._Verb.ValueType  # 5
+        CONNECT: HTTPExtension._Verb.ValueType  # 6
+        OPTIONS: HTTPExtension._Verb.ValueType  # 7
+        TRACE: HTTPExtension._Verb.ValueType  # 8
+        PATCH: HTTPExtension._Verb.ValueType  # 9
+
+    class Verb(_Verb, metaclass=_VerbEnumTypeWrapper):
+        """HTTP verbs, numbered as in Dapr (NONE means "not an HTTP call")."""
+
+    NONE: HTTPExtension.Verb.ValueType  # 0
+    GET: HTTPExtension.Verb.ValueType  # 1
+    HEAD: HTTPExtension.Verb.ValueType  # 2
+    POST: HTTPExtension.Verb.ValueType  # 3
+    PUT: HTTPExtension.Verb.ValueType  # 4
+    DELETE: HTTPExtension.Verb.ValueType  # 5
+    CONNECT: HTTPExtension.Verb.ValueType  # 6
+    OPTIONS: HTTPExtension.Verb.ValueType  # 7
+    TRACE: HTTPExtension.Verb.ValueType  # 8
+    PATCH: HTTPExtension.Verb.ValueType  # 9
+
+    VERB_FIELD_NUMBER: _builtins.int
+    QUERYSTRING_FIELD_NUMBER: _builtins.int
+    verb: Global___HTTPExtension.Verb.ValueType
+    querystring: _builtins.str
+    """Query string without the leading '?', e.g. "a=1&b=2"."""
+    def __init__(
+        self,
+        *,
+        verb: Global___HTTPExtension.Verb.ValueType = ...,
+        querystring: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["querystring", b"querystring", "verb", b"verb"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HTTPExtension: _TypeAlias = HTTPExtension  # noqa: Y015
+
+@_typing.final
+class InvokeRequest(_message.Message):
+    """A method call into an app (AppCallback.OnInvoke, service invocation)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    HTTP_EXTENSION_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """Method name (for HTTP apps: the path after the app's base URL)."""
+    content_type: _builtins.str
+    """Content type of the payload."""
+    @_builtins.property
+    def data(self) -> _any_pb2.Any:
+        """Payload. With an empty type_url the value is raw bytes."""
+
+    @_builtins.property
+    def http_extension(self) -> Global___HTTPExtension:
+        """Set when the call came in over HTTP."""
+
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        data: _any_pb2.Any | None = ...,
+        content_type: _builtins.str = ...,
+        http_extension: Global___HTTPExtension | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "http_extension", b"http_extension"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "http_extension", b"http_extension", "method", b"method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvokeRequest: _TypeAlias = InvokeRequest  # noqa: Y015
+
+@_typing.final
+class InvokeResponse(_message.Message):
+    """The app's answer to an InvokeRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """Content type of the payload."""
+    @_builtins.property
+    def data(self) -> _any_pb2.Any:
+        """Payload. With an empty type_url the value is raw bytes."""
+
+    def __init__(
+        self,
+        *,
+        data: _any_pb2.Any | None = ...,
+        content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvokeResponse: _TypeAlias = InvokeResponse  # noqa: Y015
 
 @_typing.final
 class StateItem(_message.Message):

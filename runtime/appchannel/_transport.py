@@ -1,0 +1,137 @@
+"""HTTP transports for the app channel: aiohttp (HTTP/1.1, http and https) and httpx (h2c).
+
+A transport sends one request and returns as soon as the response headers are in; the body
+streams from ``Reply.body`` until ``Reply.close()``. Transport failures raise AppChannelError.
+Bodies pass through as bytes: no decompression, no cookies, no default headers added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from runtime.appchannel.base import AppChannelError, Body, Headers
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AiohttpTransport", "HttpxH2CTransport", "Reply", "Transport"]
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: Headers
+    body: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
+class Transport(Protocol):
+    async def send(
+        self, verb: str, url: str, headers: list[tuple[str, str]], body: Body
+    ) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """One pooled keep-alive session. TLS to the app is not verified, as in Dapr (the app
+    is local and typically uses a self-signed certificate)."""
+
+    def __init__(self, *, limit: int) -> None:
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created lazily: needs the running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit, ssl=False),
+                timeout=aiohttp.ClientTimeout(total=None),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            )
+        return self._session
+
+    async def send(self, verb: str, url: str, headers: list[tuple[str, str]], body: Body) -> Reply:
+        try:
+            resp = await self._client().request(
+                verb,
+                URL(url, encoded=True),
+                headers=CIMultiDict(headers),
+                data=body if body != b"" else None,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            raise AppChannelError(f"{verb} {url}: {str(exc) or type(exc).__name__}") from exc
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    yield chunk
+            except (aiohttp.ClientError, OSError) as exc:
+                raise AppChannelError(f"{verb} {url}: reading the response: {exc}") from exc
+
+        async def close() -> None:
+            resp.release()
+
+        return Reply(resp.status, tuple(resp.headers.items()), chunks(), close)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class HttpxH2CTransport:
+    """HTTP/2 over cleartext with prior knowledge (``--app-protocol h2c``), via httpx + h2."""
+
+    def __init__(self, *, limit: int) -> None:
+        try:
+            import httpx
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise AppChannelError(
+                "--app-protocol h2c needs httpx with HTTP/2: pip install 'tandem[h2c]'"
+            ) from exc
+        self._httpx = httpx
+        self._client = httpx.AsyncClient(
+            http1=False,
+            http2=True,
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            timeout=httpx.Timeout(None),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        for name in ("accept", "accept-encoding", "connection", "user-agent"):
+            self._client.headers.pop(name, None)
+
+    async def send(self, verb: str, url: str, headers: list[tuple[str, str]], body: Body) -> Reply:
+        httpx = self._httpx
+        request = self._client.build_request(
+            verb, url, headers=headers, content=body if body != b"" else None
+        )
+        try:
+            resp = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise AppChannelError(f"{verb} {url}: {str(exc) or type(exc).__name__}") from exc
+        return Reply(resp.status_code, tuple(resp.headers.multi_items()), _raw(resp), resp.aclose)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def _raw(resp: httpx.Response) -> AsyncIterator[bytes]:
+    import httpx
+
+    try:
+        async for chunk in resp.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise AppChannelError(f"reading the response: {exc}") from exc
