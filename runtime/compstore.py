@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.configuration import ConfigurationStore
 from components.state import StateStore
 
-__all__ = ["STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["CONFIGURATION", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
+CONFIGURATION = "configuration"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -48,6 +50,10 @@ class ComponentStore:
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
+
+    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
+        """The configuration store ``name``, or None when none has that name."""
+        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))

@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -51,7 +55,17 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""
