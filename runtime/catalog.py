@@ -23,6 +23,7 @@ class CatalogEntry:
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
+    CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
     CatalogEntry(
         type="state.redis",

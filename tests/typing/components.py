@@ -19,6 +19,8 @@ from components.configuration import ConfigurationStore
 from components.configuration.file import FileConfigurationStore
 from components.configuration.postgresql import PostgresConfigurationStore
 from components.configuration.redis import RedisConfigurationStore
+from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
+from components.pubsub.in_memory import InMemoryPubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -64,8 +66,26 @@ CONFIGURATION_STORES = _configuration(
     FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
 )
 
+
+def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
+    return classes
+
+
+def _bulk_publishers(*classes: type[BulkPublisher]) -> object:
+    return classes
+
+
+def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
+    return classes
+
+
+PUBSUBS = _pubsub(InMemoryPubSub)
+_bulk_publishers(InMemoryPubSub)
+_bulk_subscribers(InMemoryPubSub)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
+    "pubsub": PUBSUBS,
 }
 """Block -> the classes checked above against the block's Protocol."""
