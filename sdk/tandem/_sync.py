@@ -37,7 +37,8 @@ class Client:
             print(client.get_state("statestore", "order-1").json())
 
     Arguments are ``AsyncClient``'s. One daemon thread runs the async client's loop; calls
-    from any thread are safe.
+    from any thread are safe. The streams (``invoke_stream``, ``subscribe``,
+    ``subscribe_configuration``) are async only: use ``AsyncClient``.
     """
 
     def __init__(self, **kwargs: Any) -> None:
