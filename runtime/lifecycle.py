@@ -34,6 +34,7 @@ from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
 from runtime.observability.http_telemetry import http_middleware
 from runtime.registry import Registry
+from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
 from runtime.resources.configuration import SidecarConfiguration, load_configuration
 from runtime.resources.defaults import default_components
@@ -110,6 +111,9 @@ class Sidecar:
                 ]
             ) from exc
         resources, origin, issues = load_all(cfg)
+        resiliency = load_resiliency(
+            resources.others.get("Resiliency", []), app_id=cfg.app_id, issues=issues
+        )
         plans = plan_components(
             resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
         )
@@ -126,7 +130,9 @@ class Sidecar:
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
-            services = self._services(components, observer)
+            services = self._services(
+                components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
+            )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
@@ -141,11 +147,17 @@ class Sidecar:
             )
             return await self._serve(stack, services)
 
-    def _services(self, components: ComponentStore, observer: Observer) -> Services:
+    def _services(
+        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+    ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
         state = StateService(
-            components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
+            components,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            observer=observer,
+            resiliency=resiliency,
         )
         metadata = MetadataService(
             components,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
 from components.state import (
@@ -36,6 +36,9 @@ from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services.state_errors import OpErrors, StateErrors
 from runtime.services.state_query import QuerySyntaxError, parse_query
+
+if TYPE_CHECKING:
+    from runtime.resiliency import Resiliency, Runner
 
 __all__ = [
     "MAX_LIST_LIMIT",
@@ -149,12 +152,15 @@ class StateService:
         app_id: str,
         namespace: str = "default",
         observer: Observer = NOOP_OBSERVER,
+        resiliency: Resiliency | None = None,
     ) -> None:
         self._components = components
         self._app_id = app_id
         self._namespace = namespace
         self._observer = observer
         self._prefixes: dict[str, str] = {}
+        self._resiliency = resiliency
+        self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
 
     # ---- lookup and keys ------------------------------------------------------------------
 
@@ -212,6 +218,20 @@ class StateService:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    def _runner(self, store: str) -> Runner | None:
+        """The store's ``components.<store>.outbound`` resiliency policies, or None."""
+        if self._resiliency is None:
+            return None
+        try:
+            return self._runners[store]
+        except KeyError:
+            runner = self._runners[store] = self._resiliency.component_outbound(store, BLOCK)
+            return runner
+
+    async def _observed(self, store: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        async with self._observer.component_call(BLOCK, store, op):
+            return await fn()
+
     async def _call(
         self,
         store: str,
@@ -220,10 +240,14 @@ class StateService:
         fn: Callable[[], Awaitable[T]],
         **fields: object,
     ) -> T:
-        """Run a store call; its failure becomes one of ``errs`` (message ``fields`` + detail)."""
+        """Run a store call under its resiliency policies (each attempt observed); its failure
+        becomes one of ``errs`` (message ``fields`` + detail)."""
+        runner = self._runner(store)
         try:
-            async with self._observer.component_call(BLOCK, store, op):
-                return await fn()
+            if runner is None:  # fast path: no policy
+                async with self._observer.component_call(BLOCK, store, op):
+                    return await fn()
+            return await runner.run(lambda: self._observed(store, op, fn))
         except errors.APIError:
             raise
         except ETagMismatch as exc:
