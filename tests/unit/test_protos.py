@@ -31,6 +31,7 @@ EXPECTED_DAPR_RPCS = {
     "GetMetadata",
     "SetMetadata",
     "Shutdown",
+    "InvokeService",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

@@ -39,7 +39,9 @@ from protos.tandem.v1 import tandem_pb2, tandem_pb2_grpc
 from runtime.api.grpc.server import GrpcServer
 from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
+from runtime.internal.client import InternalClient
 from runtime.services import Services
+from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -109,6 +111,13 @@ def _services(components: ComponentStore) -> Services:
             app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
         ),
         status=RuntimeStatus(),
+        invoke=InvokeService(
+            app_id="bare-app",
+            namespace="",
+            resolver=None,
+            client=InternalClient(),
+            app_channel=lambda: None,
+        ),
     )
 
 

@@ -11,7 +11,9 @@ Dapr's. Methods not declared here are answered with UNIMPLEMENTED by gRPC.
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from protos.dapr.common.v1 import common_pb2 as _common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
+from protos.dapr.runtime.v1 import invoke_pb2 as _invoke_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
@@ -59,6 +61,8 @@ class DaprStub:
     """Sets one extended metadata attribute."""
     Shutdown: _grpc.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]
     """Asks the sidecar to shut down."""
+    InvokeService: _grpc.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]
+    """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
 
 @_typing.type_check_only
 class DaprAsyncStub(DaprStub):
@@ -83,6 +87,8 @@ class DaprAsyncStub(DaprStub):
     """Sets one extended metadata attribute."""
     Shutdown: _aio.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Asks the sidecar to shut down."""
+    InvokeService: _aio.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]  # type: ignore[assignment]
+    """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
 
 class DaprServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -164,5 +170,13 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Asks the sidecar to shut down."""
+
+    @_abc_1.abstractmethod
+    def InvokeService(
+        self,
+        request: _invoke_pb2.InvokeServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.InvokeResponse, _abc.Awaitable[_common_pb2.InvokeResponse]]:
+        """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
 
 def add_DaprServicer_to_server(servicer: DaprServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
