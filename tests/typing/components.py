@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.nameresolution import NameResolver, RegisteringResolver
+from components.nameresolution.dns import DnsResolver
+from components.nameresolution.sqlite import SqliteResolver
+from components.nameresolution.static import StaticResolver
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -51,7 +55,20 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+
+def _resolvers(*classes: type[NameResolver]) -> tuple[type[NameResolver], ...]:
+    return classes
+
+
+def _registering(*classes: type[RegisteringResolver]) -> object:
+    return classes
+
+
+RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
+_registering(SqliteResolver)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "nameresolution": RESOLVERS,
 }
 """Block -> the classes checked above against the block's Protocol."""
