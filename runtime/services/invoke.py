@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from components.nameresolution import Address, NameResolver
+from runtime.appchannel._headers import http_headers
 from runtime.appchannel.base import (
     AppChannel,
     AppChannelError,
@@ -122,7 +123,9 @@ class InvokeService:
     async def invoke(self, target: str, request: InvokeRequest) -> InvokeResponse:
         """Call ``request.method`` of app ``target``; raises APIError (InvokeErrors)."""
         dest = parse_target(target, self.namespace)
-        headers = tuple((n, v) for n, v in request.headers if n.lower() not in _DROPPED)
+        headers = tuple(
+            (n, v) for n, v in http_headers(request.headers) if n.lower() not in _DROPPED
+        )
         request = replace(request, method=clean_method(request.method), headers=headers)
         identity = [(wire.CALLER_APP_ID, self.app_id), (wire.CALLEE_APP_ID, dest.app_id)]
         if self.namespace:

@@ -1,7 +1,7 @@
 """An aiohttp app for invocation tests, on port argv[1]; exits when its parent goes away.
 
 - ``ANY /echo/...``: JSON of what arrived (method, raw path, query, headers, body);
-- ``GET /status/{code}``: answers that status (``x-attempt`` counts calls per ``?key=``);
+- ``ANY /status/{code}``: answers that status (``x-attempt`` counts calls per ``?key=``);
 - ``GET /hang``: never answers;
 - ``GET /big?bytes=N``: N bytes, streamed in 1 MiB chunks;
 - ``POST /upload``: counts the streamed request body, answers the count;
@@ -92,7 +92,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
+    while os.getppid() == parent:  # noqa: ASYNC110 (polling another process)
         await asyncio.sleep(0.2)
     os._exit(0)
 
@@ -100,7 +100,7 @@ async def watch_parent(parent: int) -> None:
 async def main() -> None:
     app = web.Application(client_max_size=1 << 30)
     app.router.add_get("/healthz", health)
-    app.router.add_get("/status/{code}", status)
+    app.router.add_route("*", "/status/{code}", status)
     app.router.add_get("/hang", hang)
     app.router.add_get("/big", big)
     app.router.add_post("/upload", upload)
