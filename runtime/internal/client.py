@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from multidict import CIMultiDict
 from yarl import URL
 
 from components.nameresolution import Address
 from runtime.appchannel._headers import response_headers
 from runtime.appchannel.base import InvokeRequest, InvokeResponse
+from runtime.errors import TABLE, APIError
 from runtime.internal import tls, wire
 
 __all__ = ["InternalClient", "PeerCallFailed", "PeerUnreachable"]
@@ -25,6 +27,7 @@ __all__ = ["InternalClient", "PeerCallFailed", "PeerUnreachable"]
 _CHUNK = 64 * 1024
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_MAX_ERROR = 64 * 1024
 _OURS = frozenset({wire.GRPC_STATUS, wire.DATA_TYPE, wire.ERROR})  # not for the caller
 
 
@@ -34,6 +37,21 @@ class PeerUnreachable(ConnectionError):
 
 class PeerCallFailed(ConnectionError):
     """The connection broke after the request started."""
+
+
+async def _raise_remote(resp: aiohttp.ClientResponse) -> None:
+    """Raise the error-table entry the peer sidecar answered with (same table on both)."""
+    kind = TABLE.get(resp.headers[wire.ERROR])
+    try:
+        document = msgspec.json.decode(await resp.content.read(_MAX_ERROR))
+    except msgspec.DecodeError:
+        document = None
+    finally:
+        resp.release()
+    message = document.get("message") if isinstance(document, dict) else None
+    if kind is None or not isinstance(message, str):
+        raise PeerCallFailed(f"the peer sidecar answered HTTP {resp.status}")
+    raise APIError(kind, message)
 
 
 class InternalClient:
@@ -88,6 +106,9 @@ class InternalClient:
             raise PeerUnreachable(f"{address}: {exc.strerror or exc}") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise PeerCallFailed(f"{address}: {str(exc) or type(exc).__name__}") from exc
+
+        if wire.ERROR in resp.headers:
+            await _raise_remote(resp)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:

@@ -101,7 +101,7 @@ class InternalServer:
             reply = await self._call_local(_request(request))
         except APIError as err:
             response = error_response(err)
-            response.headers[wire.ERROR] = err.code
+            response.headers[wire.ERROR] = err.kind.name  # the calling sidecar re-raises it
             return response
         return await write_response(request, reply)
 

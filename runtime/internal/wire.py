@@ -6,7 +6,8 @@ travels as ``POST`` with ``x-tandem-verb: NONE``; a ``google.protobuf.Any`` body
 ``x-tandem-data-type``.
 Response: the app's status, headers and body, streamed; for a gRPC app also its gRPC status in
 ``x-tandem-grpc-status``. An error of the callee sidecar itself (app unhealthy, unreachable)
-is a Dapr error body marked with ``x-tandem-error: <code>``.
+is a Dapr error body marked with ``x-tandem-error: <entry>`` (its error-table entry, e.g.
+``InvokeErrors.APP_UNHEALTHY``), which the calling sidecar raises again as the same error.
 """
 
 from __future__ import annotations

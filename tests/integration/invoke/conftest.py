@@ -103,7 +103,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     try:
         for sidecar in sidecars:
             sidecar.wait_ready()
-        yield Mesh(*sidecars, grpc_log=grpc_log, tmp=tmp)  # type: ignore[arg-type]
+        alpha, beta, gamma, delta, epsilon = sidecars
+        yield Mesh(alpha, beta, gamma, delta, epsilon, grpc_log=grpc_log, tmp=tmp)
     finally:
         for sidecar in sidecars:
             sidecar.stop()

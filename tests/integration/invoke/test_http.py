@@ -17,7 +17,13 @@ from tests.integration.invoke.conftest import Mesh
 pytestmark = pytest.mark.integration
 
 
-def _echo(mesh: Mesh, method: str, path: str, body: bytes | None = None, **headers: str) -> Any:
+def _echo(
+    mesh: Mesh,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     r = mesh.alpha.request(method, path, body, headers)
     assert r.status == 200, r.text
     assert r.headers.get("x-echo") == "1"
@@ -32,7 +38,7 @@ def test_invoke_passes_verb_query_headers_and_body(mesh: Mesh, verb: str) -> Non
         verb,
         "/v1.0/invoke/beta/method/echo/a%20b/c?x=1&y=%2F&x=2",
         body,
-        **{"x-custom": "v", "Content-Type": "text/plain"},
+        {"x-custom": "v", "Content-Type": "text/plain"},
     )
     assert seen["method"] == verb
     assert seen["path"] == "/echo/a%20b/c"
@@ -42,14 +48,16 @@ def test_invoke_passes_verb_query_headers_and_body(mesh: Mesh, verb: str) -> Non
 
 
 def test_dapr_app_id_header_on_any_path(mesh: Mesh) -> None:
-    seen = _echo(mesh, "POST", "/orders/42?full=1", b"{}", **{"dapr-app-id": "beta"})
+    seen = _echo(mesh, "POST", "/orders/42?full=1", b"{}", {"dapr-app-id": "beta"})
     assert seen["path"] == "/orders/42"
     assert seen["query"] == "full=1"
     assert "dapr-app-id" not in seen["headers"]
 
 
 def test_callee_identity_headers_are_set_and_not_spoofable(mesh: Mesh) -> None:
-    seen = _echo(mesh, "GET", "/v1.0/invoke/beta/method/echo", **{"dapr-caller-app-id": "mallory"})
+    seen = _echo(
+        mesh, "GET", "/v1.0/invoke/beta/method/echo", None, {"dapr-caller-app-id": "mallory"}
+    )
     assert seen["headers"]["dapr-caller-app-id"] == "alpha"
     assert seen["headers"]["dapr-callee-app-id"] == "beta"
 
@@ -59,7 +67,8 @@ def test_hop_by_hop_and_token_headers_are_not_forwarded(mesh: Mesh) -> None:
         mesh,
         "GET",
         "/v1.0/invoke/beta/method/echo",
-        **{"Proxy-Authorization": "secret", "dapr-api-token": "t", "Keep-Alive": "5"},
+        None,
+        {"Proxy-Authorization": "secret", "dapr-api-token": "t", "Keep-Alive": "5"},
     )
     assert not {"proxy-authorization", "dapr-api-token", "keep-alive"} & set(seen["headers"])
 
