@@ -6,10 +6,12 @@ timeout, a retry and a breaker; ``gamma`` is a ``dapr.ext.grpc.App`` behind its 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,15 +69,14 @@ class Mesh:
     tmp: Path  # holds the shared TANDEM_HOME (tmp / "home") and resources
 
 
-def _http(tmp: Path, app_id: str) -> Sidecar:
+def _http(app_id: str) -> dict[str, Any]:
     port = free_port()
-    return Sidecar.spawn(
-        tmp,
-        app_id=app_id,
-        components=[RESILIENCY],
-        args=["--app-port", str(port)],
-        app_command=[sys.executable, str(ECHO_APP), str(port)],
-    )
+    return {
+        "app_id": app_id,
+        "components": [RESILIENCY],
+        "args": ["--app-port", str(port)],
+        "app_command": [sys.executable, str(ECHO_APP), str(port)],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +84,17 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     tmp = tmp_path_factory.mktemp("mesh")
     grpc_port, grpc_log, healthy = free_port(), tmp / "grpc.jsonl", tmp / "healthy"
     healthy.touch()
-    sidecars = [_http(tmp, name) for name in ("alpha", "beta")]
-    sidecars.append(
-        Sidecar.spawn(
-            tmp,
-            app_id="gamma",
-            components=[RESILIENCY],
-            args=["--app-port", str(grpc_port), "--app-protocol", "grpc"],
-            app_command=[
-                sys.executable,
-                str(GRPC_APP),
-                str(grpc_port),
-                str(grpc_log),
-                str(healthy),
-            ],
-        )
-    )
-    sidecars += [_http(tmp, name) for name in ("delta", "epsilon")]
-    try:
+    gamma = {
+        "app_id": "gamma",
+        "components": [RESILIENCY],
+        "args": ["--app-port", str(grpc_port), "--app-protocol", "grpc"],
+        "app_command": [sys.executable, str(GRPC_APP), str(grpc_port), str(grpc_log), str(healthy)],
+    }
+    specs = [_http("alpha"), _http("beta"), gamma, _http("delta"), _http("epsilon")]
+    with contextlib.ExitStack() as stack:
+        # one at a time: Sidecar.start retries on a port another process took meanwhile
+        sidecars = [stack.enter_context(Sidecar.start(tmp, **spec)) for spec in specs]
         for sidecar in sidecars:
             sidecar.wait_ready()
-        alpha, beta, gamma, delta, epsilon = sidecars
-        yield Mesh(alpha, beta, gamma, delta, epsilon, grpc_log=grpc_log, tmp=tmp)
-    finally:
-        for sidecar in sidecars:
-            sidecar.stop()
+        alpha, beta, gamma_, delta, epsilon = sidecars
+        yield Mesh(alpha, beta, gamma_, delta, epsilon, grpc_log=grpc_log, tmp=tmp)
