@@ -18,7 +18,7 @@ from yarl import URL
 
 from components.nameresolution import Address
 from runtime.appchannel._headers import response_headers
-from runtime.appchannel.base import InvokeRequest, InvokeResponse
+from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import TABLE, APIError
 from runtime.internal import tls, wire
 
@@ -124,11 +124,15 @@ class InternalClient:
             (n, v) for n, v in response_headers(resp.headers.items()) if n.lower() not in _OURS
         )
         grpc_status = resp.headers.get(wire.GRPC_STATUS, "0")
+        body: Body = chunks()
+        if resp.content.is_eof():  # the whole body came with the headers
+            body = resp.content.read_nowait(-1)
+            resp.release()
         return InvokeResponse(
             status=resp.status,
             headers=out_headers,
             content_type=resp.headers.get("Content-Type", ""),
-            body=chunks(),
+            body=body,
             grpc_status=int(grpc_status) if grpc_status.isdigit() else 0,
             data_type_url=resp.headers.get(wire.DATA_TYPE, ""),
             on_close=close,

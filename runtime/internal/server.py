@@ -63,7 +63,12 @@ async def write_response(
     """Stream ``reply`` to the client: status, headers, then the body as it comes. ``internal``
     adds the gRPC status and body type for the calling sidecar."""
     async with reply:
-        response = web.StreamResponse(status=reply.status)
+        complete = reply.complete_body
+        response = (
+            web.Response(status=reply.status, body=complete)
+            if complete is not None
+            else web.StreamResponse(status=reply.status)
+        )
         for name, value in reply.headers:
             response.headers.add(name, value)
         if reply.content_type and "Content-Type" not in response.headers:
@@ -72,6 +77,8 @@ async def write_response(
             response.headers[wire.GRPC_STATUS] = str(reply.grpc_status)
         if internal and reply.data_type_url:
             response.headers[wire.DATA_TYPE] = reply.data_type_url
+        if complete is not None:  # one write, with its Content-Length
+            return response
         await response.prepare(request)
         async for chunk in reply:
             await response.write(chunk)
