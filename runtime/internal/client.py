@@ -93,13 +93,12 @@ class InternalClient:
         url = f"{tls.scheme()}://{address}{wire.PATH_PREFIX}{path}"
         if request.query:
             url += "?" + quote(request.query, safe=_QUERY_SAFE)
-        body = request.body
         try:
             resp = await self._client().request(
                 verb,
                 URL(url, encoded=True),
                 headers=headers,
-                data=body if body != b"" else None,
+                data=request.body if request.body != b"" else None,
                 allow_redirects=False,
             )
         except aiohttp.ClientConnectorError as exc:
