@@ -140,17 +140,18 @@ class Sidecar:
             resolver = await self._start_resolver(stack)
             client = InternalClient()
             stack.push_async_callback(client.aclose)  # after the APIs drain
+            policies = Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             services = self._services(
                 components,
                 observer,
-                Resiliency(resiliency, events=metrics or NOOP_EVENTS),
+                policies,
                 InvokeService(
                     app_id=cfg.app_id,
                     namespace=cfg.namespace,
                     resolver=resolver,
                     client=client,
                     app_channel=lambda: self.app_channel,
-                    resiliency=Resiliency(resiliency, events=metrics or NOOP_EVENTS),
+                    resiliency=policies,
                 ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
