@@ -83,16 +83,20 @@ class AiohttpTransport:
         async def close() -> None:
             resp.release()
 
-        complete = None
         if resp.content.is_eof():  # the whole body came with the headers: no streaming needed
             complete = resp.content.read_nowait(-1)
             resp.release()
-        return Reply(resp.status, tuple(resp.headers.items()), chunks(), close, complete)
+            return Reply(resp.status, tuple(resp.headers.items()), _once(complete), close, complete)
+        return Reply(resp.status, tuple(resp.headers.items()), chunks(), close)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 class HttpxH2CTransport:
