@@ -49,6 +49,9 @@ CREATE INDEX IF NOT EXISTS sidecars_app ON sidecars (app_id, namespace);
 """
 
 
+_MAX_CACHED = 1024
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -172,6 +175,8 @@ class SqliteResolver:
         if cached is not None and now - cached[0] < self._md.cache_time:
             return list(cached[1])
         found = await asyncio.to_thread(self._lookup, app_id, namespace)
+        if len(self._cache) >= _MAX_CACHED:  # callers may name any number of app ids
+            self._cache.clear()
         self._cache[key] = (now, found)
         return list(found)
 

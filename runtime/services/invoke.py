@@ -52,6 +52,7 @@ log = logging.getLogger("tandem.invoke")
 
 APP_ID_HEADER = "dapr-app-id"
 BUILTIN_RETRIES = "DaprBuiltInServiceRetries"
+_SHOWN = 128  # characters of an app id quoted in an error message
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DROPPED = wire.IDENTITY_HEADERS | {APP_ID_HEADER, "dapr-api-token", wire.GRPC_STATUS, wire.ERROR}
 
@@ -60,6 +61,12 @@ _DROPPED = wire.IDENTITY_HEADERS | {APP_ID_HEADER, "dapr-api-token", wire.GRPC_S
 class Target:
     app_id: str
     namespace: str
+
+    @property
+    def shown(self) -> str:
+        """The app id for messages: bounded (a caller's id can be any length)."""
+        name = self.app_id if len(self.app_id) <= _SHOWN else self.app_id[:_SHOWN] + "..."
+        return f"{name}.{self.namespace}" if self.namespace else name
 
 
 def parse_target(text: str, default_namespace: str) -> Target:
@@ -169,6 +176,8 @@ class InvokeService:
     async def _resilient(
         self, dest: Target, request: InvokeRequest, identity: list[tuple[str, str]]
     ) -> InvokeResponse:
+        if not await self._resolve(dest):  # before any per-app state is made for the id
+            raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
         runner = self._runner(dest.app_id, self._may_retry(dest.app_id, request))
         if runner is None:  # fast path: no policy
             return await self._remote(dest, request, identity)
@@ -189,9 +198,9 @@ class InvokeService:
             failed.clear()
             return exc.response
         except TimeoutError as exc:
-            raise InvokeErrors.TIMEOUT(app_id=dest.app_id, detail=str(exc)) from exc
+            raise InvokeErrors.TIMEOUT(app_id=dest.shown, detail=str(exc)) from exc
         except BreakerOpen as exc:
-            raise InvokeErrors.BREAKER_OPEN(app_id=dest.app_id, detail=str(exc)) from exc
+            raise InvokeErrors.BREAKER_OPEN(app_id=dest.shown, detail=str(exc)) from exc
         finally:
             for response in failed:
                 await response.aclose()
@@ -206,20 +215,20 @@ class InvokeService:
         while True:
             addresses = await self._resolve(dest)
             if not addresses:
-                raise InvokeErrors.APP_NOT_FOUND(app_id=dest.app_id)
+                raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
             fresh = [a for a in addresses if a not in tried] or addresses
             address = fresh[next(self._turn) % len(fresh)]
             try:
                 return await self._client.send(address, request, identity)
             except PeerCallFailed as exc:
-                raise InvokeErrors.CALL_FAILED(app_id=dest.app_id, detail=str(exc)) from exc
+                raise InvokeErrors.CALL_FAILED(app_id=dest.shown, detail=str(exc)) from exc
             except PeerUnreachable as exc:
                 tried.add(address)
                 if any(a not in tried for a in addresses):
                     continue  # another replica first, at once
                 policy = self._builtin()
                 if policy is None or not policy.should_retry(exc, retries):
-                    raise InvokeErrors.UNREACHABLE(app_id=dest.app_id, detail=str(exc)) from exc
+                    raise InvokeErrors.UNREACHABLE(app_id=dest.shown, detail=str(exc)) from exc
                 retries += 1
                 waits = waits or policy.waits()
                 log.debug("sidecar of %r unreachable (%s); retry %d", dest.app_id, exc, retries)

@@ -18,6 +18,7 @@ from protos.dapr.runtime.v1 import dapr_pb2_grpc, invoke_pb2
 from runtime.api.grpc.rpcs import BlockRpcs, Ctx
 from runtime.appchannel._headers import grpc_metadata
 from runtime.appchannel.base import InvokeRequest
+from runtime.services.invoke_errors import InvokeErrors
 
 __all__ = ["InvokeRpcs", "grpc_code_from_http"]
 
@@ -57,8 +58,11 @@ class InvokeRpcs(BlockRpcs, dapr_pb2_grpc.DaprServicer):
         verb: str | None = None
         query = ""
         if message.HasField("http_extension"):
-            if message.http_extension.verb != _VERBS.NONE:
-                verb = _VERBS.Name(message.http_extension.verb)
+            value = message.http_extension.verb
+            if value not in _VERBS.values():
+                raise InvokeErrors.INVALID_REQUEST(detail=f"invalid HTTP verb {value}")
+            if value != _VERBS.NONE:
+                verb = _VERBS.Name(value)
             query = message.http_extension.querystring
         headers = tuple(
             (key, value)
