@@ -18,7 +18,9 @@
    exhausted its retries is returned as it is (status, headers, body).
 5. A peer that cannot be reached (nothing sent) is retried by Dapr's built-in
    ``DaprBuiltInServiceRetries`` (a retry policy of that name overrides it), re-resolving each
-   time: other replicas are tried first, a vanished app id ends the retries with 404.
+   time: other replicas are tried first, a vanished app id ends the retries with 404. A call
+   whose connection broke midway is sent once more (to another replica if there is one), only
+   when it is replayable (idempotent verb, body in memory).
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def clean_method(raw: str) -> str:
     return "/".join(out)
 
 
+def _replayable(request: InvokeRequest) -> bool:
+    """Safe to send twice: an idempotent verb and a body held in memory."""
+    return isinstance(request.body, bytes) and (request.verb or "").upper() in _IDEMPOTENT
+
+
 class _StatusFailure(Exception):
     """An answer the resiliency policies count as a failure; it carries the answer itself."""
 
@@ -167,7 +174,7 @@ class InvokeService:
     def _may_retry(self, app_id: str, request: InvokeRequest) -> bool:
         if not isinstance(request.body, bytes):
             return False  # a streamed body cannot be sent twice
-        if (request.verb or "").upper() in _IDEMPOTENT:
+        if _replayable(request):
             return True
         full = self._resiliency.app(app_id) if self._resiliency is not None else None
         retry = full.retry if full is not None else None
@@ -211,6 +218,7 @@ class InvokeService:
         """Resolve and send; unreachable peers are retried (built-in policy, re-resolving)."""
         waits = None
         retries = 0
+        replayed = False
         tried: set[Address] = set()
         while True:
             addresses = await self._resolve(dest)
@@ -221,7 +229,13 @@ class InvokeService:
             try:
                 return await self._client.send(address, request, identity)
             except PeerCallFailed as exc:
-                raise InvokeErrors.CALL_FAILED(app_id=dest.shown, detail=str(exc)) from exc
+                # the connection broke mid-call (the peer died, a stale pooled connection): an
+                # idempotent, replayable request is sent once more (another replica if any)
+                tried.add(address)
+                if replayed or not _replayable(request):
+                    raise InvokeErrors.CALL_FAILED(app_id=dest.shown, detail=str(exc)) from exc
+                replayed = True
+                continue
             except PeerUnreachable as exc:
                 tried.add(address)
                 if any(a not in tried for a in addresses):
