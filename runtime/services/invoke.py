@@ -56,7 +56,15 @@ APP_ID_HEADER = "dapr-app-id"
 BUILTIN_RETRIES = "DaprBuiltInServiceRetries"
 _SHOWN = 128  # characters of an app id quoted in an error message
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_DROPPED = wire.IDENTITY_HEADERS | {APP_ID_HEADER, "dapr-api-token", wire.GRPC_STATUS, wire.ERROR}
+# never forwarded: routing and credentials for this sidecar, our wire headers, and Expect (the
+# sidecar already answered it; each hop negotiates its own 100-continue)
+_DROPPED = wire.IDENTITY_HEADERS | {
+    APP_ID_HEADER,
+    "dapr-api-token",
+    "expect",
+    wire.GRPC_STATUS,
+    wire.ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
