@@ -30,6 +30,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
+    CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
     CatalogEntry(
         type="state.redis",
@@ -40,6 +41,21 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
+        extra="postgresql",
+        requires=("asyncpg",),
+    ),
+    CatalogEntry(
+        type="configuration.file", target="components.configuration.file:FileConfigurationStore"
+    ),
+    CatalogEntry(
+        type="configuration.redis",
+        target="components.configuration.redis:RedisConfigurationStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="configuration.postgresql",
+        target="components.configuration.postgresql:PostgresConfigurationStore",
         extra="postgresql",
         requires=("asyncpg",),
     ),

@@ -29,7 +29,7 @@ from components.nameresolution import Address, NameResolver, RegisteringResolver
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
-from runtime.appchannel.base import AppChannel
+from runtime.appchannel.base import AppChannel, AppSubscription
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
@@ -47,9 +47,14 @@ from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
+from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
+from runtime.services.pubsub_outbox import Outbox
+from runtime.services.pubsub_subscriptions import SubscriptionManager, info
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -82,6 +87,8 @@ class Sidecar:
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
         self.app_channel: AppChannel | None = None  # set once the APIs serve
+        self._declarative: list[AppSubscription] = []
+        self._outbox: Outbox | None = None
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -121,6 +128,9 @@ class Sidecar:
         resiliency = load_resiliency(
             resources.others.get("Resiliency", []), app_id=cfg.app_id, issues=issues
         )
+        self._declarative = load_subscriptions(
+            resources.others.get("Subscription", []), app_id=cfg.app_id, issues=issues
+        )
         plans = plan_components(
             resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
         )
@@ -155,8 +165,12 @@ class Sidecar:
                 ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
+            # after the APIs drain, before the app channel closes: no callback is cut short
+            stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
+            if services.subscriptions is not None:
+                await self._start_delivery(stack, services, services.subscriptions)
             await self._start_internal(stack, services, resolver)
             self.status.outbound_ready = True
             log.info(
@@ -256,7 +270,51 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
-        return Services(state=state, metadata=metadata, status=self.status, invoke=invoke)
+        configuration = ConfigurationService(
+            components, app_channel=lambda: self.app_channel, observer=observer
+        )
+        pubsub = PubSubService(
+            components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
+        )
+        subscriptions = SubscriptionManager(
+            pubsub,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            status=self.status,
+            declarative=self._declarative,
+        )
+        metadata.set_subscriptions(lambda: [info(a) for a in subscriptions.active()])
+        self._outbox = Outbox(components, pubsub, app_id=cfg.app_id)
+        state.set_outbox(self._outbox)
+        return Services(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            invoke=invoke,
+            configuration=configuration,
+            pubsub=pubsub,
+            subscriptions=subscriptions,
+        )
+
+    async def _start_delivery(
+        self, stack: AsyncExitStack, services: Services, manager: SubscriptionManager
+    ) -> None:
+        """Deliver events to the app (and streaming clients) until shutdown; stopped before
+        the app channel and the components close."""
+        task = asyncio.create_task(manager.run(self.app_channel), name="pubsub-delivery")
+        outbox, state = self._outbox, services.state
+        if outbox is not None:
+            await outbox.start(state)
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await manager.aclose()
+            if outbox is not None:
+                await outbox.aclose()
+
+        stack.push_async_callback(stop)
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

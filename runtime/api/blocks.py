@@ -15,12 +15,16 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from runtime.api.grpc.rpcs import BlockRpcs
+from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.invoke import InvokeRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
+from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
+from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import invoke as invoke_routes
+from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
@@ -50,4 +54,6 @@ BLOCKS: tuple[Block, ...] = (
         http_middleware=(invoke_routes.invoke_middleware,),
         grpc=(InvokeRpcs,),
     ),
+    Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
+    Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
 )

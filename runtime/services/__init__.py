@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
+    from runtime.services.configuration import ConfigurationService
     from runtime.services.invoke import InvokeService
     from runtime.services.metadata import MetadataService
+    from runtime.services.pubsub import PubSubService
+    from runtime.services.pubsub_subscriptions import SubscriptionManager
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -27,3 +30,6 @@ class Services:
     metadata: MetadataService
     status: RuntimeStatus
     invoke: InvokeService
+    configuration: ConfigurationService
+    pubsub: PubSubService
+    subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)

@@ -15,10 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.nameresolution import NameResolver, RegisteringResolver
 from components.nameresolution.dns import DnsResolver
 from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
+from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
+from components.pubsub.in_memory import InMemoryPubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -67,8 +73,36 @@ def _registering(*classes: type[RegisteringResolver]) -> object:
 RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
 _registering(SqliteResolver)
 
+
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
+
+def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
+    return classes
+
+
+def _bulk_publishers(*classes: type[BulkPublisher]) -> object:
+    return classes
+
+
+def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
+    return classes
+
+
+PUBSUBS = _pubsub(InMemoryPubSub)
+_bulk_publishers(InMemoryPubSub)
+_bulk_subscribers(InMemoryPubSub)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
+    "pubsub": PUBSUBS,
     "nameresolution": RESOLVERS,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -32,6 +32,16 @@ EXPECTED_DAPR_RPCS = {
     "SetMetadata",
     "Shutdown",
     "InvokeService",
+    "GetConfigurationAlpha1",
+    "GetConfiguration",
+    "SubscribeConfigurationAlpha1",
+    "SubscribeConfiguration",
+    "UnsubscribeConfigurationAlpha1",
+    "UnsubscribeConfiguration",
+    "PublishEvent",
+    "BulkPublishEventAlpha1",
+    "BulkPublishEvent",
+    "SubscribeTopicEventsAlpha1",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

@@ -41,8 +41,10 @@ from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.internal.client import InternalClient
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 from tests.integration.harness import free_port
@@ -118,6 +120,8 @@ def _services(components: ComponentStore) -> Services:
             client=InternalClient(),
             app_channel=lambda: None,
         ),
+        configuration=ConfigurationService(components),
+        pubsub=PubSubService(components, app_id="bare-app"),
     )
 
 

@@ -5,9 +5,11 @@ import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from protos.dapr.common.v1 import common_pb2 as protos_dot_dapr_dot_common_dot_v1_dot_common__pb2
+from protos.dapr.runtime.v1 import configuration_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2
 from protos.dapr.runtime.v1 import invoke_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2
+from protos.dapr.runtime.v1 import pubsub_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2
 from protos.dapr.runtime.v1 import state_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -74,6 +76,26 @@ class DaprStub:
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2.ExecuteStateTransactionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.PublishEvent = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/PublishEvent',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.BulkPublishEventAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/BulkPublishEventAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+                _registered_method=True)
+        self.BulkPublishEvent = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/BulkPublishEvent',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+                _registered_method=True)
+        self.SubscribeTopicEventsAlpha1 = channel.stream_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
+                _registered_method=True)
         self.GetMetadata = channel.unary_unary(
                 '/dapr.proto.runtime.v1.Dapr/GetMetadata',
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2.GetMetadataRequest.SerializeToString,
@@ -93,6 +115,36 @@ class DaprStub:
                 '/dapr.proto.runtime.v1.Dapr/InvokeService',
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.SerializeToString,
                 response_deserializer=protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.FromString,
+                _registered_method=True)
+        self.GetConfigurationAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+                _registered_method=True)
+        self.GetConfiguration = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+                _registered_method=True)
+        self.SubscribeConfigurationAlpha1 = channel.unary_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.SubscribeConfiguration = channel.unary_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeConfigurationAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeConfiguration = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
                 _registered_method=True)
 
 
@@ -148,6 +200,34 @@ class DaprServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishEvent(self, request, context):
+        """Publishes one event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkPublishEventAlpha1(self, request, context):
+        """Publishes several events (alpha name, kept for older SDKs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkPublishEvent(self, request, context):
+        """Publishes several events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeTopicEventsAlpha1(self, request_iterator, context):
+        """A streaming subscription: no app port needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMetadata(self, request, context):
         """Describes the sidecar.
         """
@@ -172,6 +252,45 @@ class DaprServicer:
     def InvokeService(self, request, context):
         """Calls a method of another app (deprecated in Dapr, still used by the SDKs).
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfigurationAlpha1(self, request, context):
+        """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeConfigurationAlpha1(self, request, context):
+        """Streams changes of configuration items (Alpha1: the same, still called by the SDKs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeConfigurationAlpha1(self, request, context):
+        """Ends a configuration subscription (Alpha1: the same).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,6 +333,26 @@ def add_DaprServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2.ExecuteStateTransactionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
+            'PublishEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishEvent,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'BulkPublishEventAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkPublishEventAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.SerializeToString,
+            ),
+            'BulkPublishEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkPublishEvent,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.SerializeToString,
+            ),
+            'SubscribeTopicEventsAlpha1': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubscribeTopicEventsAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.SerializeToString,
+            ),
             'GetMetadata': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMetadata,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2.GetMetadataRequest.FromString,
@@ -233,6 +372,36 @@ def add_DaprServicer_to_server(servicer, server):
                     servicer.InvokeService,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.FromString,
                     response_serializer=protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.SerializeToString,
+            ),
+            'GetConfigurationAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.SerializeToString,
+            ),
+            'GetConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.SerializeToString,
+            ),
+            'SubscribeConfigurationAlpha1': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.SerializeToString,
+            ),
+            'SubscribeConfiguration': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.SerializeToString,
+            ),
+            'UnsubscribeConfigurationAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.SerializeToString,
+            ),
+            'UnsubscribeConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -435,6 +604,114 @@ class Dapr:
             _registered_method=True)
 
     @staticmethod
+    def PublishEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/PublishEvent',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkPublishEventAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/BulkPublishEventAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkPublishEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/BulkPublishEvent',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeTopicEventsAlpha1(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetMetadata(request,
             target,
             options=(),
@@ -532,6 +809,168 @@ class Dapr:
             '/dapr.proto.runtime.v1.Dapr/InvokeService',
             protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.SerializeToString,
             protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
             options,
             channel_credentials,
             insecure,

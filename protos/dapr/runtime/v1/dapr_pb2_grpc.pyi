@@ -12,9 +12,11 @@ from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from protos.dapr.common.v1 import common_pb2 as _common_pb2
+from protos.dapr.runtime.v1 import configuration_pb2 as _configuration_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import invoke_pb2 as _invoke_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
+from protos.dapr.runtime.v1 import pubsub_pb2 as _pubsub_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -55,6 +57,14 @@ class DaprStub:
     """Deletes several keys."""
     ExecuteStateTransaction: _grpc.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]
     """Runs several state operations atomically."""
+    PublishEvent: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.PublishEventRequest, _empty_pb2.Empty]
+    """Publishes one event."""
+    BulkPublishEventAlpha1: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]
+    """Publishes several events (alpha name, kept for older SDKs)."""
+    BulkPublishEvent: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]
+    """Publishes several events."""
+    SubscribeTopicEventsAlpha1: _grpc.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]
+    """A streaming subscription: no app port needed."""
     GetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]
     """Describes the sidecar."""
     SetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]
@@ -63,6 +73,15 @@ class DaprStub:
     """Asks the sidecar to shut down."""
     InvokeService: _grpc.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]
     """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
+    GetConfigurationAlpha1: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
+    """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+    GetConfiguration: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
+    SubscribeConfigurationAlpha1: _grpc.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]
+    """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+    SubscribeConfiguration: _grpc.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]
+    UnsubscribeConfigurationAlpha1: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]
+    """Ends a configuration subscription (Alpha1: the same)."""
+    UnsubscribeConfiguration: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]
 
 @_typing.type_check_only
 class DaprAsyncStub(DaprStub):
@@ -81,6 +100,14 @@ class DaprAsyncStub(DaprStub):
     """Deletes several keys."""
     ExecuteStateTransaction: _aio.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Runs several state operations atomically."""
+    PublishEvent: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.PublishEventRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Publishes one event."""
+    BulkPublishEventAlpha1: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]  # type: ignore[assignment]
+    """Publishes several events (alpha name, kept for older SDKs)."""
+    BulkPublishEvent: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]  # type: ignore[assignment]
+    """Publishes several events."""
+    SubscribeTopicEventsAlpha1: _aio.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]  # type: ignore[assignment]
+    """A streaming subscription: no app port needed."""
     GetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]  # type: ignore[assignment]
     """Describes the sidecar."""
     SetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -89,6 +116,15 @@ class DaprAsyncStub(DaprStub):
     """Asks the sidecar to shut down."""
     InvokeService: _aio.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]  # type: ignore[assignment]
     """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
+    GetConfigurationAlpha1: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
+    """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+    GetConfiguration: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
+    SubscribeConfigurationAlpha1: _aio.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]  # type: ignore[assignment]
+    """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+    SubscribeConfiguration: _aio.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]  # type: ignore[assignment]
+    UnsubscribeConfigurationAlpha1: _aio.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]  # type: ignore[assignment]
+    """Ends a configuration subscription (Alpha1: the same)."""
+    UnsubscribeConfiguration: _aio.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]  # type: ignore[assignment]
 
 class DaprServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -148,6 +184,38 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         """Runs several state operations atomically."""
 
     @_abc_1.abstractmethod
+    def PublishEvent(
+        self,
+        request: _pubsub_pb2.PublishEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Publishes one event."""
+
+    @_abc_1.abstractmethod
+    def BulkPublishEventAlpha1(
+        self,
+        request: _pubsub_pb2.BulkPublishRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pubsub_pb2.BulkPublishResponse, _abc.Awaitable[_pubsub_pb2.BulkPublishResponse]]:
+        """Publishes several events (alpha name, kept for older SDKs)."""
+
+    @_abc_1.abstractmethod
+    def BulkPublishEvent(
+        self,
+        request: _pubsub_pb2.BulkPublishRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pubsub_pb2.BulkPublishResponse, _abc.Awaitable[_pubsub_pb2.BulkPublishResponse]]:
+        """Publishes several events."""
+
+    @_abc_1.abstractmethod
+    def SubscribeTopicEventsAlpha1(
+        self,
+        request_iterator: _MaybeAsyncIterator[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1], _abc.AsyncIterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1]]:
+        """A streaming subscription: no app port needed."""
+
+    @_abc_1.abstractmethod
     def GetMetadata(
         self,
         request: _metadata_pb2.GetMetadataRequest,
@@ -178,5 +246,50 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.InvokeResponse, _abc.Awaitable[_common_pb2.InvokeResponse]]:
         """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
+
+    @_abc_1.abstractmethod
+    def GetConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.GetConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.GetConfigurationResponse, _abc.Awaitable[_configuration_pb2.GetConfigurationResponse]]:
+        """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+
+    @_abc_1.abstractmethod
+    def GetConfiguration(
+        self,
+        request: _configuration_pb2.GetConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.GetConfigurationResponse, _abc.Awaitable[_configuration_pb2.GetConfigurationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubscribeConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.SubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_configuration_pb2.SubscribeConfigurationResponse], _abc.AsyncIterator[_configuration_pb2.SubscribeConfigurationResponse]]:
+        """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+
+    @_abc_1.abstractmethod
+    def SubscribeConfiguration(
+        self,
+        request: _configuration_pb2.SubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_configuration_pb2.SubscribeConfigurationResponse], _abc.AsyncIterator[_configuration_pb2.SubscribeConfigurationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UnsubscribeConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.UnsubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.UnsubscribeConfigurationResponse, _abc.Awaitable[_configuration_pb2.UnsubscribeConfigurationResponse]]:
+        """Ends a configuration subscription (Alpha1: the same)."""
+
+    @_abc_1.abstractmethod
+    def UnsubscribeConfiguration(
+        self,
+        request: _configuration_pb2.UnsubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.UnsubscribeConfigurationResponse, _abc.Awaitable[_configuration_pb2.UnsubscribeConfigurationResponse]]: ...
 
 def add_DaprServicer_to_server(servicer: DaprServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
