@@ -55,6 +55,7 @@ from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
 from runtime.services.pubsub_subscriptions import SubscriptionManager, info
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -294,6 +295,17 @@ class Sidecar:
             configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
+            secrets=self._secrets_service(components, observer),
+        )
+
+    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+        spec = self.configuration.model.secrets
+        entries = [
+            (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
+            for s in (spec.scopes if spec else [])
+        ]
+        return SecretsService(
+            components, scopes=SecretsService.scopes_from(entries), observer=observer
         )
 
     async def _start_delivery(

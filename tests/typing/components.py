@@ -25,6 +25,10 @@ from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.secretstores import SecretStore
+from components.secretstores.local.env import EnvSecretStore
+from components.secretstores.local.file import LocalFileSecretStore
+from components.secretstores.redis import RedisSecretStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -99,10 +103,18 @@ PUBSUBS = _pubsub(InMemoryPubSub)
 _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
+
+def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
+    return classes
+
+
+SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
     "nameresolution": RESOLVERS,
+    "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -17,6 +17,7 @@ from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import invoke_pb2 as _invoke_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
 from protos.dapr.runtime.v1 import pubsub_pb2 as _pubsub_pb2
+from protos.dapr.runtime.v1 import secret_pb2 as _secret_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -65,6 +66,10 @@ class DaprStub:
     """Publishes several events."""
     SubscribeTopicEventsAlpha1: _grpc.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]
     """A streaming subscription: no app port needed."""
+    GetSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]
+    """Reads one secret."""
+    GetBulkSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]
     """Describes the sidecar."""
     SetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]
@@ -108,6 +113,10 @@ class DaprAsyncStub(DaprStub):
     """Publishes several events."""
     SubscribeTopicEventsAlpha1: _aio.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]  # type: ignore[assignment]
     """A streaming subscription: no app port needed."""
+    GetSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]  # type: ignore[assignment]
+    """Reads one secret."""
+    GetBulkSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]  # type: ignore[assignment]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]  # type: ignore[assignment]
     """Describes the sidecar."""
     SetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -214,6 +223,22 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1], _abc.AsyncIterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1]]:
         """A streaming subscription: no app port needed."""
+
+    @_abc_1.abstractmethod
+    def GetSecret(
+        self,
+        request: _secret_pb2.GetSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetSecretResponse, _abc.Awaitable[_secret_pb2.GetSecretResponse]]:
+        """Reads one secret."""
+
+    @_abc_1.abstractmethod
+    def GetBulkSecret(
+        self,
+        request: _secret_pb2.GetBulkSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetBulkSecretResponse, _abc.Awaitable[_secret_pb2.GetBulkSecretResponse]]:
+        """Reads every secret of a store the app may see."""
 
     @_abc_1.abstractmethod
     def GetMetadata(
