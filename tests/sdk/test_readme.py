@@ -11,14 +11,16 @@ import ast
 import re
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tandem.app import App, Response
 
 from runtime.catalog import CATALOG
 from tests.integration.harness import REPO_ROOT, Sidecar, component_yaml, http_request
+from tests.sdk._appserver import serve
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +37,26 @@ MODULE = types.ModuleType("tandem_readme")  # a real module, so dataclasses reso
 sys.modules[MODULE.__name__] = MODULE
 NAMESPACE: dict[str, Any] = MODULE.__dict__
 _PROBES = {
-    "invocation": ("POST", "/v1.0/invoke/readme/method/x"),
+    "invocation": ("POST", "/v1.0/invoke/orders/method/x"),
     "flags": ("POST", "/ofrep/v1/evaluate/flags/x"),
 }
+
+
+class _ReadmeApp(App):
+    """Delegates to the ``app`` the README's blocks define (404 until they have)."""
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        query: Mapping[str, str] | None = None,
+    ) -> Response:
+        app = NAMESPACE.get("app")
+        if not isinstance(app, App):
+            return Response(b"", 404)
+        return await app.handle(method, path, headers, body, query)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +79,14 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         comps.append(component_yaml("flags", "flags.file", {"path": str(flags)}))
     env = {"README_payments": "k-1"}
     # the snippets' gRPC streams find the sidecar through DAPR_GRPC_PORT
-    with Sidecar.start(tmp, components=comps, app_id="readme", env=env) as sc:
+    # The app id is "orders" and its app port serves the README's own ``App`` (once a block
+    # has defined it), so the invocation snippet reaches the ``place`` handler it declares.
+    with (
+        serve(_ReadmeApp()) as port,
+        Sidecar.start(
+            tmp, components=comps, app_id="orders", env=env, args=["--app-port", str(port)]
+        ) as sc,
+    ):
         yield sc
 
 
