@@ -32,6 +32,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("redis",),
     ),
     CatalogEntry(
+        type="pubsub.jetstream",
+        target="components.pubsub.jetstream:JetStreamPubSub",
+        extra="nats",
+        requires=("nats",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
         extra="postgresql",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from components.base import Component
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.jetstream import JetStreamPubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -66,7 +67,7 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, JetStreamPubSub)
 _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
