@@ -38,6 +38,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("nats",),
     ),
     CatalogEntry(
+        type="pubsub.rabbitmq",
+        target="components.pubsub.rabbitmq:RabbitMQPubSub",
+        extra="rabbitmq",
+        requires=("aio_pika",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
         extra="postgresql",
