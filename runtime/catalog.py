@@ -44,6 +44,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("aio_pika",),
     ),
     CatalogEntry(
+        type="pubsub.mqtt3",
+        target="components.pubsub.mqtt:MqttPubSub",
+        extra="mqtt",
+        requires=("aiomqtt",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
         extra="postgresql",

@@ -18,6 +18,7 @@ from components.base import Component
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
 from components.pubsub.jetstream import JetStreamPubSub
+from components.pubsub.mqtt import MqttPubSub
 from components.pubsub.rabbitmq import RabbitMQPubSub
 from components.state import (
     KeyLister,
@@ -68,7 +69,7 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub, JetStreamPubSub, RabbitMQPubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub)
 _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
