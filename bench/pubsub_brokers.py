@@ -379,7 +379,7 @@ async def run(args: Any) -> list[Row]:
         for broker in args.brokers:
             for path, make in sides(broker, Path(home)).items():
                 rows += await measure(broker, path, make, args)
-                print(f"  done: {broker} {path}", file=sys.stderr)
+                print(f"  done: {broker} {path}", file=sys.stderr, flush=True)
     return rows
 
 

@@ -85,7 +85,7 @@ class _Subscription:
     async def _receive(self) -> None:
         backoff = Backoff()
         log = self._owner._log
-        while True:
+        while not self._closed:
             free = await self._dispatch.wait_free()
             try:
                 if self._pull is None:
@@ -154,11 +154,12 @@ class _Subscription:
         self._owner._subscriptions.discard(self)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._dispatch.cancel()
+        # Unsubscribing also ends a fetch waiting inside nats-py, which does not always give up
+        # on cancellation alone (asyncio.wait_for can swallow it in Python 3.11).
         await self._unbind()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=_API_TIMEOUT)
+        await self._dispatch.cancel()
 
 
 class JetStreamPubSub:
