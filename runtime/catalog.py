@@ -50,8 +50,36 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("aiomqtt",),
     ),
     CatalogEntry(
+        type="secretstores.local.file",
+        target="components.secretstores.local.file:LocalFileSecretStore",
+    ),
+    CatalogEntry(
+        type="secretstores.local.env", target="components.secretstores.local.env:EnvSecretStore"
+    ),
+    CatalogEntry(
+        type="secretstores.redis",
+        target="components.secretstores.redis:RedisSecretStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
+        extra="postgresql",
+        requires=("asyncpg",),
+    ),
+    CatalogEntry(
+        type="configuration.file", target="components.configuration.file:FileConfigurationStore"
+    ),
+    CatalogEntry(
+        type="configuration.redis",
+        target="components.configuration.redis:RedisConfigurationStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="configuration.postgresql",
+        target="components.configuration.postgresql:PostgresConfigurationStore",
         extra="postgresql",
         requires=("asyncpg",),
     ),

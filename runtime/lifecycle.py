@@ -43,10 +43,12 @@ from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
 from runtime.services.pubsub_subscriptions import SubscriptionManager, info
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -143,6 +145,8 @@ class Sidecar:
                 components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
+            # after the APIs drain, before the app channel closes: no callback is cut short
+            stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
@@ -185,6 +189,9 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
+        configuration = ConfigurationService(
+            components, app_channel=lambda: self.app_channel, observer=observer
+        )
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
         )
@@ -202,8 +209,20 @@ class Sidecar:
             state=state,
             metadata=metadata,
             status=self.status,
+            configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
+            secrets=self._secrets_service(components, observer),
+        )
+
+    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+        spec = self.configuration.model.secrets
+        entries = [
+            (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
+            for s in (spec.scopes if spec else [])
+        ]
+        return SecretsService(
+            components, scopes=SecretsService.scopes_from(entries), observer=observer
         )
 
     async def _start_delivery(

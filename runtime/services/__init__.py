@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
+    from runtime.services.configuration import ConfigurationService
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
     from runtime.services.pubsub_subscriptions import SubscriptionManager
+    from runtime.services.secrets import SecretsService
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -27,5 +29,7 @@ class Services:
     state: StateService
     metadata: MetadataService
     status: RuntimeStatus
+    configuration: ConfigurationService
     pubsub: PubSubService
+    secrets: SecretsService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)

@@ -15,11 +15,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
 from components.pubsub.jetstream import JetStreamPubSub
 from components.pubsub.mqtt import MqttPubSub
 from components.pubsub.rabbitmq import RabbitMQPubSub
+from components.secretstores import SecretStore
+from components.secretstores.local.env import EnvSecretStore
+from components.secretstores.local.file import LocalFileSecretStore
+from components.secretstores.redis import RedisSecretStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -57,6 +65,15 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
+
 def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
     return classes
 
@@ -73,8 +90,17 @@ PUBSUBS = _pubsub(InMemoryPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub)
 _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
+
+def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
+    return classes
+
+
+SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
+    "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -420,15 +420,14 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
     "pubsub_simple": [("pubsub.yaml", "pubsub.redis")],
     "distributed_lock": [("lockstore.yaml", "lock.redis")],
     "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
-    "configuration": [("configstore.yaml", "configuration.redis")],
-    "secret_store": [("localsecretstore.yaml", "secretstores.local.file")],
     "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
     "conversation": [("conversation.yaml", "conversation.echo")],
 }
 # folder -> the types Tandem loads from it
 IMPLEMENTED: dict[str, set[str]] = {
     "state_store": {"state.redis"},
-    "secret_store": {"state.in-memory"},
+    "configuration": {"configuration.redis"},
+    "secret_store": {"state.in-memory", "secretstores.local.file"},
     "http_endpoint": {"state.in-memory"},
 }
 
