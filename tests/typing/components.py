@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from components.base import Component
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.sqlite import SqlitePubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -66,8 +67,8 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
-_bulk_publishers(InMemoryPubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
