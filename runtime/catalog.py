@@ -33,6 +33,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("redis",),
     ),
     CatalogEntry(
+        type="pubsub.redis",
+        target="components.pubsub.redis:RedisPubSub",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
         extra="postgresql",

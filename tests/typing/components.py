@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from components.base import Component
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.redis import RedisPubSub
 from components.pubsub.sqlite import SqlitePubSub
 from components.state import (
     KeyLister,
@@ -67,8 +68,8 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub)
-_bulk_publishers(InMemoryPubSub, SqlitePubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub, RedisPubSub)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
