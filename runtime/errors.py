@@ -1,173 +1,252 @@
-"""The one API error model. Services raise these; each protocol maps them to the wire once.
+"""The one API error table. Services raise its entries; each protocol maps them to the wire once.
 
-    APIError                       code, HTTP status, gRPC status, ErrorInfo reason
-    ├── InvalidArgument            400 / INVALID_ARGUMENT
-    │   └── UnsupportedOperation   400 / UNIMPLEMENTED      (unknown transaction op, as Dapr)
-    ├── NotFound                   404 / NOT_FOUND
-    ├── Conflict                   409 / ABORTED            (ETag mismatch)
-    ├── PermissionDenied           403 / PERMISSION_DENIED
-    ├── Unauthenticated            401 / UNAUTHENTICATED
-    ├── PayloadTooLarge            413 / RESOURCE_EXHAUSTED
-    ├── FailedPrecondition         500 / FAILED_PRECONDITION (nothing configured)
-    ├── Unimplemented              501 / UNIMPLEMENTED
-    ├── MethodNotAllowed           405 / UNIMPLEMENTED
-    ├── NotSupported               500 / UNIMPLEMENTED      (store lacks the feature, as Dapr)
-    ├── Unavailable                503 / UNAVAILABLE
-    └── Internal                   500 / INTERNAL           (a backend failed)
+An entry (``ErrorKind``) is defined once, in an ``ErrorTable`` subclass: its Dapr ``ERR_*`` code,
+HTTP status, gRPC code, message template and, for Dapr's "rich" errors, the ErrorInfo reason
+and the ResourceInfo type. A raise site names the entry and fills in the message::
 
-Codes reuse Dapr's ``ERR_*`` strings so the Dapr SDKs' error handling keeps working. Raise an
-instance with an explicit ``code`` (``Internal("...", code=ErrorCode.STATE_GET)``) or one of the
-predefined subclasses below.
+    raise StateErrors.STORE_NOT_FOUND(name=store, metadata={"appID": app_id})
+
+Cross-cutting entries live here (``Errors``); each building block keeps its own table beside its
+service (``runtime/services/state_errors.py``). Where Tandem deliberately answers differently
+from Dapr, the entry records Dapr's status in ``dapr_http_status`` / ``dapr_grpc_code`` and why in
+``note``; entries with no Dapr counterpart say so in ``note`` (tests/unit/runtime/test_errors.py
+checks every entry against the reference).
+
+One code may have several entries when Dapr answers it differently by cause (ERR_STATE_SAVE is
+409 for a stale ETag, 400 for a malformed one, 500 otherwise); each entry has exactly one status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import ClassVar
 
 import grpc
 
 __all__ = [
+    "DOMAIN",
+    "TABLE",
     "APIError",
-    "Conflict",
-    "ErrorCode",
-    "FailedPrecondition",
-    "Internal",
-    "InvalidArgument",
-    "MethodNotAllowed",
-    "NotFound",
-    "NotSupported",
-    "PayloadTooLarge",
-    "PermissionDenied",
-    "Unauthenticated",
-    "Unavailable",
-    "Unimplemented",
-    "UnsupportedOperation",
+    "ErrorKind",
+    "ErrorTable",
+    "Errors",
+    "FieldViolation",
 ]
 
+DOMAIN = "dapr.io"
+SC = grpc.StatusCode
 
-class ErrorCode(StrEnum):
-    BAD_REQUEST = "ERR_BAD_REQUEST"
-    MALFORMED_REQUEST = "ERR_MALFORMED_REQUEST"
-    BODY_TOO_LARGE = "ERR_BODY_TOO_LARGE"
-    INTERNAL = "ERR_INTERNAL"
-    API_UNIMPLEMENTED = "ERR_API_UNIMPLEMENTED"
-    UNAUTHENTICATED = "ERR_UNAUTHENTICATED"
-    HEALTH_NOT_READY = "ERR_HEALTH_NOT_READY"
-    OUTBOUND_HEALTH_NOT_READY = "ERR_OUTBOUND_HEALTH_NOT_READY"
-    HEALTH_APPID_NOT_MATCH = "ERR_HEALTH_APPID_NOT_MATCH"
-    METADATA_GET = "ERR_METADATA_GET"
-    STATE_STORE_NOT_FOUND = "ERR_STATE_STORE_NOT_FOUND"
-    STATE_STORE_NOT_CONFIGURED = "ERR_STATE_STORE_NOT_CONFIGURED"
-    STATE_STORE_NOT_SUPPORTED = "ERR_STATE_STORE_NOT_SUPPORTED"
-    STATE_STORE_TOO_MANY_TRANSACTIONS = "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS"
-    NOT_SUPPORTED_STATE_OPERATION = "ERR_NOT_SUPPORTED_STATE_OPERATION"
-    STATE_GET = "ERR_STATE_GET"
-    STATE_BULK_GET = "ERR_STATE_BULK_GET"
-    STATE_SAVE = "ERR_STATE_SAVE"
-    STATE_DELETE = "ERR_STATE_DELETE"
-    STATE_TRANSACTION = "ERR_STATE_TRANSACTION"
-    STATE_QUERY = "ERR_STATE_QUERY"
-    STATE_LIST_KEYS = "ERR_STATE_LIST_KEYS"
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One google.rpc.BadRequest field violation: which input and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorKind:
+    """One entry of the table. Call it to build the error: ``KIND(**message_fields)``.
+
+    ``reason`` set = a Dapr rich error: the HTTP body carries the ``details`` array (ErrorInfo,
+    then ResourceInfo when ``resource_type`` is set and a resource is named, then BadRequest
+    when violations are given). Unset = Dapr's legacy form (``{"errorCode","message"}`` only);
+    gRPC still carries an ErrorInfo whose reason is the code, so SDKs can read it.
+    """
+
+    code: str
+    http_status: HTTPStatus
+    grpc_code: grpc.StatusCode
+    message: str  # str.format template over the raise site's keyword fields
+    reason: str | None = None
+    resource_type: str | None = None
+    dapr_http_status: HTTPStatus | None = None  # set only where Tandem differs from Dapr
+    dapr_grpc_code: grpc.StatusCode | None = None  # set only where Tandem differs from Dapr
+    note: str = ""  # why it differs, or that Dapr has no such error
+    name: str = field(default="", compare=False)  # "Table.ENTRY", set on registration
+
+    def __call__(
+        self,
+        *,
+        resource: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: Sequence[FieldViolation] = (),
+        **fields: object,
+    ) -> APIError:
+        return self.build(fields, resource=resource, metadata=metadata, violations=violations)
+
+    def build(
+        self,
+        fields: Mapping[str, object],
+        *,
+        resource: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: Sequence[FieldViolation] = (),
+    ) -> APIError:
+        """As calling the entry, with the message fields given as a mapping."""
+        return APIError(
+            self,
+            self.message.format_map(fields),
+            resource=resource,
+            metadata=metadata,
+            violations=violations,
+        )
+
+
+TABLE: dict[str, ErrorKind] = {}
+
+
+class ErrorTable:
+    """Base of a table: every ``ErrorKind`` class attribute is registered as ``Class.ATTR``."""
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        for attr, kind in vars(cls).items():
+            if not isinstance(kind, ErrorKind):
+                continue
+            name = f"{cls.__name__}.{attr}"
+            if name in TABLE:
+                raise ValueError(f"error entry {name} defined twice")
+            object.__setattr__(kind, "name", name)
+            TABLE[name] = kind
 
 
 class APIError(Exception):
-    """An error a caller sees. ``reason`` is the gRPC ErrorInfo reason (defaults to the code)."""
+    """An error a caller sees: an entry of the table plus this occurrence's facts."""
 
-    http_status: ClassVar[HTTPStatus] = HTTPStatus.INTERNAL_SERVER_ERROR
-    grpc_status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
-    default_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+    __slots__ = ("kind", "message", "metadata", "resource", "violations")
 
     def __init__(
         self,
+        kind: ErrorKind,
         message: str,
         *,
-        code: ErrorCode | None = None,
-        reason: str | None = None,
+        resource: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        violations: Sequence[FieldViolation] = (),
     ) -> None:
         super().__init__(message)
+        self.kind = kind
         self.message = message
-        self.code = code or self.default_code
-        self.reason = reason or self.code.value
-        self.metadata = dict(metadata or {})
+        self.resource = resource
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.violations = tuple(violations)
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+    @property
+    def reason(self) -> str:
+        """The gRPC ErrorInfo reason (what ``DaprGrpcError.error_code()`` returns)."""
+        return self.kind.reason or self.kind.code
+
+    @property
+    def http_status(self) -> HTTPStatus:
+        return self.kind.http_status
+
+    @property
+    def grpc_code(self) -> grpc.StatusCode:
+        return self.kind.grpc_code
 
 
-class InvalidArgument(APIError):
-    http_status = HTTPStatus.BAD_REQUEST
-    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
-    default_code = ErrorCode.BAD_REQUEST
+class Errors(ErrorTable):
+    """Entries every API shares."""
 
-
-class NotFound(APIError):
-    http_status = HTTPStatus.NOT_FOUND
-    grpc_status = grpc.StatusCode.NOT_FOUND
-    default_code = ErrorCode.BAD_REQUEST
-
-
-class Conflict(APIError):
-    http_status = HTTPStatus.CONFLICT
-    grpc_status = grpc.StatusCode.ABORTED
-    default_code = ErrorCode.STATE_SAVE
-
-
-class PermissionDenied(APIError):
-    http_status = HTTPStatus.FORBIDDEN
-    grpc_status = grpc.StatusCode.PERMISSION_DENIED
-    default_code = ErrorCode.BAD_REQUEST
-
-
-class Unauthenticated(APIError):
-    http_status = HTTPStatus.UNAUTHORIZED
-    grpc_status = grpc.StatusCode.UNAUTHENTICATED
-    default_code = ErrorCode.UNAUTHENTICATED
-
-
-class PayloadTooLarge(APIError):
-    http_status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
-    default_code = ErrorCode.BODY_TOO_LARGE
-
-
-class FailedPrecondition(APIError):
-    http_status = HTTPStatus.INTERNAL_SERVER_ERROR
-    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
-    default_code = ErrorCode.INTERNAL
-
-
-class Unimplemented(APIError):
-    http_status = HTTPStatus.NOT_IMPLEMENTED
-    grpc_status = grpc.StatusCode.UNIMPLEMENTED
-    default_code = ErrorCode.API_UNIMPLEMENTED
-
-
-class MethodNotAllowed(APIError):
-    http_status = HTTPStatus.METHOD_NOT_ALLOWED
-    grpc_status = grpc.StatusCode.UNIMPLEMENTED
-    default_code = ErrorCode.BAD_REQUEST
-
-
-class UnsupportedOperation(InvalidArgument):
-    """A transaction operation other than upsert/delete: HTTP 400 but gRPC UNIMPLEMENTED,
-    as Dapr answers."""
-
-    grpc_status = grpc.StatusCode.UNIMPLEMENTED
-    default_code = ErrorCode.NOT_SUPPORTED_STATE_OPERATION
-
-
-class NotSupported(APIError):
-    http_status = HTTPStatus.INTERNAL_SERVER_ERROR
-    grpc_status = grpc.StatusCode.UNIMPLEMENTED
-    default_code = ErrorCode.STATE_STORE_NOT_SUPPORTED
-
-
-class Unavailable(APIError):
-    http_status = HTTPStatus.SERVICE_UNAVAILABLE
-    grpc_status = grpc.StatusCode.UNAVAILABLE
-    default_code = ErrorCode.INTERNAL
-
-
-class Internal(APIError):
-    pass
+    MALFORMED_REQUEST = ErrorKind(
+        code="ERR_MALFORMED_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="{detail}",
+    )
+    BODY_UNDECODABLE = ErrorKind(
+        code="ERR_MALFORMED_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="failed deserializing HTTP body: {detail}",
+    )
+    GRPC_REQUEST_UNDECODABLE = ErrorKind(
+        code="ERR_MALFORMED_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="failed to decode the {method} request message",
+        note="gRPC only; grpc-go (Dapr) answers Internal from its codec, with no ERR_ code",
+    )
+    BODY_TOO_LARGE = ErrorKind(
+        code="ERR_BODY_TOO_LARGE",
+        http_status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        grpc_code=SC.RESOURCE_EXHAUSTED,
+        message="request body too large: {detail}",
+        note="no ERR_ code in Dapr's table: Dapr's HTTP server refuses the body itself, and "
+        "on gRPC the transport answers RESOURCE_EXHAUSTED before any handler runs",
+    )
+    ROUTE_NOT_FOUND = ErrorKind(
+        code="ERR_BAD_REQUEST",
+        http_status=HTTPStatus.NOT_FOUND,
+        grpc_code=SC.UNIMPLEMENTED,
+        message="no API route for {method} {path}",
+        note="HTTP only; Dapr's router answers a plain 404 (gRPC answers an unknown method "
+        "UNIMPLEMENTED itself)",
+    )
+    METHOD_NOT_ALLOWED = ErrorKind(
+        code="ERR_BAD_REQUEST",
+        http_status=HTTPStatus.METHOD_NOT_ALLOWED,
+        grpc_code=SC.UNIMPLEMENTED,
+        message="method {method} not allowed on {path}",
+        note="HTTP only; Dapr's router answers a plain 405",
+    )
+    CLIENT_DISCONNECTED = ErrorKind(
+        code="ERR_BAD_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.CANCELLED,
+        message="client disconnected",
+        note="HTTP only, answered to no one (the client left mid-request); not in Dapr's table",
+    )
+    RPC_UNIMPLEMENTED = ErrorKind(
+        code="ERR_API_UNIMPLEMENTED",
+        http_status=HTTPStatus.NOT_IMPLEMENTED,
+        grpc_code=SC.UNIMPLEMENTED,
+        message="{method} is not implemented",
+    )
+    INTERNAL = ErrorKind(
+        code="ERR_INTERNAL",
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="internal error",
+    )
+    API_TOKEN_MISSING = ErrorKind(
+        code="ERR_UNAUTHENTICATED",
+        http_status=HTTPStatus.UNAUTHORIZED,
+        grpc_code=SC.UNAUTHENTICATED,
+        message="missing api token in request metadata",
+        note="Dapr's gRPC message; Dapr's HTTP API answers 401 with the plain-text body "
+        "'invalid api token' and no code, Tandem the JSON error body on both protocols",
+    )
+    API_TOKEN_MISMATCH = ErrorKind(
+        code="ERR_UNAUTHENTICATED",
+        http_status=HTTPStatus.UNAUTHORIZED,
+        grpc_code=SC.UNAUTHENTICATED,
+        message="authentication error: api token mismatch",
+        note="Dapr's gRPC message; Dapr's HTTP API answers 401 with the plain-text body "
+        "'invalid api token' and no code, Tandem the JSON error body on both protocols",
+    )
+    HEALTH_NOT_READY = ErrorKind(
+        code="ERR_HEALTH_NOT_READY",
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="dapr is not ready: {missing}",
+    )
+    OUTBOUND_HEALTH_NOT_READY = ErrorKind(
+        code="ERR_OUTBOUND_HEALTH_NOT_READY",
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="dapr is not ready: [outbound]",
+    )
+    HEALTH_APPID_NOT_MATCH = ErrorKind(
+        code="ERR_HEALTH_APPID_NOT_MATCH",
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="dapr app-id does not match: {app_id}",
+    )

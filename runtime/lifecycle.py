@@ -43,6 +43,7 @@ from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -174,7 +175,10 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
-        return Services(state=state, metadata=metadata, status=self.status)
+        pubsub = PubSubService(
+            components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
+        )
+        return Services(state=state, metadata=metadata, status=self.status, pubsub=pubsub)
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

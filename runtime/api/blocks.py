@@ -15,9 +15,11 @@ from aiohttp import web
 
 from runtime.api.grpc.rpcs import BlockRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
+from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
+from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
@@ -37,4 +39,5 @@ BLOCKS: tuple[Block, ...] = (
     # health, metadata and shutdown
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
+    Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
 )

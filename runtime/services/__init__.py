@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
     from runtime.services.metadata import MetadataService
+    from runtime.services.pubsub import PubSubService
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -25,3 +26,4 @@ class Services:
     state: StateService
     metadata: MetadataService
     status: RuntimeStatus
+    pubsub: PubSubService

@@ -30,15 +30,18 @@ from components.state import (
 )
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
-from runtime.errors import ErrorCode
+from runtime.errors import FieldViolation
 from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
+from runtime.services import state_errors as op_errors
+from runtime.services.state_errors import OpErrors, StateErrors
 from runtime.services.state_query import QuerySyntaxError, parse_query
 
 if TYPE_CHECKING:
     from runtime.resiliency import Resiliency, Runner
 
 __all__ = [
+    "MAX_LIST_LIMIT",
     "DeleteItem",
     "KeyList",
     "QueryResults",
@@ -46,6 +49,7 @@ __all__ = [
     "StateResult",
     "StateService",
     "TxOperation",
+    "list_limit_error",
 ]
 
 T = TypeVar("T")
@@ -106,17 +110,38 @@ def _rfc3339(ts: datetime) -> str:
 
 
 def _enum(
-    kind: type[Concurrency] | type[Consistency], value: str | None, what: str, code: ErrorCode
+    kind: type[Concurrency] | type[Consistency],
+    value: str | None,
+    what: str,
+    invalid: Callable[[str, str], errors.APIError],
 ) -> Any:
+    """``value`` as ``kind``; ``invalid(field, description)`` builds the error otherwise."""
     if not value:
         return None
     try:
         return kind(value)
     except ValueError:
         allowed = ", ".join(e.value for e in kind)
-        raise errors.InvalidArgument(
-            f"invalid {what} {value!r}: expected one of {allowed}", code=code
-        ) from None
+        raise invalid(what, f"invalid {what} {value!r}: expected one of {allowed}") from None
+
+
+def _illegal_key(store: str, key: str, field_name: str | None = None) -> errors.APIError:
+    """A key containing ``||`` with Dapr's three details (the violation's field is the key
+    itself, as Dapr sends it, or ``field_name``: ``keyPrefix``, ``prefix``)."""
+    err = StateErrors.ILLEGAL_KEY(key=key, resource=store)
+    err.violations = (FieldViolation(field_name or key, err.message),)
+    return err
+
+
+def list_limit_error(store: str, limit: str) -> errors.APIError:
+    """A ``limit`` for key listing that is not an integer from 1 to MAX_LIST_LIMIT."""
+    err = StateErrors.LIST_KEYS_LIMIT(limit=limit, max=MAX_LIST_LIMIT, resource=store)
+    err.violations = (FieldViolation("limit", err.message),)
+    return err
+
+
+def _no_etags() -> errors.APIError:
+    return StateErrors.FEATURE_NOT_SUPPORTED(detail="the state store does not support ETags")
 
 
 class StateService:
@@ -141,19 +166,10 @@ class StateService:
 
     def _live(self, name: str) -> LiveComponent[StateStore]:
         if not self._components.has_block(BLOCK):
-            raise errors.FailedPrecondition(
-                "state store is not configured",
-                code=ErrorCode.STATE_STORE_NOT_CONFIGURED,
-                reason="DAPR_STATE_NOT_CONFIGURED",
-            )
+            raise StateErrors.STORE_NOT_CONFIGURED()
         live = self._components.state(name)
         if live is None:
-            raise errors.InvalidArgument(
-                f"state store {name} is not found",
-                code=ErrorCode.STATE_STORE_NOT_FOUND,
-                reason="DAPR_STATE_NOT_FOUND",
-                metadata={"appID": self._app_id},
-            )
+            raise StateErrors.STORE_NOT_FOUND(name=name, metadata={"appID": self._app_id})
         return live
 
     def _store(self, name: str) -> StateStore:
@@ -169,12 +185,8 @@ class StateService:
         if cached is not None:
             return cached
         setting = self._live(name).runtime_metadata.get("keyprefix", "appid").strip().lower()
-        if problem := separator_problem(setting):
-            raise errors.InvalidArgument(
-                f"{problem} (keyPrefix of state store {name})",
-                code=ErrorCode.MALFORMED_REQUEST,
-                reason="DAPR_STATE_ILLEGAL_KEY",
-            )
+        if separator_problem(setting):
+            raise _illegal_key(name, setting, "keyPrefix")
         match setting:
             case "appid" | "":
                 prefix = self._app_id + SEPARATOR if self._app_id else ""
@@ -196,15 +208,9 @@ class StateService:
 
     def _key(self, store: str, key: str) -> str:
         if not key:
-            raise errors.InvalidArgument(
-                "key is a required field", code=ErrorCode.MALFORMED_REQUEST
-            )
-        if problem := separator_problem(key):
-            raise errors.InvalidArgument(
-                problem,
-                code=ErrorCode.MALFORMED_REQUEST,
-                reason="DAPR_STATE_ILLEGAL_KEY",
-            )
+            raise StateErrors.KEY_REQUIRED()
+        if separator_problem(key):
+            raise _illegal_key(store, key)
         return self._prefix(store) + key
 
     def _user_key(self, store: str, stored: str) -> str:
@@ -227,7 +233,12 @@ class StateService:
             return await fn()
 
     async def _call(
-        self, store: str, op: str, code: ErrorCode, what: str, fn: Callable[[], Awaitable[T]]
+        self,
+        store: str,
+        op: str,
+        errs: OpErrors,
+        fn: Callable[[], Awaitable[T]],
+        **fields: object,
     ) -> T:
         """Every component call passes here: resiliency policies (each attempt observed),
         then the mapping of component errors to API errors."""
@@ -240,71 +251,98 @@ class StateService:
         except errors.APIError:
             raise
         except ETagMismatch as exc:
-            raise errors.Conflict(f"{what}: {exc}", code=code) from exc
-        except ETagInvalid as exc:
-            raise errors.InvalidArgument(f"{what}: {exc}", code=code) from exc
+            raise errs.conflict.build({**fields, "store": store, "detail": exc}) from exc
+        except (ETagInvalid, InvalidRequest) as exc:
+            raise errs.invalid.build({**fields, "store": store, "detail": exc}) from exc
         except NotSupported as exc:
-            raise errors.NotSupported(f"{what}: {exc}") from exc
-        except InvalidRequest as exc:
-            raise errors.InvalidArgument(f"{what}: {exc}", code=code) from exc
+            raise StateErrors.FEATURE_NOT_SUPPORTED(detail=exc) from exc
         except BulkError as exc:
             inner = list(exc.errors.values())
-            kind: type[errors.APIError] = errors.Internal
+            kind = errs.failed
             if inner and all(isinstance(e, ETagMismatch) for e in inner):
-                kind = errors.Conflict
+                kind = errs.conflict
             elif inner and all(
                 isinstance(e, ETagInvalid | ETagMismatch | InvalidRequest) for e in inner
             ):  # only the caller's input failed (the stale ETags among them too)
-                kind = errors.InvalidArgument
-            raise kind(f"{what}: {exc}", code=code) from exc
+                kind = errs.invalid
+            raise kind.build({**fields, "store": store, "detail": exc}) from exc
         except TimeoutError as exc:
-            raise errors.Internal(f"{what}: timed out", code=code) from exc
+            raise errs.failed.build({**fields, "store": store, "detail": "timed out"}) from exc
         except Exception as exc:
-            raise errors.Internal(f"{what}: {str(exc) or type(exc).__name__}", code=code) from exc
+            detail = str(exc) or type(exc).__name__
+            raise errs.failed.build({**fields, "store": store, "detail": detail}) from exc
 
-    def _ttl(self, store: StateStore, metadata: Mapping[str, str], code: ErrorCode) -> int | None:
+    def _ttl(
+        self,
+        name: str,
+        store: StateStore,
+        metadata: Mapping[str, str],
+        errs: OpErrors,
+    ) -> int | None:
         raw = metadata.get("ttlInSeconds")
         if raw is None:
             return None
         try:
             ttl = int(str(raw).strip())
         except ValueError:
-            raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {raw!r}: expected an integer number of seconds", code=code
-            ) from None
-        if ttl < -1 or ttl > 2**31 - 1:
-            raise errors.InvalidArgument(
-                f"invalid ttlInSeconds {ttl}: expected -1 (no expiry) or 0..2147483647", code=code
+            ttl = None
+        if ttl is None or ttl < -1 or ttl > 2**31 - 1:
+            what = f"invalid ttlInSeconds {raw!r}: expected -1 (no expiry) or 0..2147483647"
+            raise errs.invalid(
+                store=name,
+                detail=what,
+                resource=name,
+                violations=[FieldViolation("ttlInSeconds", what)],
             )
         if ttl <= 0:  # -1 (Dapr's "never expires") and 0 both mean no TTL, in every store
             return None
         if StateFeature.TTL not in store.features():
-            raise errors.NotSupported("the state store does not support ttlInSeconds")
+            raise StateErrors.FEATURE_NOT_SUPPORTED(
+                detail="the state store does not support ttlInSeconds"
+            )
         return ttl
 
+    def _invalid(
+        self, name: str, errs: OpErrors, **fields: object
+    ) -> Callable[[str, str], errors.APIError]:
+        """Builds ``errs.invalid`` for a malformed field of a request to store ``name``."""
+
+        def build(field_name: str, description: str) -> errors.APIError:
+            return errs.invalid.build(
+                {**fields, "store": name, "detail": description},
+                resource=name,
+                violations=[FieldViolation(field_name, description)],
+            )
+
+        return build
+
     def _set_request(
-        self, name: str, store: StateStore, item: SaveItem, code: ErrorCode
+        self, name: str, store: StateStore, item: SaveItem, errs: OpErrors
     ) -> SetRequest:
         meta = dict(item.metadata)
         if item.etag is not None and StateFeature.ETAG not in store.features():
-            raise errors.NotSupported("the state store does not support ETags")
+            raise _no_etags()
+        invalid = self._invalid(name, errs)
         return SetRequest(
             key=self._key(name, item.key),
             value=item.value,
             etag=item.etag,
-            concurrency=_enum(Concurrency, item.concurrency, "concurrency", code),
-            consistency=_enum(Consistency, item.consistency, "consistency", code),
-            ttl_seconds=self._ttl(store, meta, code),
+            concurrency=_enum(Concurrency, item.concurrency, "concurrency", invalid),
+            consistency=_enum(Consistency, item.consistency, "consistency", invalid),
+            ttl_seconds=self._ttl(name, store, meta, errs),
             content_type=meta.get("contentType"),
             metadata=meta,
         )
 
-    def _delete_request(self, name: str, item: DeleteItem, code: ErrorCode) -> DeleteRequest:
+    def _delete_request(
+        self, name: str, item: DeleteItem, errs: OpErrors, **fields: object
+    ) -> DeleteRequest:
+        invalid = self._invalid(name, errs, **fields)
         return DeleteRequest(
             key=self._key(name, item.key),
             etag=item.etag,
-            concurrency=_enum(Concurrency, item.concurrency, "concurrency", code),
-            consistency=_enum(Consistency, item.consistency, "consistency", code),
+            concurrency=_enum(Concurrency, item.concurrency, "concurrency", invalid),
+            consistency=_enum(Consistency, item.consistency, "consistency", invalid),
             metadata=dict(item.metadata),
         )
 
@@ -324,16 +362,15 @@ class StateService:
         store = self._store(name)
         req = GetRequest(
             key=self._key(name, key),
-            consistency=_enum(Consistency, consistency, "consistency", ErrorCode.STATE_GET),
+            consistency=_enum(
+                Consistency,
+                consistency,
+                "consistency",
+                self._invalid(name, op_errors.GET, key=key),
+            ),
             metadata=metadata or {},
         )
-        item = await self._call(
-            name,
-            "get",
-            ErrorCode.STATE_GET,
-            f"fail to get {key} from state store {name}",
-            lambda: store.get(req),
-        )
+        item = await self._call(name, "get", op_errors.GET, lambda: store.get(req), key=key)
         if item is None:
             return StateResult(key=key, value=None)
         meta = {"ttlExpireTime": _rfc3339(item.expires_at)} if item.expires_at else {}
@@ -349,8 +386,7 @@ class StateService:
         items: list[BulkGetItem] = await self._call(
             name,
             "bulk_get",
-            ErrorCode.STATE_BULK_GET,
-            f"failed getting bulk state from state store {name}",
+            op_errors.BULK_GET,
             lambda: store.bulk_get(reqs),
         )
         out: list[StateResult] = []
@@ -365,39 +401,34 @@ class StateService:
 
     async def save(self, name: str, items: Sequence[SaveItem]) -> None:
         store = self._store(name)
-        code = ErrorCode.STATE_SAVE
-        reqs = [self._set_request(name, store, item, code) for item in items]
+        errs = op_errors.SAVE
+        reqs = [self._set_request(name, store, item, errs) for item in items]
         if not reqs:
             return
-        what = f"failed saving state in state store {name}"
         if len(reqs) == 1:
-            await self._call(name, "set", code, what, lambda: store.set(reqs[0]))
+            await self._call(name, "set", errs, lambda: store.set(reqs[0]))
         else:
-            await self._call(name, "bulk_set", code, what, lambda: store.bulk_set(reqs))
+            await self._call(name, "bulk_set", errs, lambda: store.bulk_set(reqs))
 
     async def delete(self, name: str, item: DeleteItem) -> None:
         store = self._store(name)
-        req = self._delete_request(name, item, ErrorCode.STATE_DELETE)
+        target = f"with key {item.key}"
+        req = self._delete_request(name, item, op_errors.DELETE, target=target)
         if req.etag is not None and StateFeature.ETAG not in store.features():
-            raise errors.NotSupported("the state store does not support ETags")
-        await self._call(
-            name,
-            "delete",
-            ErrorCode.STATE_DELETE,
-            f"failed deleting state with key {item.key}",
-            lambda: store.delete(req),
-        )
+            raise _no_etags()
+        await self._call(name, "delete", op_errors.DELETE, lambda: store.delete(req), target=target)
 
     async def bulk_delete(self, name: str, items: Sequence[DeleteItem]) -> None:
         store = self._store(name)
-        reqs = [self._delete_request(name, item, ErrorCode.STATE_DELETE) for item in items]
+        target = f"in state store {name}"
+        reqs = [self._delete_request(name, item, op_errors.DELETE, target=target) for item in items]
         if reqs:
             await self._call(
                 name,
                 "bulk_delete",
-                ErrorCode.STATE_DELETE,
-                f"failed deleting state in state store {name}",
+                op_errors.DELETE,
                 lambda: store.bulk_delete(reqs),
+                target=target,
             )
 
     async def transact(
@@ -412,11 +443,8 @@ class StateService:
             StateFeature.TRANSACTIONAL in store.features()
             and isinstance(store, TransactionalStateStore)
         ):
-            raise errors.NotSupported(
-                f"state store {name} doesn't support transactions",
-                reason="DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED",
-            )
-        code = ErrorCode.STATE_TRANSACTION
+            raise StateErrors.TRANSACTIONS_NOT_SUPPORTED(store=name, resource=name)
+        errs = op_errors.TRANSACTION
         shared = dict(metadata or {})
         ops: list[SetRequest | DeleteRequest] = []
         for i, op in enumerate(operations):
@@ -436,7 +464,7 @@ class StateService:
                             concurrency=item.concurrency,
                             consistency=item.consistency,
                         ),
-                        code,
+                        errs,
                     )
                 )
             elif kind == "delete":
@@ -450,31 +478,26 @@ class StateService:
                             concurrency=item.concurrency,
                             consistency=item.consistency,
                         ),
-                        code,
+                        errs,
                     )
                 )
             else:
-                raise errors.UnsupportedOperation(
-                    f"operation type {op.operation!r} not supported (operations[{i}]): "
-                    "expected upsert or delete"
-                )
+                raise StateErrors.UNSUPPORTED_OPERATION(operation=op.operation, index=i)
         if not ops:
             return
         limit = store.max_transaction_ops
         if limit is not None and len(ops) > limit:
-            raise errors.InvalidArgument(
-                f"the transaction contains {len(ops)} operations, more than the maximum of "
-                f"{limit} the state store {name} allows",
-                code=ErrorCode.STATE_STORE_TOO_MANY_TRANSACTIONS,
-                reason="DAPR_STATE_TOO_MANY_TRANSACTIONS",
+            raise StateErrors.TOO_MANY_TRANSACTIONS(
+                count=len(ops),
+                limit=limit,
+                store=name,
+                resource=name,
+                metadata={
+                    "currentOpsTransaction": str(len(ops)),
+                    "maxOpsPerTransaction": str(limit),
+                },
             )
-        await self._call(
-            name,
-            "transact",
-            code,
-            f"error while executing state transaction on store {name}",
-            lambda: store.transact(ops),
-        )
+        await self._call(name, "transact", errs, lambda: store.transact(ops))
 
     async def query(
         self, name: str, query_json: bytes | str, metadata: Mapping[str, str] | None = None
@@ -484,26 +507,17 @@ class StateService:
         if not (
             StateFeature.QUERY_API in store.features() and isinstance(store, QueryableStateStore)
         ):
-            raise errors.NotSupported(
-                f"state store {name} doesn't support query",
-                reason="DAPR_STATE_QUERYING_NOT_SUPPORTED",
-            )
+            raise StateErrors.QUERYING_NOT_SUPPORTED(store=name, resource=name)
         try:
             doc = json.loads(query_json)
             q = parse_query(doc, key_prefix=self._prefix(name), metadata=dict(metadata or {}))
         except (ValueError, QuerySyntaxError) as exc:
-            raise errors.InvalidArgument(
-                f"failed parsing query: {exc}",
-                code=ErrorCode.STATE_QUERY,
-                reason="DAPR_STATE_QUERY_FAILED",
+            raise StateErrors.QUERY_INVALID(
+                detail=exc,
+                resource=name,
+                violations=[FieldViolation("query", str(exc))],
             ) from None
-        result = await self._call(
-            name,
-            "query",
-            ErrorCode.STATE_QUERY,
-            f"failed query in state store {name}",
-            lambda: store.query(q),
-        )
+        result = await self._call(name, "query", op_errors.QUERY, lambda: store.query(q))
         return QueryResults(
             results=[
                 StateResult(key=self._user_key(name, it.key), value=it.value, etag=it.etag)
@@ -518,22 +532,19 @@ class StateService:
         store = self._store(name)
         # a capability is reachable only when declared, even if the method exists
         if not (StateFeature.LIST_KEYS in store.features() and isinstance(store, KeyLister)):
-            raise errors.NotSupported(f"state store {name} doesn't support listing keys")
-        if SEPARATOR in prefix:
-            raise errors.InvalidArgument(
-                f"prefix can't contain '{SEPARATOR}'", code=ErrorCode.MALFORMED_REQUEST
+            raise StateErrors.FEATURE_NOT_SUPPORTED(
+                detail=f"state store {name} doesn't support listing keys"
             )
+        if SEPARATOR in prefix:
+            raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit
         if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise errors.InvalidArgument(
-                f"limit must be between 1 and {MAX_LIST_LIMIT}", code=ErrorCode.MALFORMED_REQUEST
-            )
+            raise list_limit_error(name, str(limit))
         req = ListKeysRequest(prefix=self._prefix(name) + prefix, limit=limit, token=token or None)
         page = await self._call(
             name,
             "list_keys",
-            ErrorCode.STATE_LIST_KEYS,
-            f"failed listing keys in state store {name}",
+            op_errors.LIST_KEYS,
             lambda: store.list_keys(req),
         )
         return KeyList(keys=[self._user_key(name, k) for k in page.keys], token=page.token)

@@ -31,6 +31,10 @@ EXPECTED_DAPR_RPCS = {
     "GetMetadata",
     "SetMetadata",
     "Shutdown",
+    "PublishEvent",
+    "BulkPublishEventAlpha1",
+    "BulkPublishEvent",
+    "SubscribeTopicEventsAlpha1",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

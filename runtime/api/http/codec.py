@@ -7,7 +7,7 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
-from runtime.errors import ErrorCode, InvalidArgument
+from runtime.errors import Errors
 
 __all__ = ["decode_body", "json_response", "query_metadata"]
 
@@ -30,14 +30,10 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
-        raise InvalidArgument(
-            f"failed deserializing HTTP body: {exc}", code=ErrorCode.MALFORMED_REQUEST
-        ) from None
+        raise Errors.BODY_UNDECODABLE(detail=exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a JSON string
-        raise InvalidArgument(
-            f"failed deserializing HTTP body: {exc}", code=ErrorCode.MALFORMED_REQUEST
-        ) from None
+        raise Errors.BODY_UNDECODABLE(detail=exc) from None
 
 
 def json_response(data: object, status: int = 200) -> web.Response:

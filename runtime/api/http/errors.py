@@ -1,38 +1,77 @@
-"""APIError → Dapr's JSON error body and status: the one HTTP mapping."""
+"""APIError → Dapr's JSON error body and status: the one HTTP mapping.
+
+Body: ``{"errorCode", "message"}``, plus ``details`` (ErrorInfo, ResourceInfo, BadRequest, as
+Dapr's rich errors send them, snake_case inside) when the error carries any of them.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from runtime.errors import (
-    APIError,
-    ErrorCode,
-    InvalidArgument,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-)
+from runtime.errors import DOMAIN, APIError, Errors
 
-__all__ = ["error_middleware", "error_response"]
+__all__ = ["error_body", "error_middleware", "error_response"]
 
 log = logging.getLogger("tandem.api.http")
-_ERRINFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_TYPE = "type.googleapis.com/google.rpc."
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _details(err: APIError) -> list[dict[str, Any]]:
+    kind = err.kind
+    out: list[dict[str, Any]] = [
+        {
+            "@type": _TYPE + "ErrorInfo",
+            "reason": err.reason,
+            "domain": DOMAIN,
+            "metadata": err.metadata,
+        }
+    ]
+    if kind.resource_type and err.resource is not None:
+        out.append(
+            {
+                "@type": _TYPE + "ResourceInfo",
+                "resource_type": kind.resource_type,
+                "resource_name": err.resource,
+                "owner": "",
+                "description": "",
+            }
+        )
+    if err.violations:
+        out.append(
+            {
+                "@type": _TYPE + "BadRequest",
+                "field_violations": [
+                    {"field": v.field, "description": v.description} for v in err.violations
+                ],
+            }
+        )
+    return out
+
+
+def error_body(err: APIError) -> dict[str, Any]:
+    body: dict[str, Any] = {"errorCode": err.code, "message": err.message}
+    if (
+        err.kind.reason
+        or err.metadata
+        or err.violations
+        or (err.kind.resource_type and err.resource is not None)
+    ):
+        body["details"] = _details(err)
+    return body
+
+
 def error_response(err: APIError) -> web.Response:
-    body: dict[str, object] = {"errorCode": err.code.value, "message": err.message}
-    if err.reason != err.code.value or err.metadata:
-        body["details"] = [
-            {"@type": _ERRINFO, "reason": err.reason, "domain": "dapr.io", "metadata": err.metadata}
-        ]
     return web.Response(
-        status=int(err.http_status), body=msgspec.json.encode(body), content_type="application/json"
+        status=int(err.http_status),
+        body=msgspec.json.encode(error_body(err)),
+        content_type="application/json",
     )
 
 
@@ -44,17 +83,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except APIError as err:
         return error_response(err)
     except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(PayloadTooLarge(f"request body too large: {exc.text}"))
+        return error_response(Errors.BODY_TOO_LARGE(detail=exc.text))
     except web.HTTPNotFound:
-        return error_response(
-            NotFound(
-                f"no API route for {request.method} {request.path}", code=ErrorCode.BAD_REQUEST
-            )
-        )
+        return error_response(Errors.ROUTE_NOT_FOUND(method=request.method, path=request.path))
     except web.HTTPMethodNotAllowed:
-        return error_response(
-            MethodNotAllowed(f"method {request.method} not allowed on {request.path}")
-        )
+        return error_response(Errors.METHOD_NOT_ALLOWED(method=request.method, path=request.path))
     except web.HTTPException:
         raise
     except ConnectionResetError:
@@ -62,9 +95,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # The client went away mid-request (e.g. while sending the body): not a server
             # error, and no one is left to answer.
             log.debug("client disconnected during %s %s", request.method, request.path)
-            return error_response(InvalidArgument("client disconnected"))
+            return error_response(Errors.CLIENT_DISCONNECTED())
         log.exception("unexpected error serving %s %s", request.method, request.path)
-        return error_response(APIError("internal error", code=ErrorCode.INTERNAL))
+        return error_response(Errors.INTERNAL())
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.path)
-        return error_response(APIError("internal error", code=ErrorCode.INTERNAL))
+        return error_response(Errors.INTERNAL())

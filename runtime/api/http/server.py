@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from runtime.api.blocks import BLOCKS, Block
+from runtime.api.http.auth import auth_middleware
 from runtime.api.http.errors import error_middleware
 from runtime.api.http.keys import SERVICES
 from runtime.services import Services
@@ -23,7 +23,6 @@ from runtime.services import Services
 __all__ = ["HttpServer", "build_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 
 
 class _InFlight:
@@ -51,20 +50,6 @@ async def _count_in_flight(request: web.Request, handler: Handler) -> web.Stream
             in_flight.idle.set()
 
 
-def _auth_middleware(token: str) -> Middleware:
-    expected = token.encode()
-
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in _EXEMPT:
-            given = request.headers.get("dapr-api-token", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return web.Response(status=401, text="invalid api token")
-        return await handler(request)
-
-    return auth
-
-
 def build_app(
     *,
     services: Services,
@@ -76,7 +61,7 @@ def build_app(
     """The HTTP API: every block's routes (``blocks``) over ``services``."""
     chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
-        chain.append(_auth_middleware(api_token))
+        chain.append(auth_middleware(api_token))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[_IN_FLIGHT] = _InFlight()
     app[SERVICES] = services

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -35,6 +36,8 @@ class RpcFailure:
     reason: str | None = None  # ErrorInfo.reason (what DaprGrpcError.error_code() returns)
     domain: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # every detail as protobuf JSON (snake_case, with "@type"), in order
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def error_code(self) -> str | None:
@@ -49,6 +52,7 @@ def decode(err: grpc.RpcError) -> RpcFailure:
     if status is None:
         return failure
     for detail in status.details:
+        failure.details.append(json_format.MessageToDict(detail, preserving_proto_field_name=True))
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)

@@ -36,13 +36,16 @@ def _error(fn: Callable[[], Any]) -> dict[str, Any]:
         fn()
     except DaprGrpcError as exc:
         err: Any = exc  # the SDK's error methods are not annotated
-        info = err.status_details().error_info or {}
+        details = err.status_details()
+        info = details.error_info or {}
         return {
             "type": type(exc).__name__,
             "code": err.code().name,
             "error_code": err.error_code(),
             "metadata": dict(info.get("metadata") or {}),
             "message": err.details(),
+            "resource_info": details.resource_info,
+            "bad_request": details.bad_request,
         }
     except Exception as err:
         return {"type": type(err).__name__, "message": str(err)}
@@ -150,6 +153,11 @@ def run(store: str, prefix: str, stale: str, query: bool) -> dict[str, Any]:
         # errors with rich details
         facts["unknown_store"] = _error(lambda: client.get_state("no-such-store", k("x")))
         facts["illegal_key"] = _error(lambda: client.save_state(store, "a||b", b"1"))
+        facts["bad_ttl"] = _error(
+            lambda: client.save_state(
+                store, k("ttl"), b"1", state_metadata={"ttlInSeconds": "soon"}
+            )
+        )
     return facts
 
 

@@ -115,7 +115,7 @@ def test_sdk_transactions(facts: dict[str, Any]) -> None:
 def test_sdk_query(env: StateEnv, facts: dict[str, Any]) -> None:
     if not env.has("QUERY_API"):
         err = facts["query_unsupported"]
-        assert err["code"] == "UNIMPLEMENTED"
+        assert err["code"] == "INTERNAL"  # Dapr's pairing for querying not supported
         assert err["error_code"] == "DAPR_STATE_QUERYING_NOT_SUPPORTED"
         return
     q = facts["query"]
@@ -133,11 +133,30 @@ def test_sdk_rich_errors(env: StateEnv, facts: dict[str, Any]) -> None:
     assert unknown["error_code"] == "DAPR_STATE_NOT_FOUND"
     assert unknown["metadata"]["errorCode"] == "ERR_STATE_STORE_NOT_FOUND"
     assert unknown["metadata"]["appID"] == env.app_id
+    # reference a.0: an illegal key carries ErrorInfo, ResourceInfo and BadRequest
     illegal = facts["illegal_key"]
-    assert (illegal["code"], illegal["error_code"]) == (
+    message = "input key/keyPrefix 'a||b' can't contain '||'"
+    assert (illegal["code"], illegal["error_code"], illegal["message"]) == (
         "INVALID_ARGUMENT",
         "DAPR_STATE_ILLEGAL_KEY",
+        message,
     )
+    assert illegal["metadata"]["errorCode"] == "ERR_MALFORMED_REQUEST"
+    assert illegal["resource_info"] == {
+        "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+        "resource_type": "state",
+        "resource_name": env.store,
+    }
+    assert illegal["bad_request"] == {
+        "@type": "type.googleapis.com/google.rpc.BadRequest",
+        "field_violations": [{"field": "a||b", "description": message}],
+    }
+    ttl = facts["bad_ttl"]
+    assert (ttl["code"], ttl["error_code"]) == ("INVALID_ARGUMENT", "ERR_STATE_SAVE")
+    assert ttl["resource_info"]["resource_name"] == env.store
+    (violation,) = ttl["bad_request"]["field_violations"]
+    assert violation["field"] == "ttlInSeconds"
+    assert "'soon'" in violation["description"]
 
 
 def test_this_module_loads_no_protos() -> None:

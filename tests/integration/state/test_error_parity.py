@@ -2,10 +2,10 @@
 
 For every scenario the HTTP body's ``errorCode`` equals ``ErrorInfo.metadata["errorCode"]`` in the
 gRPC ``grpc-status-details-bin`` trailer (decoded with ``grpc_status.rpc_status.from_call``), the
-HTTP ``details`` reason (the errorCode when there are no details) equals ``ErrorInfo.reason``
-(what the Dapr SDK's ``DaprGrpcError.error_code()`` returns), and the HTTP status and gRPC code
-are the pair Dapr uses. Also: a value written over one protocol reads back identically over the
-other.
+messages are equal, the HTTP ``details`` (ErrorInfo, ResourceInfo, BadRequest) equal the gRPC
+status details (a legacy error without HTTP details has only the ErrorInfo naming its code on
+gRPC), and the HTTP status and gRPC code are the pair of one entry of the error table. Also: a
+value written over one protocol reads back identically over the other.
 
 Exception, as in Dapr: a request over the body limit is refused by the gRPC transport itself
 (RESOURCE_EXHAUSTED without details), so only the status pair is compared for it.
@@ -21,6 +21,8 @@ from typing import Any
 import grpc
 import pytest
 
+from runtime.errors import TABLE
+from runtime.services import state_errors  # noqa: F401  (registers the state entries)
 from tests.integration.state._grpc import FIRST_WRITE, Grpc, RpcFailure, fail, item, op
 from tests.integration.state._support import MAX_BODY, Resp, StateEnv
 
@@ -29,17 +31,6 @@ pytestmark = pytest.mark.integration
 Scenario = Callable[[StateEnv, Grpc], tuple[Resp, RpcFailure]]
 SCENARIOS: dict[str, Scenario] = {}
 
-# HTTP status -> gRPC codes Dapr pairs with it
-STATUS_PAIRS: dict[int, set[grpc.StatusCode]] = {
-    400: {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED},
-    409: {grpc.StatusCode.ABORTED},
-    413: {grpc.StatusCode.RESOURCE_EXHAUSTED},
-    500: {
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.FAILED_PRECONDITION,
-    },
-}
 MISSING = "no-such-store"
 
 
@@ -277,28 +268,49 @@ def list_keys_bad_token(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
 # ---- the checks ----------------------------------------------------------------------------
 
 
-def _http_error_info(resp: Resp) -> dict[str, Any]:
-    doc = resp.json()
-    infos = [d for d in doc.get("details") or [] if "ErrorInfo" in d["@type"]]
-    if not infos:
-        return {"reason": doc["errorCode"], "metadata": {}}
-    assert len(infos) == 1
-    assert infos[0]["domain"] == "dapr.io"
-    return {"reason": infos[0]["reason"], "metadata": infos[0].get("metadata") or {}}
+def _comparable(detail: dict[str, Any]) -> dict[str, Any]:
+    """A detail without its empty fields (protobuf JSON leaves them out) and without the
+    ``errorCode`` that only gRPC's ErrorInfo carries (HTTP has it at the top level)."""
+    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
+    meta = {k: v for k, v in (out.pop("metadata", None) or {}).items() if k != "errorCode"}
+    if meta:
+        out["metadata"] = meta
+    return out
+
+
+def _table_entry(code: str, status: int, grpc_code: grpc.StatusCode) -> str:
+    """The error table entry both answers come from (the pair must be one entry's)."""
+    names = [
+        name
+        for name, kind in TABLE.items()
+        if (kind.code, int(kind.http_status), kind.grpc_code) == (code, status, grpc_code)
+    ]
+    assert names, f"no table entry is {code} HTTP {status} / gRPC {grpc_code.name}"
+    return names[0]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_error_parity(env: StateEnv, rpc: Grpc, name: str) -> None:
     resp, failure = SCENARIOS[name](env, rpc)
     assert resp.status >= 400, (name, resp)
-    assert resp.error_code, resp.body
-    assert failure.code in STATUS_PAIRS[resp.status], (resp.status, failure)
-    assert failure.error_code == resp.error_code, (resp.body, failure)
-    info = _http_error_info(resp)
-    assert failure.reason == info["reason"], (resp.body, failure)
-    grpc_meta = {k: v for k, v in failure.metadata.items() if k != "errorCode"}
-    assert grpc_meta == info["metadata"], (resp.body, failure)
+    doc = resp.json()
+    assert doc["errorCode"], resp.body
+    # same code, message and status pair (one table entry)
+    assert failure.error_code == doc["errorCode"], (resp.body, failure)
+    assert failure.message == doc["message"], (resp.body, failure)
+    _table_entry(doc["errorCode"], resp.status, failure.code)
     assert failure.domain == "dapr.io"
+    # same details: HTTP sends them for rich errors, gRPC always at least the ErrorInfo
+    if "details" in doc:
+        http_details = [_comparable(d) for d in doc["details"]]
+        assert http_details == [_comparable(d) for d in failure.details], (resp.body, failure)
+    else:
+        (only,) = failure.details
+        assert _comparable(only) == {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": doc["errorCode"],
+            "domain": "dapr.io",
+        }
 
 
 def test_error_parity_body_too_large(env: StateEnv, rpc: Grpc) -> None:
@@ -308,7 +320,7 @@ def test_error_parity_body_too_large(env: StateEnv, rpc: Grpc) -> None:
     failure = fail(rpc.save, env.store, item(k, blob.encode()))
     assert resp.status == 413
     assert resp.error_code == "ERR_BODY_TOO_LARGE"
-    assert failure.code in STATUS_PAIRS[413]
+    assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED  # the transport's own answer
     assert env.http.get(env.store, k).status == 204
 
 

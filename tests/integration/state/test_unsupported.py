@@ -41,6 +41,7 @@ from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 from tests.integration.harness import free_port
@@ -109,6 +110,7 @@ def _services(components: ComponentStore) -> Services:
             app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
         ),
         status=RuntimeStatus(),
+        pubsub=PubSubService(components, app_id="bare-app"),
     )
 
 
@@ -144,7 +146,7 @@ async def api() -> AsyncIterator[Api]:
 
 async def _http_error(resp: Any) -> tuple[int, str, str]:
     doc = await resp.json()
-    details = [d["reason"] for d in doc.get("details") or []]
+    details = [d["reason"] for d in doc.get("details") or [] if d["@type"].endswith("ErrorInfo")]
     return resp.status, doc["errorCode"], details[0] if details else doc["errorCode"]
 
 
@@ -198,8 +200,8 @@ async def test_query_not_supported(api: Api) -> None:
     f = await _rpc_error(
         api.dapr.QueryStateAlpha1(state_pb2.QueryStateRequest(store_name="bare", query="{}"))
     )
-    assert (f.code, f.error_code, f.reason) == (
-        grpc.StatusCode.UNIMPLEMENTED,
+    assert (f.code, f.error_code, f.reason) == (  # Dapr pairs this one with Internal
+        grpc.StatusCode.INTERNAL,
         NOT_SUPPORTED,
         reason,
     )

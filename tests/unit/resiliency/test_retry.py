@@ -14,6 +14,10 @@ from runtime.resiliency.breaker import BreakerOpen, BreakerState
 from runtime.resiliency.retry import MIN_INTERVAL, RetryPolicy
 
 
+def _api_error(http: HTTPStatus, code: grpc.StatusCode) -> errors.APIError:
+    return errors.ErrorKind(code="ERR_TEST", http_status=http, grpc_code=code, message="m")()
+
+
 class StatusError(Exception):
     """An error carrying statuses, as the app channel's errors do."""
 
@@ -43,9 +47,9 @@ def test_max_retries_counts_retries_not_attempts() -> None:
         InvalidRequest("bad"),
         NotSupported("no ttl"),
         BulkError({"a": ETagMismatch("a"), "b": InvalidRequest("b")}),
-        errors.InvalidArgument("bad request"),
-        errors.Conflict("stale"),
-        errors.NotFound("missing"),
+        _api_error(HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT),
+        _api_error(HTTPStatus.CONFLICT, grpc.StatusCode.ABORTED),
+        _api_error(HTTPStatus.NOT_FOUND, grpc.StatusCode.NOT_FOUND),
         BreakerOpen(BreakerState.OPEN),
     ],
 )
@@ -59,8 +63,8 @@ def test_client_mistakes_and_open_breakers_are_never_retried(exc: Exception) -> 
         TimeoutError(),
         ConnectionResetError(),
         BulkError({"a": ETagMismatch("a"), "b": ConnectionError("b")}),
-        errors.Internal("backend failed"),
-        errors.Unavailable("down"),
+        _api_error(HTTPStatus.INTERNAL_SERVER_ERROR, grpc.StatusCode.INTERNAL),
+        _api_error(HTTPStatus.SERVICE_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
         StatusError(429),
         StatusError(408),
     ],

@@ -67,7 +67,7 @@ async def test_client_mistakes_are_not_retried() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, POLICY, rec)
     store.errors = [ETagMismatch("k")]
-    with pytest.raises(errors.Conflict):
+    with pytest.raises(errors.APIError):
         await state.get("s", "k")
     assert store.gets == 1
 
@@ -76,9 +76,10 @@ async def test_exhausted_retries_keep_the_api_error_code() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, POLICY, rec)
     store.errors = [ConnectionError("reset")] * 3
-    with pytest.raises(errors.Internal) as info:
+    with pytest.raises(errors.APIError) as info:
         await state.get("s", "k")
-    assert info.value.code == errors.ErrorCode.STATE_GET
+    assert info.value.code == "ERR_STATE_GET"
+    assert info.value.http_status == 500
     assert store.gets == 3
 
 
@@ -86,7 +87,8 @@ async def test_no_policy_runs_the_bare_call() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, None, rec)
     store.errors = [ConnectionError("reset")]
-    with pytest.raises(errors.Internal):
+    with pytest.raises(errors.APIError) as info:
         await state.get("s", "k")
+    assert info.value.http_status == 500
     assert store.gets == 1
     assert state._runner("s") is None

@@ -1,8 +1,9 @@
-"""The one error model (runtime/errors.py) and its two wire mappings.
+"""The one error table (runtime/errors.py + each block's table) and its two wire mappings.
 
-Every ``APIError`` subclass anywhere in the runtime must pair its HTTP status with a gRPC code
-the way Dapr does, and the HTTP JSON body and the gRPC ``google.rpc.Status`` of one error must
-carry the same code and reason.
+Every entry is checked against Dapr's codes and statuses as /work/shared/reference/dapr-api.md
+records them; a deliberate difference must be declared on the entry (``dapr_http_status`` /
+``dapr_grpc_code`` plus ``note``). The HTTP body and the gRPC status of one error must carry the
+same code, message and details.
 """
 
 from __future__ import annotations
@@ -10,131 +11,275 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+from collections import defaultdict
+from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
 import runtime
 from runtime.api.grpc.errors import to_grpc_status
 from runtime.api.http.errors import error_response
-from runtime.errors import APIError, ErrorCode, Internal, InvalidArgument, NotFound
+from runtime.errors import TABLE, APIError, ErrorKind, Errors, FieldViolation
+from runtime.services.state_errors import StateErrors
 
 SC = grpc.StatusCode
-
-# HTTP status -> the gRPC codes Dapr pairs with it.
-PAIRS: dict[HTTPStatus, frozenset[grpc.StatusCode]] = {
-    HTTPStatus.BAD_REQUEST: frozenset({SC.INVALID_ARGUMENT}),
-    HTTPStatus.UNAUTHORIZED: frozenset({SC.UNAUTHENTICATED}),
-    HTTPStatus.FORBIDDEN: frozenset({SC.PERMISSION_DENIED}),
-    HTTPStatus.NOT_FOUND: frozenset({SC.NOT_FOUND}),
-    HTTPStatus.CONFLICT: frozenset({SC.ABORTED}),
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: frozenset({SC.RESOURCE_EXHAUSTED}),
-    # INTERNAL for failures; FAILED_PRECONDITION when nothing is configured; UNIMPLEMENTED is
-    # Dapr's pairing for "the store lacks the feature" (ERR_STATE_STORE_NOT_SUPPORTED).
-    HTTPStatus.INTERNAL_SERVER_ERROR: frozenset(
-        {SC.INTERNAL, SC.FAILED_PRECONDITION, SC.UNIMPLEMENTED}
-    ),
-    HTTPStatus.NOT_IMPLEMENTED: frozenset({SC.UNIMPLEMENTED}),
-    HTTPStatus.METHOD_NOT_ALLOWED: frozenset({SC.UNIMPLEMENTED}),
-    HTTPStatus.SERVICE_UNAVAILABLE: frozenset({SC.UNAVAILABLE}),
-}
-
-# Classes that follow one of Dapr's irregular pairings, each with its reason. Nothing else may.
-IRREGULAR: dict[str, tuple[HTTPStatus, grpc.StatusCode]] = {
-    # ERR_NOT_SUPPORTED_STATE_OPERATION: Dapr's HTTP API answers 400, its gRPC API Unimplemented.
-    "runtime.errors.UnsupportedOperation": (HTTPStatus.BAD_REQUEST, SC.UNIMPLEMENTED),
-}
+H = HTTPStatus
 
 
 def _import_all_runtime_modules() -> None:
+    """Per-block tables register on import: load every runtime module."""
     for info in pkgutil.walk_packages(runtime.__path__, prefix="runtime."):
         importlib.import_module(info.name)
 
 
-def _all_subclasses(cls: type[APIError]) -> list[type[APIError]]:
-    out: list[type[APIError]] = []
-    for sub in cls.__subclasses__():
-        out.append(sub)
-        out.extend(_all_subclasses(sub))
-    return out
-
-
 _import_all_runtime_modules()
-ERROR_CLASSES: list[type[APIError]] = [APIError, *_all_subclasses(APIError)]
 
 
-def qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+@dataclass(frozen=True)
+class Dapr:
+    """What Dapr answers: its code (None: Dapr sends no ERR_ code), statuses, ErrorInfo reason."""
+
+    code: str | None
+    http: HTTPStatus
+    grpc: grpc.StatusCode
+    reason: str | None = None
 
 
-def test_the_walk_found_the_known_classes() -> None:
-    names = {cls.__name__ for cls in ERROR_CLASSES}
-    assert {
-        "InvalidArgument",
-        "NotFound",
-        "Conflict",
-        "PermissionDenied",
-        "Unauthenticated",
-        "PayloadTooLarge",
-        "FailedPrecondition",
-        "Unimplemented",
-        "NotSupported",
-        "Unavailable",
-        "Internal",
-    } <= names
+TANDEM_ONLY = None  # no Dapr counterpart: the entry must say so in ``note``
+
+# Transcribed from /work/shared/reference/dapr-api.md: section a.0 ("API token", "Error JSON
+# format" and the "Error codes" table), a.2 (state operations: missing key 400, ETag mismatch
+# 409, invalid ETag 400, unknown operation 400/Unimplemented), a.8 (health), b.1 (gRPC auth:
+# Unauthenticated). Where the reference gives no gRPC code for a legacy 500 (ERR_STATE_BULK_GET)
+# the pairing is Dapr's legacy one, Internal.
+EXPECTED: dict[str, Dapr | None] = {
+    # a.0 common rows; ERR_MALFORMED_REQUEST "also bad JSON body"
+    "Errors.MALFORMED_REQUEST": Dapr("ERR_MALFORMED_REQUEST", H.BAD_REQUEST, SC.INVALID_ARGUMENT),
+    "Errors.BODY_UNDECODABLE": Dapr("ERR_MALFORMED_REQUEST", H.BAD_REQUEST, SC.INVALID_ARGUMENT),
+    "Errors.GRPC_REQUEST_UNDECODABLE": Dapr(
+        "ERR_MALFORMED_REQUEST", H.BAD_REQUEST, SC.INVALID_ARGUMENT
+    ),
+    "Errors.BODY_TOO_LARGE": TANDEM_ONLY,
+    "Errors.ROUTE_NOT_FOUND": TANDEM_ONLY,
+    "Errors.METHOD_NOT_ALLOWED": TANDEM_ONLY,
+    "Errors.CLIENT_DISCONNECTED": TANDEM_ONLY,
+    "Errors.RPC_UNIMPLEMENTED": Dapr("ERR_API_UNIMPLEMENTED", H.NOT_IMPLEMENTED, SC.UNIMPLEMENTED),
+    "Errors.INTERNAL": Dapr("ERR_INTERNAL", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    # a.0 "API token": 401 plain text, no code; b.1: gRPC Unauthenticated
+    "Errors.API_TOKEN_MISSING": Dapr(None, H.UNAUTHORIZED, SC.UNAUTHENTICATED),
+    "Errors.API_TOKEN_MISMATCH": Dapr(None, H.UNAUTHORIZED, SC.UNAUTHENTICATED),
+    # a.8
+    "Errors.HEALTH_NOT_READY": Dapr("ERR_HEALTH_NOT_READY", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "Errors.OUTBOUND_HEALTH_NOT_READY": Dapr(
+        "ERR_OUTBOUND_HEALTH_NOT_READY", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "Errors.HEALTH_APPID_NOT_MATCH": Dapr(
+        "ERR_HEALTH_APPID_NOT_MATCH", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    # a.0 error-code table, state rows
+    "StateErrors.STORE_NOT_CONFIGURED": Dapr(
+        "ERR_STATE_STORE_NOT_CONFIGURED",
+        H.INTERNAL_SERVER_ERROR,
+        SC.FAILED_PRECONDITION,
+        "DAPR_STATE_NOT_CONFIGURED",
+    ),
+    "StateErrors.STORE_NOT_FOUND": Dapr(
+        "ERR_STATE_STORE_NOT_FOUND", H.BAD_REQUEST, SC.INVALID_ARGUMENT, "DAPR_STATE_NOT_FOUND"
+    ),
+    "StateErrors.ILLEGAL_KEY": Dapr(
+        "ERR_MALFORMED_REQUEST", H.BAD_REQUEST, SC.INVALID_ARGUMENT, "DAPR_STATE_ILLEGAL_KEY"
+    ),
+    "StateErrors.KEY_REQUIRED": Dapr("ERR_MALFORMED_REQUEST", H.BAD_REQUEST, SC.INVALID_ARGUMENT),
+    "StateErrors.UNSUPPORTED_OPERATION": Dapr(
+        "ERR_NOT_SUPPORTED_STATE_OPERATION", H.BAD_REQUEST, SC.UNIMPLEMENTED
+    ),
+    "StateErrors.TOO_MANY_TRANSACTIONS": Dapr(
+        "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+        H.BAD_REQUEST,
+        SC.INVALID_ARGUMENT,
+        "DAPR_STATE_TOO_MANY_TRANSACTIONS",
+    ),
+    # "query failed / bad query JSON": 500
+    "StateErrors.QUERY_INVALID": Dapr(
+        "ERR_STATE_QUERY", H.INTERNAL_SERVER_ERROR, SC.INTERNAL, "DAPR_STATE_QUERY_FAILED"
+    ),
+    "StateErrors.QUERY_FAILED": Dapr(
+        "ERR_STATE_QUERY", H.INTERNAL_SERVER_ERROR, SC.INTERNAL, "DAPR_STATE_QUERY_FAILED"
+    ),
+    "StateErrors.LIST_KEYS_LIMIT": TANDEM_ONLY,
+    # a.0 "Error codes": the pub/sub rows (reason in the second column)
+    "PubSubErrors.NOT_FOUND": Dapr(
+        "ERR_PUBSUB_NOT_FOUND", H.NOT_FOUND, SC.INVALID_ARGUMENT, "DAPR_PUBSUB_NOT_FOUND"
+    ),
+    "PubSubErrors.NOT_CONFIGURED": Dapr(
+        "ERR_PUBSUB_NOT_CONFIGURED",
+        H.BAD_REQUEST,
+        SC.FAILED_PRECONDITION,
+        "DAPR_PUBSUB_NOT_CONFIGURED",
+    ),
+    "PubSubErrors.NAME_EMPTY": Dapr(
+        "ERR_PUBSUB_EMPTY", H.NOT_FOUND, SC.INVALID_ARGUMENT, "DAPR_PUBSUB_NAME_EMPTY"
+    ),
+    "PubSubErrors.TOPIC_EMPTY": Dapr(
+        "ERR_TOPIC_NAME_EMPTY", H.NOT_FOUND, SC.INVALID_ARGUMENT, "DAPR_PUBSUB_TOPIC_NAME_EMPTY"
+    ),
+    "PubSubErrors.FORBIDDEN": Dapr(
+        "ERR_PUBSUB_FORBIDDEN", H.FORBIDDEN, SC.PERMISSION_DENIED, "DAPR_PUBSUB_FORBIDDEN"
+    ),
+    "PubSubErrors.PUBLISH_MESSAGE": Dapr(
+        "ERR_PUBSUB_PUBLISH_MESSAGE",
+        H.INTERNAL_SERVER_ERROR,
+        SC.INTERNAL,
+        "DAPR_PUBSUB_PUBLISH_MESSAGE",
+    ),
+    "PubSubErrors.REQUEST_METADATA": Dapr(
+        "ERR_PUBSUB_REQUEST_METADATA",
+        H.BAD_REQUEST,
+        SC.INVALID_ARGUMENT,
+        "DAPR_PUBSUB_METADATA_DESERIALIZATION",
+    ),
+    "PubSubErrors.CLOUD_EVENT": Dapr(
+        "ERR_PUBSUB_CLOUD_EVENTS_SER",
+        H.INTERNAL_SERVER_ERROR,
+        SC.INVALID_ARGUMENT,
+        "DAPR_PUBSUB_CLOUD_EVENT_CREATION",
+    ),
+    "PubSubErrors.EVENTS_SER": Dapr(
+        "ERR_PUBSUB_EVENTS_SER", H.BAD_REQUEST, SC.INVALID_ARGUMENT, "DAPR_PUBSUB_MARSHAL_EVENTS"
+    ),
+    "StateErrors.FEATURE_NOT_SUPPORTED": Dapr(
+        "ERR_STATE_STORE_NOT_SUPPORTED", H.INTERNAL_SERVER_ERROR, SC.UNIMPLEMENTED
+    ),
+    # "Unimplemented / Internal": transactions / query
+    "StateErrors.TRANSACTIONS_NOT_SUPPORTED": Dapr(
+        "ERR_STATE_STORE_NOT_SUPPORTED",
+        H.INTERNAL_SERVER_ERROR,
+        SC.UNIMPLEMENTED,
+        "DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED",
+    ),
+    "StateErrors.QUERYING_NOT_SUPPORTED": Dapr(
+        "ERR_STATE_STORE_NOT_SUPPORTED",
+        H.INTERNAL_SERVER_ERROR,
+        SC.INTERNAL,
+        "DAPR_STATE_QUERYING_NOT_SUPPORTED",
+    ),
+    # ERR_STATE_GET / BULK_GET / TRANSACTION: 500 whatever the cause
+    "StateErrors.GET_FAILED": Dapr("ERR_STATE_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "StateErrors.GET_INVALID": Dapr("ERR_STATE_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "StateErrors.BULK_GET_FAILED": Dapr("ERR_STATE_BULK_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "StateErrors.BULK_GET_INVALID": Dapr(
+        "ERR_STATE_BULK_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "StateErrors.TRANSACTION_FAILED": Dapr(
+        "ERR_STATE_TRANSACTION", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "StateErrors.TRANSACTION_INVALID": Dapr(
+        "ERR_STATE_TRANSACTION", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "StateErrors.TRANSACTION_CONFLICT": Dapr(
+        "ERR_STATE_TRANSACTION", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    # ERR_STATE_SAVE / ERR_STATE_DELETE: 409 Aborted on ETag mismatch, 400 on invalid ETag, else 500
+    "StateErrors.SAVE_FAILED": Dapr("ERR_STATE_SAVE", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "StateErrors.SAVE_INVALID": Dapr("ERR_STATE_SAVE", H.BAD_REQUEST, SC.INVALID_ARGUMENT),
+    "StateErrors.SAVE_CONFLICT": Dapr("ERR_STATE_SAVE", H.CONFLICT, SC.ABORTED),
+    "StateErrors.DELETE_FAILED": Dapr("ERR_STATE_DELETE", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "StateErrors.DELETE_INVALID": Dapr("ERR_STATE_DELETE", H.BAD_REQUEST, SC.INVALID_ARGUMENT),
+    "StateErrors.DELETE_CONFLICT": Dapr("ERR_STATE_DELETE", H.CONFLICT, SC.ABORTED),
+    # Tandem's key listing API
+    "StateErrors.LIST_KEYS_FAILED": TANDEM_ONLY,
+    "StateErrors.LIST_KEYS_INVALID": TANDEM_ONLY,
+}
+
+ENTRIES = sorted(TABLE)
 
 
-@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=qualname)
-def test_http_and_grpc_status_are_a_consistent_pair(cls: type[APIError]) -> None:
-    pair = (cls.http_status, cls.grpc_status)
-    irregular = IRREGULAR.get(qualname(cls))
-    if irregular is not None:
-        assert pair == irregular
+def test_every_entry_is_in_the_expected_table_and_back() -> None:
+    assert set(TABLE) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_entry_matches_dapr_or_declares_the_difference(name: str) -> None:
+    kind = TABLE[name]
+    dapr = EXPECTED[name]
+    assert kind.code.startswith("ERR_")
+    assert kind.code == kind.code.upper()
+    if dapr is None:
+        assert kind.note, f"{name}: no Dapr counterpart, and no note saying so"
+        assert kind.dapr_http_status is None
+        assert kind.dapr_grpc_code is None
         return
-    assert cls.http_status in PAIRS, f"{qualname(cls)}: HTTP {cls.http_status} not in the table"
-    assert cls.grpc_status in PAIRS[cls.http_status], (
-        f"{qualname(cls)}: HTTP {int(cls.http_status)} paired with {cls.grpc_status.name}"
-    )
+    if dapr.code is None:
+        assert kind.note, f"{name}: Dapr sends no error code here; the note must say so"
+    else:
+        assert kind.code == dapr.code
+    assert kind.reason == dapr.reason
+    # a difference is declared with Dapr's value and a reason; a declaration is a real difference
+    for ours, declared, theirs in (
+        (kind.http_status, kind.dapr_http_status, dapr.http),
+        (kind.grpc_code, kind.dapr_grpc_code, dapr.grpc),
+    ):
+        if ours == theirs:
+            assert declared is None, f"{name}: declares a difference that is not one"
+        else:
+            assert declared == theirs, f"{name}: undeclared difference {ours} vs Dapr {theirs}"
+            assert kind.note, f"{name}: a difference needs a note"
 
 
-def test_irregular_table_names_existing_classes() -> None:
-    assert set(IRREGULAR) <= {qualname(c) for c in ERROR_CLASSES}
+def test_entries_are_registered_under_their_names() -> None:
+    assert TABLE["StateErrors.STORE_NOT_FOUND"] is StateErrors.STORE_NOT_FOUND
+    assert StateErrors.STORE_NOT_FOUND.name == "StateErrors.STORE_NOT_FOUND"
+    assert TABLE["Errors.INTERNAL"] is Errors.INTERNAL
 
 
-@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=qualname)
-def test_default_code_is_an_error_code(cls: type[APIError]) -> None:
-    assert isinstance(cls.default_code, ErrorCode)
-    err = cls("boom")
-    assert err.code is cls.default_code
-    assert err.reason == cls.default_code.value
-    assert err.message == "boom"
-    assert str(err) == "boom"
+def test_no_error_is_defined_twice() -> None:
+    seen: dict[tuple[Any, ...], str] = {}
+    for name, kind in TABLE.items():
+        key = (kind.code, kind.reason, kind.http_status, kind.grpc_code, kind.message)
+        assert key not in seen, f"{name} repeats {seen[key]}"
+        seen[key] = name
 
 
-def test_error_codes_are_unique_and_prefixed() -> None:
-    values = [c.value for c in ErrorCode]
-    assert len(values) == len(set(values))
-    for value in values:
-        assert value.startswith("ERR_"), value
-        assert value == value.upper(), value
+def test_a_table_cannot_redefine_an_entry() -> None:
+    from runtime.errors import ErrorTable
+
+    class Scratch(ErrorTable):
+        ONE = ErrorKind(
+            code="ERR_X", http_status=H.BAD_REQUEST, grpc_code=SC.INVALID_ARGUMENT, message="x"
+        )
+
+    try:
+        with pytest.raises(ValueError, match="defined twice"):
+
+            class Scratch(ErrorTable):  # type: ignore[no-redef]
+                ONE = ErrorKind(
+                    code="ERR_X",
+                    http_status=H.BAD_REQUEST,
+                    grpc_code=SC.INVALID_ARGUMENT,
+                    message="x",
+                )
+    finally:
+        del TABLE["Scratch.ONE"]
 
 
-def decode_grpc(status: grpc.Status) -> tuple[status_pb2.Status, error_details_pb2.ErrorInfo]:
-    details = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
-    assert len(details) == 1
-    raw = details[0]
+# ---- the wire mappings ---------------------------------------------------------------------
+
+
+def decode_grpc(err: APIError) -> tuple[grpc.Status, status_pb2.Status, list[dict[str, Any]]]:
+    status = to_grpc_status(err)
+    (raw,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
     assert isinstance(raw, bytes)
     rich = status_pb2.Status.FromString(raw)
-    infos = [d for d in rich.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
-    assert len(infos) == 1
-    info = error_details_pb2.ErrorInfo()
-    infos[0].Unpack(info)
-    return rich, info
+    details = [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in rich.details]
+    return status, rich, details
 
 
-def decode_http(err: APIError) -> tuple[int, dict[str, object]]:
+def decode_http(err: APIError) -> tuple[int, dict[str, Any]]:
     resp = error_response(err)
     assert resp.content_type == "application/json"
     assert resp.body is not None
@@ -143,64 +288,110 @@ def decode_http(err: APIError) -> tuple[int, dict[str, object]]:
     return resp.status, body
 
 
+def _sample(kind: ErrorKind, **kw: Any) -> APIError:
+    return kind.build(defaultdict(lambda: "x"), **kw)
+
+
 def sample_errors() -> list[APIError]:
-    out: list[APIError] = [cls(f"{cls.__name__} happened") for cls in ERROR_CLASSES]
+    out = [_sample(kind) for kind in TABLE.values()]
     out += [
-        NotFound(
-            "state store nope is not found",
-            code=ErrorCode.STATE_STORE_NOT_FOUND,
-            reason="DAPR_STATE_NOT_FOUND",
-            metadata={"appID": "orders"},
+        StateErrors.STORE_NOT_FOUND(name="nope", metadata={"appID": "orders"}),
+        StateErrors.ILLEGAL_KEY(
+            key="a||b", resource="s", violations=[FieldViolation("a||b", "bad key")]
         ),
-        InvalidArgument(
-            "bad key", code=ErrorCode.MALFORMED_REQUEST, reason="DAPR_STATE_ILLEGAL_KEY"
+        StateErrors.SAVE_INVALID(
+            store="s",
+            detail="bad ttl",
+            resource="s",
+            violations=[FieldViolation("ttlInSeconds", "bad ttl")],
         ),
-        Internal("get failed", code=ErrorCode.STATE_GET),
+        StateErrors.GET_FAILED(key="k", store="s", detail="boom"),
     ]
     return out
 
 
-@pytest.mark.parametrize("err", sample_errors(), ids=lambda e: f"{type(e).__name__}-{e.code}")
-def test_http_and_grpc_mappings_carry_the_same_code_and_reason(err: APIError) -> None:
+def _strip(detail: dict[str, Any]) -> dict[str, Any]:
+    """Drops empty fields (protobuf JSON leaves them out) and the gRPC-only errorCode."""
+    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
+    if "metadata" in out:
+        out["metadata"] = {k: v for k, v in out["metadata"].items() if k != "errorCode"}
+        if not out["metadata"]:
+            del out["metadata"]
+    return out
+
+
+@pytest.mark.parametrize("err", sample_errors(), ids=lambda e: f"{e.kind.name}-{e.message[:20]}")
+def test_http_and_grpc_carry_the_same_code_message_and_details(err: APIError) -> None:
     status, body = decode_http(err)
-    assert status == int(err.http_status)
-    assert body["errorCode"] == err.code.value
+    assert status == int(err.kind.http_status)
+    assert body["errorCode"] == err.code
     assert body["message"] == err.message
     assert set(body) <= {"errorCode", "message", "details"}
 
-    grpc_status = to_grpc_status(err)
-    assert grpc_status.code == err.grpc_status
+    grpc_status, rich, grpc_details = decode_grpc(err)
+    assert grpc_status.code == err.kind.grpc_code
     assert grpc_status.details == err.message
-    rich, info = decode_grpc(grpc_status)
-    assert rich.code == err.grpc_status.value[0]
+    assert rich.code == err.kind.grpc_code.value[0]
     assert rich.message == err.message
-    assert info.domain == "dapr.io"
-    assert info.reason == err.reason
-    assert info.metadata["errorCode"] == err.code.value
-    for k, v in err.metadata.items():
-        assert info.metadata[k] == v
+    info = grpc_details[0]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert info["domain"] == "dapr.io"
+    assert info["reason"] == (err.kind.reason or err.code)
+    assert info["metadata"] == {**err.metadata, "errorCode": err.code}
 
     if "details" in body:
-        details = body["details"]
-        assert isinstance(details, list)
-        (http_info,) = details
-        assert http_info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
-        assert http_info["domain"] == "dapr.io"
-        assert http_info["reason"] == info.reason
-        assert http_info["metadata"] == err.metadata
-    else:
-        assert err.reason == err.code.value
+        assert [_strip(d) for d in body["details"]] == [_strip(d) for d in grpc_details]
+    else:  # Dapr's legacy form: the gRPC side has only the ErrorInfo naming the code
+        assert err.kind.reason is None
         assert not err.metadata
+        assert not err.violations
+        assert len(grpc_details) == 1
 
 
-def test_rich_error_body_matches_dapr_example() -> None:
-    """reference a.0: the ERR_STATE_STORE_NOT_FOUND example."""
-    err = InvalidArgument(
-        "state store mystore-doesnt-exist is not found",
-        code=ErrorCode.STATE_STORE_NOT_FOUND,
-        reason="DAPR_STATE_NOT_FOUND",
-        metadata={"appID": "app"},
+def test_illegal_key_has_dapr_three_details() -> None:
+    """reference a.0: ``ke||y1`` → 400 ERR_MALFORMED_REQUEST with ErrorInfo, ResourceInfo and
+    BadRequest (snake_case keys inside ``details``)."""
+    message = "input key/keyPrefix 'ke||y1' can't contain '||'"
+    err = StateErrors.ILLEGAL_KEY(
+        key="ke||y1", resource="mystore", violations=[FieldViolation("ke||y1", message)]
     )
+    status, body = decode_http(err)
+    assert status == 400
+    assert body == {
+        "errorCode": "ERR_MALFORMED_REQUEST",
+        "message": message,
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "DAPR_STATE_ILLEGAL_KEY",
+                "domain": "dapr.io",
+                "metadata": {},
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+                "resource_type": "state",
+                "resource_name": "mystore",
+                "owner": "",
+                "description": "",
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": [{"field": "ke||y1", "description": message}],
+            },
+        ],
+    }
+    _, rich, _ = decode_grpc(err)
+    resource = error_details_pb2.ResourceInfo()
+    assert rich.details[1].Unpack(resource)
+    assert (resource.resource_type, resource.resource_name) == ("state", "mystore")
+    bad = error_details_pb2.BadRequest()
+    assert rich.details[2].Unpack(bad)
+    assert [(v.field, v.description) for v in bad.field_violations] == [("ke||y1", message)]
+
+
+def test_store_not_found_body_matches_dapr_example() -> None:
+    """reference a.0: the ERR_STATE_STORE_NOT_FOUND example (ErrorInfo only)."""
+    err = StateErrors.STORE_NOT_FOUND(name="mystore-doesnt-exist", metadata={"appID": "app"})
     status, body = decode_http(err)
     assert status == 400
     assert body == {
@@ -215,3 +406,18 @@ def test_rich_error_body_matches_dapr_example() -> None:
             }
         ],
     }
+
+
+def test_legacy_error_body_has_no_details() -> None:
+    """reference a.0: legacy errors are ``{"errorCode", "message"}``."""
+    err = StateErrors.GET_FAILED(key="k", store="s", detail="boom")
+    assert decode_http(err) == (
+        500,
+        {"errorCode": "ERR_STATE_GET", "message": "fail to get k from state store s: boom"},
+    )
+
+
+def test_message_fields_are_not_reinterpreted() -> None:
+    """User input in a field is inserted as is, braces and all."""
+    err = StateErrors.ILLEGAL_KEY(key="{0}{x}||", resource="s")
+    assert err.message == "input key/keyPrefix '{0}{x}||' can't contain '||'"

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from runtime.api.http.codec import json_response
 from runtime.api.http.keys import SERVICES
-from runtime.errors import ErrorCode, Internal
+from runtime.errors import Errors
 from runtime.services.metadata import MetadataSnapshot
 
 __all__ = ["routes", "snapshot_json"]
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1.0/healthz/outbound")
 async def healthz_outbound(request: web.Request) -> web.Response:
     if not request.app[SERVICES].status.outbound_ready:
-        raise Internal("dapr is not ready: [outbound]", code=ErrorCode.OUTBOUND_HEALTH_NOT_READY)
+        raise Errors.OUTBOUND_HEALTH_NOT_READY()
     return web.Response(status=204)
 
 
@@ -28,16 +28,14 @@ async def healthz(request: web.Request) -> web.Response:
     status = request.app[SERVICES].status
     app_id = request.query.get("appid")
     if app_id is not None and app_id != request.app[SERVICES].metadata.snapshot().id:
-        raise Internal(
-            f"dapr app-id does not match: {app_id}", code=ErrorCode.HEALTH_APPID_NOT_MATCH
-        )
+        raise Errors.HEALTH_APPID_NOT_MATCH(app_id=app_id)
     if not status.ready:
         missing = [
             n
             for n, ok in (("outbound", status.outbound_ready), ("app", status.app_ready))
             if not ok
         ]
-        raise Internal(f"dapr is not ready: {missing}", code=ErrorCode.HEALTH_NOT_READY)
+        raise Errors.HEALTH_NOT_READY(missing=missing)
     return web.Response(status=204)
 
 

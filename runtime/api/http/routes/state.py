@@ -9,8 +9,13 @@ from aiohttp import web
 
 from runtime.api.http.codec import decode_body, json_response, query_metadata
 from runtime.api.http.keys import SERVICES
-from runtime.errors import ErrorCode, InvalidArgument
-from runtime.services.state import DeleteItem, SaveItem, StateResult, TxOperation
+from runtime.services.state import (
+    DeleteItem,
+    SaveItem,
+    StateResult,
+    TxOperation,
+    list_limit_error,
+)
 
 __all__ = ["routes"]
 
@@ -198,9 +203,7 @@ async def list_keys(request: web.Request) -> web.Response:
     try:
         limit = int(raw_limit) if raw_limit else None
     except ValueError:
-        raise InvalidArgument(
-            f"invalid limit {raw_limit!r}: expected an integer", code=ErrorCode.MALFORMED_REQUEST
-        ) from None
+        raise list_limit_error(request.match_info["storeName"], repr(raw_limit)) from None
     page = await request.app[SERVICES].state.list_keys(
         request.match_info["storeName"],
         prefix=request.query.get("prefix", ""),
