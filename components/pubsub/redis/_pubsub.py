@@ -163,11 +163,19 @@ class _Subscription:
             try:
                 await step()
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # the stream or group is gone (flush, restart)
+                # The stream or group is gone (deleted, flushed, a restart without persistence)
+                if "NOGROUP" in str(exc) or "no longer exists" in str(exc):
                     with contextlib.suppress(*_BROKER_ERRORS):
                         await self.create_group()
-                    continue
-                raise
+                        continue
+                if not failing:
+                    self._owner.log.warning(
+                        "pubsub.redis: %s on %s failed, retrying: %s", what, self._topic, exc
+                    )
+                failing = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _BACKOFF[1])
+                continue
             except _BROKER_ERRORS as exc:
                 if not failing:
                     self._owner.log.warning(
