@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
@@ -21,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.errors import ComponentError, InvalidRequest, NotSupported
 from components.pubsub._api import PubSubFeature
+from components.pubsub._batch import Batcher
 from components.pubsub._delivery import Deliveries
 from components.pubsub._types import Ack, BulkMessage, Handler, Message
 from components.pubsub.redis._metadata import RedisPubSubMetadata
@@ -35,6 +38,7 @@ _FEATURES = frozenset({PubSubFeature.MESSAGE_TTL, PubSubFeature.BULK_PUBLISH})
 _BLOCK_MS = 2000  # one blocking read waits at most this long (then reads again)
 _BROKER_ERRORS = (RedisError, OSError, TimeoutError)
 _BACKOFF = (0.05, 2.0)  # reconnect pause: first, longest
+_MAX_READERS = 10_000
 
 
 def _fields(
@@ -76,6 +80,13 @@ def _message(topic: str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> Mess
         content_type=fields.get(CONTENT_TYPE, b"").decode(),
         metadata=metadata,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    topic: str
+    fields: dict[bytes, bytes]
+    trim: dict[str, Any]  # MAXLEN / MINID arguments of XADD
 
 
 class _Subscription:
@@ -196,7 +207,7 @@ class _Subscription:
             await deliveries.wait_free()
             count = min(deliveries.free(), owner.meta.queue_depth)
             reply: Any = await owner.call(
-                owner.client.xreadgroup,
+                owner.reader.xreadgroup,
                 self._group,
                 self._consumer,
                 {self._key: ">"},
@@ -319,13 +330,23 @@ class RedisPubSub:
         self._context = context
         self.log = context.logger
         self._client: Redis | None = None
+        self._reader: Redis | None = None
         self._subscriptions: set[_Subscription] = set()
+        self._publishes: Batcher[_Entry, Exception | None] = Batcher(
+            self._flush_publishes, on_error=lambda _: None
+        )
 
     @property
     def client(self) -> Redis:
         if self._client is None:
             raise ComponentError("pubsub.redis is not initialised or already closed")
         return self._client
+
+    @property
+    def reader(self) -> Redis:
+        if self._reader is None:
+            raise ComponentError("pubsub.redis is not initialised or already closed")
+        return self._reader
 
     async def call(
         self, method: Callable[..., Awaitable[T]], *args: Any, extra: float = 0, **kwargs: Any
@@ -336,7 +357,10 @@ class RedisPubSub:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def _build_client(self) -> Redis:
+    def _build_client(self, *, blocking_reads: bool) -> Redis:
+        """The command client: a bounded pool (``poolSize``, default 10 per CPU, at least 20)
+        whose callers wait for a free connection; or the client for blocking reads: one
+        connection per subscription, unbounded."""
         md = self.meta
         host, port = md.address
         kwargs: dict[str, Any] = {
@@ -359,16 +383,17 @@ class RedisPubSub:
             "connection_class": SSLConnection if md.enable_tls else Connection,
         }
         pool: ConnectionPool
-        if md.pool_size > 0:
-            pool = BlockingConnectionPool(max_connections=md.pool_size, **kwargs)
+        if blocking_reads:
+            pool = ConnectionPool(max_connections=_MAX_READERS, **kwargs)
         else:
-            pool = ConnectionPool(**kwargs)
+            size = md.pool_size or max(20, 10 * (os.cpu_count() or 1))
+            pool = BlockingConnectionPool(max_connections=size, timeout=md.read_timeout, **kwargs)
         return Redis.from_pool(pool)
 
     async def init(self) -> None:
         if self._client is not None:
             return
-        client = self._build_client()
+        client = self._build_client(blocking_reads=False)
         host, port = self.meta.address
         try:
             async with asyncio.timeout(self.meta.read_timeout + self.meta.dial_timeout):
@@ -385,13 +410,17 @@ class RedisPubSub:
                 self._context.name,
             )
         self._client = client
+        self._reader = self._build_client(blocking_reads=True)
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             await subscription.aclose()
+        await self._publishes.drain()
         client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        reader, self._reader = self._reader, None
+        for each in (client, reader):
+            if each is not None:
+                await each.aclose()
 
     def features(self) -> frozenset[PubSubFeature]:
         return _FEATURES
@@ -411,6 +440,22 @@ class RedisPubSub:
             return {"minid": f"{int((time.time() - md.stream_ttl) * 1000)}-0", "approximate": True}
         return {}
 
+    async def _flush_publishes(self, entries: Sequence[_Entry]) -> list[Exception | None]:
+        """One pipeline of XADDs; per-entry errors come back as values."""
+        pipe = self.client.pipeline(transaction=False)
+        for entry in entries:
+            pipe.xadd(entry.topic, entry.fields, **entry.trim)  # type: ignore[arg-type]
+        try:
+            results = await self.call(pipe.execute, raise_on_error=False)
+        except _BROKER_ERRORS as exc:
+            raise ComponentError(f"pubsub.redis: publishing failed: {exc}") from exc
+        return [
+            ComponentError(f"pubsub.redis: publishing failed: {r}")
+            if isinstance(r, Exception)
+            else None
+            for r in results
+        ]
+
     async def publish(
         self,
         topic: str,
@@ -419,41 +464,35 @@ class RedisPubSub:
         metadata: Mapping[str, str],
         content_type: str = "",
     ) -> None:
-        args = self._xadd_args(topic)
+        trim = self._xadd_args(topic)
         fields = _fields(data, metadata, content_type, int(time.time() * 1000))
-        try:
-            await self.call(self.client.xadd, topic, fields, **args)
-        except _BROKER_ERRORS as exc:
-            raise ComponentError(f"pubsub.redis: publishing to {topic!r} failed: {exc}") from exc
+        self.client  # noqa: B018 (raises when closed)
+        error = await self._publishes.submit(_Entry(topic, fields, trim))
+        if error is not None:
+            raise error
 
     async def bulk_publish(
         self, topic: str, entries: Sequence[BulkMessage], *, metadata: Mapping[str, str]
     ) -> Mapping[str, Exception]:
-        args = self._xadd_args(topic)
+        trim = self._xadd_args(topic)
         now_ms = int(time.time() * 1000)
         failed: dict[str, Exception] = {}
-        sent: list[str] = []
-        pipe = self.client.pipeline(transaction=False)
+        sent: list[tuple[str, _Entry]] = []
         for entry in entries:
             try:
-                fields = _fields(
-                    entry.data, {**metadata, **entry.metadata}, entry.content_type, now_ms
-                )
+                merged = {**metadata, **entry.metadata}
+                fields = _fields(entry.data, merged, entry.content_type, now_ms)
             except ComponentError as exc:
                 failed[entry.entry_id] = exc
-                continue
-            pipe.xadd(topic, fields, **args)  # type: ignore[arg-type]
-            sent.append(entry.entry_id)
+            else:
+                sent.append((entry.entry_id, _Entry(topic, fields, trim)))
         if not sent:
             return failed
         try:
-            results = await self.call(pipe.execute, raise_on_error=False)
-        except _BROKER_ERRORS as exc:
-            error = ComponentError(f"pubsub.redis: publishing to {topic!r} failed: {exc}")
-            return {**failed, **dict.fromkeys(sent, error)}
-        for entry_id, result in zip(sent, results, strict=True):
-            if isinstance(result, Exception):
-                failed[entry_id] = ComponentError(f"pubsub.redis: {result}")
+            results = await self._flush_publishes([e for _, e in sent])
+        except ComponentError as exc:
+            return {**failed, **{entry_id: exc for entry_id, _ in sent}}
+        failed.update({entry_id: r for (entry_id, _), r in zip(sent, results, strict=True) if r})
         return failed
 
     # ---- subscribing -----------------------------------------------------------------------

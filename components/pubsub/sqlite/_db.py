@@ -5,8 +5,8 @@ transaction is one hop from the event loop, and it runs to its end (commit or ro
 the awaiting coroutine is cancelled, so no transaction is ever left half done. (aiosqlite, as the
 state store uses it, costs one hop per statement and cannot give that guarantee.)
 
-``Batcher`` collects items submitted while a flush runs and writes them in the next flush, as one
-transaction: under load, many publishes or acknowledgements share one commit.
+Writes are grouped by ``components.pubsub._batch.Batcher``: many publishes or acknowledgements
+share one commit.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from components.errors import ComponentError
 
-__all__ = ["Batcher", "Database", "transaction"]
+__all__ = ["Database", "transaction"]
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -111,77 +110,3 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         self._executor = None
         executor.shutdown(wait=False)
-
-
-_Pending = tuple[T, "asyncio.Future[R] | None"]
-
-
-class Batcher(Generic[T, R]):
-    """Items submitted while a flush runs go together into the next one (at most ``size``).
-
-    ``flush(items)`` returns one result per item, or raises (every item of the batch fails).
-    ``submit`` awaits the item's result; ``push`` does not (a failure is reported to
-    ``on_error``). ``drain()`` returns once nothing is pending.
-    """
-
-    def __init__(
-        self,
-        flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
-        *,
-        size: int = 512,
-        on_error: Callable[[BaseException], None],
-    ) -> None:
-        self._flush = flush
-        self._size = size
-        self._on_error = on_error
-        self._pending: list[_Pending[T, R]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def _add(self, item: T, future: asyncio.Future[R] | None) -> None:
-        self._pending.append((item, future))
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pubsub.sqlite batch")
-
-    async def submit(self, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._add(item, future)
-        return await future
-
-    def push(self, item: T) -> None:
-        self._add(item, None)
-
-    async def _run(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[: self._size]
-                del self._pending[: self._size]
-                try:
-                    results = await self._flush([item for item, _ in batch])
-                except BaseException as exc:
-                    self._fail(batch, exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future is not None and not future.done():
-                        future.set_result(result)
-        finally:
-            self._task = None
-            if self._pending:  # cancelled: nothing more will be flushed
-                self._fail(self._pending, ComponentError("closed before the write was made"))
-                self._pending = []
-
-    def _fail(
-        self, batch: Sequence[tuple[T, asyncio.Future[R] | None]], exc: BaseException
-    ) -> None:
-        error = exc if isinstance(exc, Exception) else ComponentError("write cancelled")
-        if any(future is None for _, future in batch):
-            self._on_error(error)
-        for _, future in batch:
-            if future is not None and not future.done():
-                future.set_exception(error)
-
-    async def drain(self) -> None:
-        while self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._task)

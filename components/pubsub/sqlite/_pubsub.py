@@ -15,10 +15,11 @@ from typing import ClassVar
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.errors import ComponentError, InvalidRequest, NotSupported
 from components.pubsub._api import PubSubFeature
+from components.pubsub._batch import Batcher
 from components.pubsub._delivery import Deliveries
 from components.pubsub._types import Ack, BulkMessage, Handler, Message
 from components.pubsub.sqlite import _sql
-from components.pubsub.sqlite._db import Batcher, Database
+from components.pubsub.sqlite._db import Database
 from components.pubsub.sqlite._metadata import SqlitePubSubMetadata
 from components.pubsub.sqlite._poke import Poker
 
