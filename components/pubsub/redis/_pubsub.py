@@ -60,8 +60,8 @@ def _fields(
 
 def _message(topic: str, entry_id: bytes, fields: Mapping[bytes, bytes]) -> Message | None:
     """The message of a stream entry; None when it expired (TTL) or has no data."""
-    expires = fields.get(EXPIRES)
-    if expires is not None and int(expires) <= time.time() * 1000:
+    expires = fields.get(EXPIRES, b"")
+    if expires.isdigit() and int(expires) <= time.time() * 1000:
         return None
     data = fields.get(DATA)
     if data is None:
@@ -195,6 +195,10 @@ class _Subscription:
                 failing = True
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _BACKOFF[1])
+                continue
+            except Exception:  # a bug, or a reply this code does not expect: keep going
+                self._owner.log.exception("pubsub.redis: %s on %s failed", what, self._topic)
+                await asyncio.sleep(_BACKOFF[1])
                 continue
             if failing:
                 self._owner.log.info("pubsub.redis: %s on %s resumed", what, self._topic)

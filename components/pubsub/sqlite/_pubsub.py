@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -270,7 +271,10 @@ class SqlitePubSub:
         return _sql.Published(topic, bytes(data), content_type, json.dumps(dict(metadata)), expires)
 
     async def _flush_publishes(self, items: Sequence[_sql.Published]) -> list[None]:
-        ports = await self.db.run(_sql.insert, items, time.time())
+        try:
+            ports = await self.db.run(_sql.insert, items, time.time())
+        except sqlite3.Error as exc:  # e.g. the file stayed locked longer than ``timeout``
+            raise ComponentError(f"pubsub.sqlite: publishing failed: {exc}") from exc
         for topic, listeners in ports.items():
             self._poker.poke(topic, listeners)
         return [None] * len(items)
