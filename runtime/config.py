@@ -35,6 +35,8 @@ DEFAULT_HTTP_PORT = 3500
 DEFAULT_GRPC_PORT = 50001
 DEFAULT_METRICS_PORT = 9090
 DEFAULT_MAX_BODY = 4 << 20
+DEFAULT_MAX_INFLIGHT_BODY = 32 << 20
+DEFAULT_READ_BUFFER = 8 << 10
 
 
 class UsageError(Exception):
@@ -65,6 +67,11 @@ class SidecarConfig:
     log_as_json: bool = False
     enable_api_logging: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
+    max_inflight_body_size: int = DEFAULT_MAX_INFLIGHT_BODY
+    read_buffer_size: int = DEFAULT_READ_BUFFER
+    http_header_read_timeout: float = 10.0
+    http_body_read_timeout: float = 30.0
+    http_idle_timeout: float = 60.0
     graceful_shutdown_seconds: float = 5.0
     enable_app_health_check: bool = False
     app_health_check_path: str = "/healthz"
@@ -257,6 +264,44 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _flag(api, "--dapr-http-max-request-size", type=int, default=None, help="deprecated (MB)")
     _flag(
         api,
+        "--read-buffer-size",
+        default=None,
+        help="longest HTTP request line or header line (default 8Ki)",
+    )
+    _flag(api, "--dapr-http-read-buffer-size", type=int, default=None, help="deprecated (KB)")
+    _flag(
+        api,
+        "--max-inflight-body-size",
+        default=None,
+        help="bytes of HTTP request bodies received or held at once; over it, 503"
+        " (default 32Mi, at least --max-body-size)",
+    )
+    _flag(
+        api,
+        "--http-header-read-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a connection must send a request's headers within this (default 10; 0 = none)",
+    )
+    _flag(
+        api,
+        "--http-body-read-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request body must arrive within this, else 400 (default 30; 0 = none)",
+    )
+    _flag(
+        api,
+        "--http-idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close keep-alive connections idle this long (default 60)",
+    )
+    _flag(
+        api,
         "--api-token-file",
         default=None,
         metavar="FILE",
@@ -356,6 +401,26 @@ def _max_body(ns: argparse.Namespace) -> int:
         raise UsageError(f"--max-body-size: {exc}") from None
 
 
+def _read_buffer(ns: argparse.Namespace) -> int:
+    if ns.read_buffer_size is None and ns.dapr_http_read_buffer_size is not None:
+        if ns.dapr_http_read_buffer_size <= 0:
+            raise UsageError("--dapr-http-read-buffer-size: must be a positive number of KB")
+        return int(ns.dapr_http_read_buffer_size) << 10
+    return _size_flag("--read-buffer-size", ns.read_buffer_size, default=DEFAULT_READ_BUFFER)
+
+
+def _size_flag(flag: str, value: str | None, *, default: int, at_least: int = 1) -> int:
+    if value is None:
+        return default
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if size < at_least:
+        raise UsageError(f"{flag}: {value} must be at least {at_least} bytes")
+    return size
+
+
 def _app_protocol(ns: argparse.Namespace) -> AppProtocol:
     protocol = AppProtocol(ns.app_protocol)
     if ns.app_ssl:  # daprd: the deprecated --app-ssl upgrades http/grpc to their TLS forms
@@ -416,6 +481,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         else env.get("DAPR_API_TOKEN") or None
     )
     addresses = tuple(a.strip() for a in ns.dapr_listen_addresses.split(",") if a.strip())
+    max_body = _max_body(ns)
     level = {"warn": "warning", "fatal": "critical"}.get(ns.log_level, ns.log_level)
     return SidecarConfig(
         app_id=app_id,
@@ -431,7 +497,21 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         log_level=level,
         log_as_json=ns.log_as_json,
         enable_api_logging=ns.enable_api_logging,
-        max_body_size=_max_body(ns),
+        max_body_size=max_body,
+        max_inflight_body_size=_size_flag(
+            "--max-inflight-body-size",
+            ns.max_inflight_body_size,
+            default=max(DEFAULT_MAX_INFLIGHT_BODY, max_body),
+            at_least=max_body,
+        ),
+        read_buffer_size=_read_buffer(ns),
+        http_header_read_timeout=_positive(
+            "--http-header-read-timeout", ns.http_header_read_timeout, allow_zero=True
+        ),
+        http_body_read_timeout=_positive(
+            "--http-body-read-timeout", ns.http_body_read_timeout, allow_zero=True
+        ),
+        http_idle_timeout=_positive("--http-idle-timeout", ns.http_idle_timeout),
         graceful_shutdown_seconds=_positive(
             "--dapr-graceful-shutdown-seconds", ns.dapr_graceful_shutdown_seconds, allow_zero=True
         ),

@@ -31,8 +31,6 @@ UNUSED_VALUE_FLAGS: dict[str, str] = {
     "--dapr-public-listen-address": "the public health port",
     "--metrics-listen-address": "metrics (served on the first --dapr-listen-addresses)",
     "--profile-port": "profiling",
-    "--read-buffer-size": "HTTP header buffer",
-    "--dapr-http-read-buffer-size": "HTTP header buffer",
     "--unix-domain-socket": "Unix-socket APIs",
     "--dapr-block-shutdown-duration": "blocked shutdown",
     "--allowed-origins": "CORS",

@@ -198,11 +198,31 @@ class Errors(ErrorTable):
         note="HTTP only; Dapr's router answers a plain 405",
     )
     CLIENT_DISCONNECTED = ErrorKind(
-        code="ERR_BAD_REQUEST",
+        code="ERR_BODY_READ",
         http_status=HTTPStatus.BAD_REQUEST,
-        grpc_code=SC.CANCELLED,
+        grpc_code=SC.INVALID_ARGUMENT,
         message="client disconnected",
-        note="HTTP only, answered to no one (the client left mid-request); not in Dapr's table",
+        note="HTTP only, answered to no one (the client left mid-request)",
+    )
+    BODY_READ_TIMEOUT = ErrorKind(
+        code="ERR_BODY_READ",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="request body not received within {seconds}s",
+        note="HTTP only; Dapr has no body read deadline",
+    )
+    BODY_READ_FAILED = ErrorKind(
+        code="ERR_BODY_READ",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="failed reading the request body: {detail}",
+    )
+    SERVER_BUSY = ErrorKind(
+        code="ERR_SERVER_BUSY",
+        http_status=HTTPStatus.SERVICE_UNAVAILABLE,
+        grpc_code=SC.UNAVAILABLE,
+        message="too many request body bytes in flight; retry later",
+        note="Tandem's bound on request body bytes in flight (HTTP); Dapr has none",
     )
     RPC_UNIMPLEMENTED = ErrorKind(
         code="ERR_API_UNIMPLEMENTED",

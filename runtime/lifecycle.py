@@ -25,7 +25,7 @@ from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
-from runtime.appchannel.base import AppChannel
+from runtime.appchannel.base import AppChannel, AppSubscription
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
@@ -41,9 +41,11 @@ from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
+from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
+from runtime.services.pubsub_subscriptions import SubscriptionManager, info
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -76,6 +78,7 @@ class Sidecar:
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
         self.app_channel: AppChannel | None = None  # set once the APIs serve
+        self._declarative: list[AppSubscription] = []
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -115,6 +118,9 @@ class Sidecar:
         resiliency = load_resiliency(
             resources.others.get("Resiliency", []), app_id=cfg.app_id, issues=issues
         )
+        self._declarative = load_subscriptions(
+            resources.others.get("Subscription", []), app_id=cfg.app_id, issues=issues
+        )
         plans = plan_components(
             resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
         )
@@ -137,6 +143,8 @@ class Sidecar:
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
+            if services.subscriptions is not None:
+                await self._start_delivery(stack, services.subscriptions)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -178,7 +186,34 @@ class Sidecar:
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
         )
-        return Services(state=state, metadata=metadata, status=self.status, pubsub=pubsub)
+        subscriptions = SubscriptionManager(
+            pubsub,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            status=self.status,
+            declarative=self._declarative,
+        )
+        metadata.set_subscriptions(lambda: [info(a) for a in subscriptions.active()])
+        return Services(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            pubsub=pubsub,
+            subscriptions=subscriptions,
+        )
+
+    async def _start_delivery(self, stack: AsyncExitStack, manager: SubscriptionManager) -> None:
+        """Deliver events to the app (and streaming clients) until shutdown; stopped before
+        the app channel and the components close."""
+        task = asyncio.create_task(manager.run(self.app_channel), name="pubsub-delivery")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await manager.aclose()
+
+        stack.push_async_callback(stop)
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:
@@ -213,9 +248,18 @@ class Sidecar:
         metrics: Metrics | None,
     ) -> None:
         from runtime.api.grpc.server import GrpcServer
+        from runtime.api.http.limits import HttpLimits
         from runtime.api.http.server import HttpServer, build_app
 
         cfg = self.config
+        limits = HttpLimits(
+            max_body=cfg.max_body_size,
+            max_inflight_body=cfg.max_inflight_body_size,
+            header_timeout=cfg.http_header_read_timeout,
+            body_timeout=cfg.http_body_read_timeout,
+            idle_timeout=cfg.http_idle_timeout,
+            max_line_size=cfg.read_buffer_size,
+        )
         api_logging = cfg.enable_api_logging or bool(self.configuration.api_logging)
         grpc_server = GrpcServer(
             services=services,
@@ -234,12 +278,14 @@ class Sidecar:
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
             telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
+            limits=limits,
         )
         http_server = HttpServer(
             app,
             addresses=cfg.listen_addresses,
             port=cfg.http_port,
             grace=cfg.graceful_shutdown_seconds,
+            limits=limits,
         )
         await http_server.start()
         stack.push_async_callback(http_server.stop)
@@ -262,8 +308,8 @@ class Sidecar:
         if cfg.app_command:
             app = AppProcess(cfg)
             await app.start()
-            services.metadata.set_attribute("appPID", str(app.pid))
-            services.metadata.set_attribute("appCommand", " ".join(cfg.app_command))
+            services.metadata.set_runtime_attribute("appPID", str(app.pid))
+            services.metadata.set_runtime_attribute("appCommand", " ".join(cfg.app_command))
         health = asyncio.create_task(
             AppHealth(cfg, self.status, self.app_channel).run(), name="app-health"
         )

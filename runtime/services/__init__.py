@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
+    from runtime.services.pubsub_subscriptions import SubscriptionManager
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -27,3 +28,4 @@ class Services:
     metadata: MetadataService
     status: RuntimeStatus
     pubsub: PubSubService
+    subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)

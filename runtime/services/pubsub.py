@@ -11,7 +11,7 @@ others the envelope carries ``expiration`` instead (raw payloads then have no TT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -26,6 +26,7 @@ from runtime.services.pubsub_envelope import (
     build_envelope,
 )
 from runtime.services.pubsub_errors import PubSubErrors
+from runtime.services.pubsub_scopes import TopicScopes
 
 if TYPE_CHECKING:
     from runtime.resiliency import Resiliency, Runner
@@ -84,6 +85,7 @@ class PubSubService:
         self._observer = observer
         self._resiliency = resiliency
         self._runners: dict[str, Runner | None] = {}
+        self._scopes: dict[str, TopicScopes] = {}
 
     # ---- lookup ---------------------------------------------------------------------------
 
@@ -103,6 +105,26 @@ class PubSubService:
                 name=name, resource=name, metadata={"appID": self._app_id, "pubsubName": name}
             )
         return live
+
+    def scopes(self, live: LiveComponent[PubSub]) -> TopicScopes:
+        scopes = self._scopes.get(live.name)
+        if scopes is None:
+            scopes = self._scopes[live.name] = TopicScopes.from_metadata(live.runtime_metadata)
+        return scopes
+
+    def check_publish(self, live: LiveComponent[PubSub], topic: str) -> None:
+        """Raises ERR_PUBSUB_FORBIDDEN when the component's scoping forbids the topic."""
+        if not self.scopes(live).may_publish(self._app_id, topic):
+            raise PubSubErrors.FORBIDDEN(
+                topic=topic,
+                app_id=self._app_id,
+                resource=live.name,
+                metadata=self._details(live.name, topic),
+            )
+
+    @property
+    def observer(self) -> Observer:
+        return self._observer
 
     def names(self) -> list[str]:
         return self._components.names(PUBSUB)
@@ -204,6 +226,7 @@ class PubSubService:
         metadata: Mapping[str, str] = _EMPTY,
     ) -> None:
         live = self.live(name, topic)
+        self.check_publish(live, topic)
         msg = self._prepare(live, topic, data, content_type, metadata)
         pubsub = live.instance
         try:
@@ -215,9 +238,12 @@ class PubSubService:
                 ),
             )
         except errors.APIError:
+            self._observer.pubsub_published(name, topic, success=False)
             raise
         except Exception as exc:
+            self._observer.pubsub_published(name, topic, success=False)
             raise self._publish_error(name, topic, exc) from exc
+        self._observer.pubsub_published(name, topic, success=True)
 
     async def bulk_publish(
         self,
@@ -233,6 +259,7 @@ class PubSubService:
         nothing is published. Not atomic otherwise: each entry succeeds or fails on its own.
         """
         live = self.live(name, topic)
+        self.check_publish(live, topic)
         seen: set[str] = set()
         for entry in entries:
             problem = (
@@ -276,7 +303,10 @@ class PubSubService:
                 )
             except Exception as exc:
                 error = str(self._publish_error(name, topic, exc))
+                failed = {i: exc for i, _ in prepared}
+                self._count(name, topic, len(prepared), failed)
                 return [FailedEntry(i, error) for i, _ in prepared]
+            self._count(name, topic, len(prepared), failed)
             return [FailedEntry(i, str(e)) for i, e in failed.items()]
 
         async def one(p: _Prepared) -> BaseException | None:
@@ -293,8 +323,15 @@ class PubSubService:
             return None
 
         outcomes = await asyncio.gather(*(one(p) for _, p in prepared))
+        self._count(name, topic, len(prepared), [e for e in outcomes if e is not None])
         return [
             FailedEntry(i, str(self._publish_error(name, topic, exc)))
             for (i, _), exc in zip(prepared, outcomes, strict=True)
             if exc is not None
         ]
+
+    def _count(self, name: str, topic: str, total: int, failed: Sized) -> None:
+        for _ in range(total - len(failed)):
+            self._observer.pubsub_published(name, topic, success=True)
+        for _ in range(len(failed)):
+            self._observer.pubsub_published(name, topic, success=False)

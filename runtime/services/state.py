@@ -535,7 +535,7 @@ class StateService:
             raise StateErrors.FEATURE_NOT_SUPPORTED(
                 detail=f"state store {name} doesn't support listing keys"
             )
-        if SEPARATOR in prefix:
+        if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit
         if not 1 <= limit <= MAX_LIST_LIMIT:

@@ -36,6 +36,15 @@ class GrpcServer:
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
             ("grpc.so_reuseport", 0),
+            # Slow or silent clients (see README "Limits and timeouts"): a connection must finish
+            # the HTTP/2 handshake within 10 s; one without RPCs for 5 min gets GOAWAY; a peer
+            # that does not answer a keepalive ping (sent after 60 s of silence) within 20 s is
+            # dropped; at most 100 concurrent calls per connection.
+            ("grpc.server_handshake_timeout_ms", 10_000),
+            ("grpc.max_connection_idle_ms", 300_000),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.max_concurrent_streams", 100),
         ]
         self._server = aio.server(
             interceptors=[*extra_interceptors, ApiInterceptor(api_token=api_token)],

@@ -90,7 +90,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(Errors.METHOD_NOT_ALLOWED(method=request.method, path=request.path))
     except web.HTTPException:
         raise
-    except ConnectionResetError:
+    except ConnectionResetError as exc:
+        # aiohttp keeps a disconnect's exception in the request's payload: dropping its
+        # traceback breaks the cycle (payload -> exception -> frames -> request) that would
+        # keep the request's buffers alive until a full GC
+        exc.__traceback__ = None
         if request.transport is None or request.transport.is_closing():
             # The client went away mid-request (e.g. while sending the body): not a server
             # error, and no one is left to answer.

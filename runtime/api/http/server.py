@@ -2,7 +2,8 @@
 
 Middleware order, outermost first: in-flight count (for the drain), telemetry (span, metrics,
 API log; sees the final status), errors (every failure becomes a Dapr error body), auth
-(``dapr-api-token``), the handler.
+(``dapr-api-token``), body limits (reads the body within its timeout and budget), the handler.
+Connections are served by ``limits.GuardedRunner`` (header/idle timeouts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from runtime.api.blocks import BLOCKS, Block
 from runtime.api.http.auth import auth_middleware
 from runtime.api.http.errors import error_middleware
 from runtime.api.http.keys import SERVICES
+from runtime.api.http.limits import GuardedRunner, HttpLimits, limits_middleware
 from runtime.services import Services
 
 __all__ = ["HttpServer", "build_app"]
@@ -57,11 +59,14 @@ def build_app(
     api_token: str | None = None,
     telemetry: Sequence[Middleware] = (),
     blocks: Sequence[Block] = BLOCKS,
+    limits: HttpLimits | None = None,
 ) -> web.Application:
     """The HTTP API: every block's routes (``blocks``) over ``services``."""
+    limits = limits or HttpLimits(max_body=max_body_size)
     chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
         chain.append(auth_middleware(api_token))
+    chain.append(limits_middleware(limits))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[_IN_FLIGHT] = _InFlight()
     app[SERVICES] = services
@@ -75,10 +80,16 @@ class HttpServer:
     """Serves ``app`` on ``port`` at each address; ``stop`` drains for up to ``grace`` s."""
 
     def __init__(
-        self, app: web.Application, *, addresses: Sequence[str], port: int, grace: float = 5.0
+        self,
+        app: web.Application,
+        *,
+        addresses: Sequence[str],
+        port: int,
+        grace: float = 5.0,
+        limits: HttpLimits | None = None,
     ) -> None:
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=grace
+        self._runner = GuardedRunner(
+            app, limits=limits or HttpLimits(), access_log=None, shutdown_timeout=grace
         )
         self._in_flight = app.get(_IN_FLIGHT)
         self._grace = grace

@@ -398,7 +398,6 @@ UNUSED = [
     ["--profile-port", "7777"],
     ["--unix-domain-socket", "/tmp/x"],
     ["--allowed-origins", "*"],
-    ["--read-buffer-size", "4Ki"],
     ["--disable-builtin-k8s-secret-store"],
     ["--dapr-block-shutdown-duration", "5s"],
     ["--wait"],
