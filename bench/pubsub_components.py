@@ -239,6 +239,9 @@ async def bench_component(
 
 def _named(row: Row, component: str, path: str) -> Row:
     row.component, row.path = component, path
+    print(
+        f"  {component} {row.figure} {path} {row.setting}: {row.msgs_per_s:.0f} msgs/s", flush=True
+    )
     return row
 
 
@@ -269,12 +272,12 @@ async def redis_direct(host: str, args: argparse.Namespace, rows: list[Row]) -> 
         key = f"tandem-bench-direct-{uuid.uuid4().hex[:8]}"
         await client.xgroup_create(key, "bench", "$", mkstream=True)
         receiver = Receiver()
+        stop = asyncio.Event()
 
         async def consume() -> None:
-            while True:
-                reply: Any = await reader.xreadgroup(
-                    "bench", "c", {key: ">"}, count=100, block=1000
-                )
+            # stopped by a flag: cancelling redis-py during a blocking read can hang
+            while not stop.is_set():
+                reply: Any = await reader.xreadgroup("bench", "c", {key: ">"}, count=100, block=100)
                 ids = []
                 for _, entries in reply or ():
                     for entry_id, fields in entries:
@@ -293,8 +296,8 @@ async def redis_direct(host: str, args: argparse.Namespace, rows: list[Row]) -> 
                 xadd_e2e, receiver, rate=rate, workers=workers, duration=args.duration
             )
             rows.append(_named(row, "redis", "direct"))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        stop.set()
+        await task
         await client.delete(key)
     finally:
         await client.aclose()

@@ -286,9 +286,11 @@ class _Subscription:
         self._owner.forget(self)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # bounded: a blocking read that does not end on cancellation must not hang close
+            _, stuck = await asyncio.wait(self._tasks, timeout=self._owner.meta.read_timeout)
+            if stuck:
+                self._owner.log.warning("pubsub.redis: a read on %s did not stop", self._topic)
         left = await self._deliveries.aclose()
         while self._acking is not None:
             with contextlib.suppress(Exception):
