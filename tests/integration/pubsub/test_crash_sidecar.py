@@ -94,10 +94,11 @@ def _component(type_: str, tmp: Path) -> str:
 
 
 @pytest.fixture(params=["pubsub.sqlite", "pubsub.redis"])
-def component_type(request: pytest.FixtureRequest) -> Iterator[str]:
+def component_type(request: pytest.FixtureRequest) -> str:
     if request.param == "pubsub.redis":
         require_server("redis")
-    yield request.param
+    type_: str = request.param
+    return type_
 
 
 @pytest.fixture
