@@ -19,7 +19,15 @@ __all__ = [
     "ETagMismatch",
     "InvalidRequest",
     "NotSupported",
+    "shown",
 ]
+
+
+def shown(value: object, limit: int = 64) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error message never echoes a whole
+    (possibly huge, possibly hostile) input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ComponentError(Exception):
@@ -34,7 +42,7 @@ class ETagMismatch(ComponentError):
 
 class ETagInvalid(ComponentError):
     def __init__(self, etag: str = "") -> None:
-        super().__init__(f"invalid etag value {etag!r}")
+        super().__init__(f"invalid etag value {shown(etag)}")
         self.etag = etag
 
 

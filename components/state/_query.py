@@ -23,10 +23,18 @@ Sorting: by each ``SortKey`` in turn, then by store key ascending. Within one so
 missing/null < bool (false < true) < number < string < object/array (compared by compact JSON
 text); ``descending`` reverses that whole order (the key tie-break stays ascending).
 
-Tokens are opaque to callers: ``encode_offset_token``/``decode_offset_token`` wrap a result
-offset (stable while the data does not change), ``encode_key_token``/``decode_key_token`` wrap
-the last key of a page (keyset pagination: stable under concurrent writes). A token that does not
-decode raises ``InvalidRequest``.
+Size limits (``validate_query``; every store calls it, so all give the same answer): a filter
+nests at most ``MAX_FILTER_DEPTH`` levels and holds at most ``MAX_FILTER_TERMS`` comparisons and
+``IN`` values; a path has at most ``MAX_PATH_SEGMENTS`` segments; at most ``MAX_SORT_KEYS`` sort
+keys; ``limit`` is at most ``MAX_PAGE_LIMIT``; an integer operand must fit a float (as in Dapr,
+whose stores compare JSON numbers as float64). Past a limit: ``InvalidRequest``, before any
+backend sees the query (SQL parsers and parameter counts have their own, smaller limits).
+
+Tokens: ``encode_offset_token``/``decode_offset_token`` wrap a result offset (stable while the
+data does not change); ``decode_offset_token`` also accepts Dapr's plain decimal offsets (``"3"``,
+what Dapr's SQL stores return and the Dapr SDK examples send). ``encode_key_token``/
+``decode_key_token`` wrap the last key of a page (keyset pagination: stable under concurrent
+writes). A token that does not decode raises ``InvalidRequest``.
 """
 
 from __future__ import annotations
@@ -39,10 +47,17 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
-from components.errors import InvalidRequest
-from components.state._types import And, Compare, Filter, In, Op, Or, SortKey
+from components.errors import InvalidRequest, shown
+from components.state._types import And, Compare, Filter, In, Op, Or, Query, SortKey
 
 __all__ = [
+    "MAX_FILTER_DEPTH",
+    "MAX_FILTER_TERMS",
+    "MAX_OFFSET",
+    "MAX_PAGE_LIMIT",
+    "MAX_PATH_SEGMENTS",
+    "MAX_SORT_KEYS",
+    "MAX_TOKEN_LENGTH",
     "NOT_JSON",
     "decode_document",
     "decode_key_token",
@@ -56,8 +71,18 @@ __all__ = [
     "sort_documents",
     "validate_filter",
     "validate_path",
+    "validate_query",
     "validate_sort",
 ]
+
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_TERMS = 1000
+MAX_PATH_SEGMENTS = 16
+MAX_SORT_KEYS = 16
+MAX_PAGE_LIMIT = 2**31 - 1
+MAX_OFFSET = 2**62  # offset + limit + 1 stays a signed 64-bit integer
+MAX_TOKEN_LENGTH = 4096
+_MAX_FLOAT_INT = 2**1023
 
 T = TypeVar("T")
 
@@ -84,8 +109,11 @@ _MISSING: Final = _Sentinel("MISSING")
 def validate_path(path: str) -> tuple[str, ...]:
     """The segments of a dotted path; InvalidRequest for anything but ``word(.word)*``."""
     if not _PATH.fullmatch(path):
-        raise InvalidRequest(f"invalid query path {path!r}: expected dotted names like a.b_c")
-    return tuple(path.split("."))
+        raise InvalidRequest(f"invalid query path {shown(path)}: expected dotted names like a.b_c")
+    segments = tuple(path.split("."))
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise InvalidRequest(f"query path {shown(path)} has more than {MAX_PATH_SEGMENTS} parts")
+    return segments
 
 
 def _kind(value: Any) -> str:
@@ -103,34 +131,58 @@ def _kind(value: Any) -> str:
 def _check_operand(value: Any, *, ordering: bool) -> None:
     kind = _kind(value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidRequest(f"query operand {value!r} is not a JSON number")
+        raise InvalidRequest(f"query operand {shown(value)} is not a JSON number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_FLOAT_INT:
+        raise InvalidRequest(f"query operand {shown(value)} is out of range")
     if ordering and kind not in ("number", "string"):
-        raise InvalidRequest(f"ordering comparison needs a number or a string, not {value!r}")
+        raise InvalidRequest(f"ordering comparison needs a number or a string, not {shown(value)}")
     if kind == "other":
-        raise InvalidRequest(f"query operand {value!r} must be null, bool, number or string")
+        raise InvalidRequest(f"query operand {shown(value)} must be null, bool, number or string")
 
 
 def validate_filter(f: Filter) -> None:
-    """Check every path and operand of ``f`` (raises InvalidRequest)."""
-    if isinstance(f, Compare):
-        validate_path(f.path)
-        if not isinstance(f.op, Op):
-            raise InvalidRequest(f"unknown query operator {f.op!r}")
-        _check_operand(f.value, ordering=f.op in _ORDERING)
-    elif isinstance(f, In):
-        validate_path(f.path)
-        for v in f.values:
-            _check_operand(v, ordering=False)
-    elif isinstance(f, And | Or):
-        for sub in f.filters:
-            validate_filter(sub)
-    else:
-        raise InvalidRequest(f"unknown query filter {f!r}")
+    """Check every path and operand of ``f`` and its size limits (raises InvalidRequest)."""
+    terms = 0
+    stack: list[tuple[Any, int]] = [(f, 1)]  # iterative: any depth is refused, not overflowed
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise InvalidRequest(f"query filter nests more than {MAX_FILTER_DEPTH} levels")
+        if isinstance(node, Compare):
+            terms += 1
+            validate_path(node.path)
+            if not isinstance(node.op, Op):
+                raise InvalidRequest(f"unknown query operator {shown(node.op)}")
+            _check_operand(node.value, ordering=node.op in _ORDERING)
+        elif isinstance(node, In):
+            terms += max(len(node.values), 1)
+            validate_path(node.path)
+            for v in node.values:
+                _check_operand(v, ordering=False)
+        elif isinstance(node, And | Or):
+            stack.extend((sub, depth + 1) for sub in node.filters)
+        else:
+            raise InvalidRequest(f"unknown query filter {shown(node)}")
+        if terms > MAX_FILTER_TERMS:
+            raise InvalidRequest(f"query filter has more than {MAX_FILTER_TERMS} terms")
 
 
 def validate_sort(sort: Sequence[SortKey]) -> None:
+    if len(sort) > MAX_SORT_KEYS:
+        raise InvalidRequest(f"query has more than {MAX_SORT_KEYS} sort keys")
     for key in sort:
         validate_path(key.path)
+
+
+def validate_query(q: Query) -> int:
+    """Check ``q`` whole (filter, sort, limit, token); returns the offset its token encodes."""
+    if q.filter is not None:
+        validate_filter(q.filter)
+    validate_sort(q.sort)
+    limit = q.limit
+    if limit is not None and (isinstance(limit, bool) or not 0 < limit <= MAX_PAGE_LIMIT):
+        raise InvalidRequest(f"query limit must be between 1 and {MAX_PAGE_LIMIT}")
+    return 0 if q.token is None else decode_offset_token(q.token)
 
 
 # ---- evaluation --------------------------------------------------------------------------
@@ -144,7 +196,7 @@ def decode_document(value: bytes) -> Any:
     """The decoded JSON document, or ``NOT_JSON`` (invalid UTF-8, invalid JSON, NaN...)."""
     try:
         return json.loads(value.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return NOT_JSON
 
 
@@ -234,11 +286,22 @@ def _b64encode(text: str) -> str:
 
 
 def _b64decode(token: str) -> str:
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidRequest(f"invalid page token {shown(token)}: too long")
     try:
         padded = token + "=" * (-len(token) % 4)
         return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidRequest(f"invalid page token {token!r}") from exc
+        raise InvalidRequest(f"invalid page token {shown(token)}") from exc
+
+
+def _offset(digits: str, token: str) -> int:
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
+        raise InvalidRequest(f"invalid page token {shown(token)}")
+    offset = int(digits)
+    if offset > MAX_OFFSET:
+        raise InvalidRequest(f"invalid page token {shown(token)}: offset out of range")
+    return offset
 
 
 def encode_offset_token(offset: int) -> str:
@@ -246,10 +309,17 @@ def encode_offset_token(offset: int) -> str:
 
 
 def decode_offset_token(token: str) -> int:
+    """The offset of an opaque token from ``encode_offset_token``, or of a decimal one (``"3"``).
+
+    The two cannot be confused: an opaque token decodes to text starting with ``o:``, and no
+    all-digit string does (its first base64 byte is >= 0xD0).
+    """
+    if token.isascii() and token.isdigit():
+        return _offset(token, token)
     text = _b64decode(token)
-    if not text.startswith("o:") or not text[2:].isdigit() or not text[2:].isascii():
-        raise InvalidRequest(f"invalid page token {token!r}")
-    return int(text[2:])
+    if not text.startswith("o:"):
+        raise InvalidRequest(f"invalid page token {shown(token)}")
+    return _offset(text[2:], token)
 
 
 def encode_key_token(last_key: str) -> str:
@@ -259,7 +329,7 @@ def encode_key_token(last_key: str) -> str:
 def decode_key_token(token: str) -> str:
     text = _b64decode(token)
     if not text.startswith("k:"):
-        raise InvalidRequest(f"invalid page token {token!r}")
+        raise InvalidRequest(f"invalid page token {shown(token)}")
     return text[2:]
 
 

@@ -163,12 +163,7 @@ class InMemoryStateStore(BaseStateStore):
             self._data.pop(key, None)
 
     async def query(self, q: Query) -> QueryResult:
-        if q.filter is not None:
-            _query.validate_filter(q.filter)
-        _query.validate_sort(q.sort)
-        if q.limit is not None and q.limit < 1:
-            raise InvalidRequest(f"query limit must be positive: {q.limit}")
-        offset = 0 if q.token is None else _query.decode_offset_token(q.token)
+        offset = _query.validate_query(q)
         rows: list[tuple[str, Any, _Entry]] = []
         for key, entry in list(self._live_items(q.key_prefix)):
             doc = _query.decode_document(entry.value)

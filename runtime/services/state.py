@@ -7,13 +7,19 @@ maps component errors to API errors (so both protocols report the same codes).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
+from components.errors import (
+    BulkError,
+    ETagInvalid,
+    ETagMismatch,
+    InvalidRequest,
+    NotSupported,
+    shown,
+)
 from components.state import (
     BulkGetItem,
     Concurrency,
@@ -35,7 +41,7 @@ from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services.state_errors import OpErrors, StateErrors
-from runtime.services.state_query import QuerySyntaxError, parse_query
+from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
 
 if TYPE_CHECKING:
     from runtime.resiliency import Resiliency, Runner
@@ -56,6 +62,22 @@ T = TypeVar("T")
 BLOCK = "state"
 SEPARATOR = KEY_SEPARATOR
 MAX_LIST_LIMIT = 1000
+# Longest user key (UTF-8 bytes), the same for every store: PostgreSQL cannot index a key much
+# past 2.7 KB, so the limit leaves room for the key prefix. Longer keys are a 400, not a 500.
+MAX_KEY_BYTES = 1024
+
+
+def _cut(text: str, limit: int = 128) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes: a caller's input echoed in an error stays short
+    (a gRPC status travels in headers, which clients cap at 8 KiB)."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + "..."
+
+
+def _too_long(text: str) -> bool:
+    return len(text.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +144,12 @@ def _enum(
         return kind(value)
     except ValueError:
         allowed = ", ".join(e.value for e in kind)
-        raise invalid(what, f"invalid {what} {value!r}: expected one of {allowed}") from None
+        raise invalid(what, f"invalid {what} {shown(value)}: expected one of {allowed}") from None
+
+
+def _detail(exc: BaseException) -> str:
+    """A component error's text for a message, cut to 512 bytes (it may echo the input)."""
+    return _cut(str(exc), 512)
 
 
 def _illegal_key(store: str, key: str, field_name: str | None = None) -> errors.APIError:
@@ -169,7 +196,7 @@ class StateService:
             raise StateErrors.STORE_NOT_CONFIGURED()
         live = self._components.state(name)
         if live is None:
-            raise StateErrors.STORE_NOT_FOUND(name=name, metadata={"appID": self._app_id})
+            raise StateErrors.STORE_NOT_FOUND(name=_cut(name), metadata={"appID": self._app_id})
         return live
 
     def _store(self, name: str) -> StateStore:
@@ -209,6 +236,10 @@ class StateService:
     def _key(self, store: str, key: str) -> str:
         if not key:
             raise StateErrors.KEY_REQUIRED()
+        if _too_long(key):  # first: the errors below echo the key
+            raise StateErrors.KEY_TOO_LONG(
+                what="key", key=shown(key), limit=MAX_KEY_BYTES, resource=store
+            )
         if separator_problem(key):
             raise _illegal_key(store, key)
         return self._prefix(store) + key
@@ -251,11 +282,11 @@ class StateService:
         except errors.APIError:
             raise
         except ETagMismatch as exc:
-            raise errs.conflict.build({**fields, "store": store, "detail": exc}) from exc
+            raise errs.conflict.build({**fields, "store": store, "detail": _detail(exc)}) from exc
         except (ETagInvalid, InvalidRequest) as exc:
-            raise errs.invalid.build({**fields, "store": store, "detail": exc}) from exc
+            raise errs.invalid.build({**fields, "store": store, "detail": _detail(exc)}) from exc
         except NotSupported as exc:
-            raise StateErrors.FEATURE_NOT_SUPPORTED(detail=exc) from exc
+            raise StateErrors.FEATURE_NOT_SUPPORTED(detail=_detail(exc)) from exc
         except BulkError as exc:
             inner = list(exc.errors.values())
             kind = errs.failed
@@ -265,11 +296,11 @@ class StateService:
                 isinstance(e, ETagInvalid | ETagMismatch | InvalidRequest) for e in inner
             ):  # only the caller's input failed (the stale ETags among them too)
                 kind = errs.invalid
-            raise kind.build({**fields, "store": store, "detail": exc}) from exc
+            raise kind.build({**fields, "store": store, "detail": _detail(exc)}) from exc
         except TimeoutError as exc:
             raise errs.failed.build({**fields, "store": store, "detail": "timed out"}) from exc
         except Exception as exc:
-            detail = str(exc) or type(exc).__name__
+            detail = _detail(exc) or type(exc).__name__
             raise errs.failed.build({**fields, "store": store, "detail": detail}) from exc
 
     def _ttl(
@@ -287,7 +318,7 @@ class StateService:
         except ValueError:
             ttl = None
         if ttl is None or ttl < -1 or ttl > 2**31 - 1:
-            what = f"invalid ttlInSeconds {raw!r}: expected -1 (no expiry) or 0..2147483647"
+            what = f"invalid ttlInSeconds {shown(raw)}: expected -1 (no expiry) or 0..2147483647"
             raise errs.invalid(
                 store=name,
                 detail=what,
@@ -366,11 +397,11 @@ class StateService:
                 Consistency,
                 consistency,
                 "consistency",
-                self._invalid(name, op_errors.GET, key=key),
+                self._invalid(name, op_errors.GET, key=_cut(key)),
             ),
             metadata=metadata or {},
         )
-        item = await self._call(name, "get", op_errors.GET, lambda: store.get(req), key=key)
+        item = await self._call(name, "get", op_errors.GET, lambda: store.get(req), key=_cut(key))
         if item is None:
             return StateResult(key=key, value=None)
         meta = {"ttlExpireTime": _rfc3339(item.expires_at)} if item.expires_at else {}
@@ -412,7 +443,7 @@ class StateService:
 
     async def delete(self, name: str, item: DeleteItem) -> None:
         store = self._store(name)
-        target = f"with key {item.key}"
+        target = f"with key {_cut(item.key)}"
         req = self._delete_request(name, item, op_errors.DELETE, target=target)
         if req.etag is not None and StateFeature.ETAG not in store.features():
             raise _no_etags()
@@ -482,7 +513,7 @@ class StateService:
                     )
                 )
             else:
-                raise StateErrors.UNSUPPORTED_OPERATION(operation=op.operation, index=i)
+                raise StateErrors.UNSUPPORTED_OPERATION(operation=_cut(op.operation, 64), index=i)
         if not ops:
             return
         limit = store.max_transaction_ops
@@ -509,9 +540,9 @@ class StateService:
         ):
             raise StateErrors.QUERYING_NOT_SUPPORTED(store=name, resource=name)
         try:
-            doc = json.loads(query_json)
+            doc = decode_query(query_json)
             q = parse_query(doc, key_prefix=self._prefix(name), metadata=dict(metadata or {}))
-        except (ValueError, QuerySyntaxError) as exc:
+        except QuerySyntaxError as exc:
             raise StateErrors.QUERY_INVALID(
                 detail=exc,
                 resource=name,
@@ -534,6 +565,10 @@ class StateService:
         if not (StateFeature.LIST_KEYS in store.features() and isinstance(store, KeyLister)):
             raise StateErrors.FEATURE_NOT_SUPPORTED(
                 detail=f"state store {name} doesn't support listing keys"
+            )
+        if _too_long(prefix):
+            raise StateErrors.KEY_TOO_LONG(
+                what="prefix", key=shown(prefix), limit=MAX_KEY_BYTES, resource=name
             )
         if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")

@@ -114,6 +114,16 @@ class StateErrors(ErrorTable):
         grpc_code=SC.INVALID_ARGUMENT,
         message="key is a required field",
     )
+    KEY_TOO_LONG = ErrorKind(
+        code="ERR_MALFORMED_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="{what} {key} is longer than {limit} bytes",
+        reason="DAPR_STATE_ILLEGAL_KEY",
+        resource_type=RESOURCE,
+        note="Tandem's key size limit, the same for every store: Dapr passes any key to the "
+        "store (PostgreSQL then fails with a 500)",
+    )
     UNSUPPORTED_OPERATION = ErrorKind(  # Dapr's irregular pairing: HTTP 400, gRPC Unimplemented
         code="ERR_NOT_SUPPORTED_STATE_OPERATION",
         http_status=HTTPStatus.BAD_REQUEST,

@@ -87,8 +87,12 @@ class ConnectionTarget:
     server_settings: tuple[tuple[str, str], ...] = ()
 
 
-def _read_value(text: str, i: int, key: str) -> tuple[str, int]:
-    """The value starting at ``text[i]`` (quoted or bare) and the index after it."""
+def _read_value(text: str, i: int, item: int) -> tuple[str, int]:
+    """The value starting at ``text[i]`` (quoted or bare) and the index after it.
+
+    Errors about a connection string name the position of the offending item (its ordinal),
+    never its text: a value may be, or contain, the password.
+    """
     n = len(text)
     chars: list[str] = []
     quoted = i < n and text[i] == "'"
@@ -97,7 +101,9 @@ def _read_value(text: str, i: int, key: str) -> tuple[str, int]:
     while True:
         if i >= n:
             if quoted:
-                raise ValueError(f"invalid connection string: unterminated quote in {key!r}")
+                raise ValueError(
+                    f"invalid connectionString: unterminated quote in the value of item {item}"
+                )
             break
         c = text[i]
         if c == "\\" and i + 1 < n:
@@ -115,10 +121,15 @@ def _read_value(text: str, i: int, key: str) -> tuple[str, int]:
 
 
 def parse_keyword_string(text: str) -> dict[str, str]:
-    """Parse a libpq ``keyword=value`` string (values may be single-quoted, ``\\`` escapes)."""
+    """Parse a libpq ``keyword=value`` string (values may be single-quoted, ``\\`` escapes).
+
+    Error messages never quote the string (see ``_read_value``).
+    """
     out: dict[str, str] = {}
     i, n = 0, len(text)
+    item = 0
     while True:
+        item += 1
         while i < n and text[i].isspace():
             i += 1
         if i >= n:
@@ -130,11 +141,11 @@ def parse_keyword_string(text: str) -> dict[str, str]:
         while i < n and text[i].isspace():
             i += 1
         if not key or i >= n or text[i] != "=":
-            raise ValueError(f"invalid connection string: expected keyword=value at {key!r}")
+            raise ValueError(f"invalid connectionString: expected keyword=value at item {item}")
         i += 1
         while i < n and text[i].isspace():
             i += 1
-        out[key.lower()], i = _read_value(text, i, key)
+        out[key.lower()], i = _read_value(text, i, item)
 
 
 def _parse_options(options: str) -> list[tuple[str, str]]:
@@ -149,10 +160,10 @@ def _parse_options(options: str) -> list[tuple[str, str]]:
         elif tok.startswith(("-c", "--")) and len(tok) > 2:
             spec, i = tok[2:], i + 1
         else:
-            raise ValueError(f"unsupported connection option {tok!r}: use -c name=value")
+            raise ValueError("unsupported item in the connection options: use -c name=value")
         name, sep, value = spec.partition("=")
         if not sep or not name:
-            raise ValueError(f"unsupported connection option {spec!r}: use -c name=value")
+            raise ValueError("unsupported item in the connection options: use -c name=value")
         settings.append((name, value))
     return settings
 
@@ -170,7 +181,7 @@ def _split_extras(
             try:
                 max_conns = int(value)
             except ValueError:
-                raise ValueError(f"invalid pool_max_conns {value!r}: expected an integer") from None
+                raise ValueError("invalid pool_max_conns: expected an integer") from None
             if max_conns < 1:
                 raise ValueError("pool_max_conns must be at least 1")
         elif low in _PGX_POOL_KEYS or low in _DROPPED_KEYS:
@@ -218,7 +229,7 @@ def parse_connection_string(text: str) -> ConnectionTarget:
         return ConnectionTarget(dsn, description, max_conns, tuple(settings))
     if scheme:
         raise ValueError(
-            f"invalid connectionString scheme {scheme!r}: expected postgresql:// or "
+            "invalid connectionString scheme: expected postgresql:// or "
             "a keyword string such as 'host=127.0.0.1 user=postgres dbname=test'"
         )
     params = parse_keyword_string(text)

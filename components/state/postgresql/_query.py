@@ -3,8 +3,8 @@
 The semantics are those of the shared query definition (``components.state._query`` in this
 repository; the in-memory store evaluates it directly), expressed in SQL:
 
-- Filters and sort keys are first checked with the shared ``validate_filter`` /
-  ``validate_sort``, so invalid paths and operands raise the same ``InvalidRequest``.
+- The query is first checked with the shared ``validate_query``, so invalid paths, operands,
+  limits and tokens, and queries past the shared size limits, raise the same ``InvalidRequest``.
 - Only rows whose value is JSON (``value_json IS NOT NULL``), whose key starts with the query's
   key prefix (a ``key`` range, see ``key_range``) and that have not expired take part.
 - Paths are resolved through objects only: ``value_json -> $a -> $b`` (``->`` with a text
@@ -31,7 +31,7 @@ Every value and path segment is a ``$n`` parameter; the only identifier in the S
 Pagination is by **offset**: the token is the shared opaque encoding of the number of rows
 already returned. The statement asks for ``limit + 1`` rows to know whether another page
 exists; the token is None when none does. Rows written or deleted between pages can shift the
-offset. A limit of None or 0 means no limit (and no token).
+offset. A limit of None means no limit (and no token).
 """
 
 # Only validated, double-quoted identifiers are interpolated into SQL; values are $n parameters.
@@ -45,13 +45,7 @@ from decimal import Decimal
 from typing import Any
 
 from components.errors import InvalidRequest
-from components.state._query import (
-    decode_offset_token,
-    prefix_upper_bound,
-    validate_filter,
-    validate_path,
-    validate_sort,
-)
+from components.state._query import prefix_upper_bound, validate_path, validate_query
 from components.state._types import And, Compare, Filter, In, Op, Or, Query, SortKey
 
 __all__ = ["NOT_EXPIRED", "build_query", "key_range"]
@@ -174,9 +168,8 @@ def build_query(table_sql: str, q: Query) -> tuple[str, list[Any], int | None, i
     ``limit`` means another page exists (its token is the shared ``encode_offset_token`` of
     ``offset + limit``).
     """
-    if q.filter is not None:
-        validate_filter(q.filter)  # the shared definition's errors, before any SQL is built
-    validate_sort(q.sort)
+    # the shared definition's errors and size limits, before any SQL is built
+    offset = validate_query(q)
     params: list[Any] = []
     p = _Params(params)
     conds = ["value_json IS NOT NULL", NOT_EXPIRED, *key_range(q.key_prefix, params)]
@@ -185,9 +178,6 @@ def build_query(table_sql: str, q: Query) -> tuple[str, list[Any], int | None, i
     order = [term for s in q.sort for term in _order(s, p)]
     order.append("key ASC")
     limit = q.limit or None
-    if limit is not None and limit < 0:
-        raise InvalidRequest(f"query limit must not be negative, got {limit}")
-    offset = decode_offset_token(q.token) if q.token else 0
     sql = (
         f"SELECT key, value, etag FROM {table_sql} WHERE {' AND '.join(conds)} "
         f"ORDER BY {', '.join(order)}"

@@ -44,7 +44,10 @@ _HOST = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
-    """``(host, port)`` from ``host:port``, ``[ipv6]:port``, ``host`` or ``[ipv6]``."""
+    """``(host, port)`` from ``host:port``, ``[ipv6]:port``, ``host`` or ``[ipv6]``.
+
+    Errors never quote the value: a mistyped one may hold a URL with credentials.
+    """
     text = value.strip()
     m = _BRACKETED.fullmatch(text)
     if m:
@@ -54,12 +57,14 @@ def parse_host_port(value: str) -> tuple[str, int]:
     elif ":" not in text:
         host, port_text = text, None
     else:
-        raise ValueError(f"invalid redisHost {value!r}: write an IPv6 address as [addr]:port")
+        raise ValueError("invalid redisHost: write an IPv6 address as [addr]:port")
     if not host or (not m and not _HOST.fullmatch(host)):
-        raise ValueError(f"invalid redisHost {value!r}: expected host:port")
+        raise ValueError("invalid redisHost: expected host:port")
+    if port_text is not None and not (port_text.isascii() and port_text.isdigit()):
+        raise ValueError("invalid redisHost: the port must be a number")
     port = DEFAULT_PORT if port_text is None else int(port_text)
     if not 0 < port < 65536:
-        raise ValueError(f"invalid redisHost {value!r}: port out of range")
+        raise ValueError("invalid redisHost: port out of range")
     return host, port
 
 

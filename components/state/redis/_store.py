@@ -20,7 +20,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, NoScriptEr
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
-from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest
+from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, shown
 from components.state._api import StateFeature
 from components.state._etag import check_version_etag
 from components.state._types import (
@@ -129,10 +129,11 @@ def _decode_token(token: str) -> tuple[int, list[str]]:
         pending: Any = []
         if blob:
             pending = json.loads(base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)))
-    except (ValueError, binascii.Error):
-        raise InvalidRequest(f"invalid list-keys token {token!r}") from None
-    if cursor < 0 or not isinstance(pending, list) or not all(isinstance(k, str) for k in pending):
-        raise InvalidRequest(f"invalid list-keys token {token!r}")
+    except (ValueError, binascii.Error, RecursionError):
+        raise InvalidRequest(f"invalid list-keys token {shown(token)}") from None
+    bad_cursor = not 0 <= cursor < 2**64  # Redis SCAN cursors are unsigned 64-bit
+    if bad_cursor or not isinstance(pending, list) or not all(isinstance(k, str) for k in pending):
+        raise InvalidRequest(f"invalid list-keys token {shown(token)}")
     return cursor, pending
 
 

@@ -79,12 +79,24 @@ def _sql_filter(f: Filter, params: list[Any]) -> str:
     if isinstance(f, In):
         path = _json_path(f.path)
         parts = [_sql_equal(path, v, params) for v in f.values]
-        return "(" + " OR ".join(parts) + ")" if parts else "0"
+        return _balanced(parts, " OR ") if parts else "0"
     joiner = " AND " if isinstance(f, And) else " OR "
     parts = [_sql_filter(sub, params) for sub in f.filters]
     if not parts:
         return "1" if isinstance(f, And) else "0"
-    return "(" + joiner.join(parts) + ")"
+    return _balanced(parts, joiner)
+
+
+def _balanced(parts: Sequence[str], joiner: str) -> str:
+    """``parts`` joined as a balanced tree of parenthesised pairs (placeholder order kept).
+
+    SQLite parses ``a OR b OR c ...`` as a left-deep tree, which reaches its expression depth
+    limit (1000) at about a thousand terms; a balanced tree is log2(n) deep.
+    """
+    while len(parts) > 1:
+        paired = [f"({parts[i]}{joiner}{parts[i + 1]})" for i in range(0, len(parts) - 1, 2)]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
 
 
 def _sql_order(sort: Sequence[SortKey], params: list[Any]) -> str:
@@ -104,11 +116,7 @@ def build_query(sql: Statements, q: Query, now: float) -> tuple[str, list[Any], 
     The statement selects ``key, value, etag`` and asks for ``limit + 1`` rows, so the caller
     knows whether another page exists.
     """
-    if q.limit is not None and q.limit < 1:
-        raise InvalidRequest(f"query limit must be positive: {q.limit}")
-    offset = 0 if q.token is None else shared.decode_offset_token(q.token)
-    if q.filter is not None:
-        shared.validate_filter(q.filter)
+    offset = shared.validate_query(q)  # the shared rules and size limits
     # Placeholders are positional: each clause appends its parameters as it is written.
     where = ["key >= ?"]
     params: list[Any] = [q.key_prefix]

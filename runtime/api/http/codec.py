@@ -34,6 +34,9 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a JSON string
         raise Errors.BODY_UNDECODABLE(detail=exc) from None
+    except RecursionError:
+        # msgspec's nesting limit (about 1,000 levels), also inside a value kept as raw JSON
+        raise Errors.BODY_UNDECODABLE(detail="JSON nested too deeply") from None
 
 
 def json_response(data: object, status: int = 200) -> web.Response:

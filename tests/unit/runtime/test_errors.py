@@ -200,6 +200,7 @@ EXPECTED: dict[str, Dapr | None] = {
     # Tandem's key listing API
     "StateErrors.LIST_KEYS_FAILED": TANDEM_ONLY,
     "StateErrors.LIST_KEYS_INVALID": TANDEM_ONLY,
+    "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
 }
 
 ENTRIES = sorted(TABLE)

@@ -83,7 +83,7 @@ def _data(value: bytes | None) -> msgspec.Raw | str | None:
         return None
     try:
         msgspec.json.decode(value)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # not JSON, or nested past msgspec's limit
         return value.decode("utf-8", "replace")
     return msgspec.Raw(value)
 
