@@ -129,14 +129,17 @@ async def end_to_end(
     sent = 0
 
     async def paced() -> None:
+        """An offered load: each publish starts on schedule, whether earlier ones returned."""
         nonlocal sent
         interval = 1 / rate if rate else 0
         due = began
+        calls = []
         while due < began + duration:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            await publish(stamp())
+            calls.append(asyncio.ensure_future(publish(stamp())))
             sent += 1
             due += interval
+        await asyncio.gather(*calls)
 
     async def flat_out() -> None:
         nonlocal sent
@@ -419,7 +422,7 @@ if __name__ == "__main__":
         parsed.duration, parsed.idle = 1.0, 3.0
     try:
         import uvloop
-
-        uvloop.run(main(parsed))
     except ImportError:
         asyncio.run(main(parsed))
+    else:
+        uvloop.run(main(parsed))
