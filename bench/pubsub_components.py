@@ -193,34 +193,17 @@ async def bench_component(
 ) -> None:
     name = type_.split(".")[1]
     publisher, subscriber = build(type_, metadata, home), build(type_, metadata, home)
+    receiver = Receiver()
+    e2e_topic = f"tandem-bench-e2e-{uuid.uuid4().hex[:8]}"
     await publisher.init()
     await subscriber.init()
     try:
-        for c in (1, 16):
-            topic = f"tandem-bench-pub-{uuid.uuid4().hex[:8]}"
-
-            async def publish(data: bytes, topic: str = topic) -> None:
-                await publisher.publish(topic, data, metadata={})
-
-            row = await publish_throughput(publish, c, args.duration)
-            rows.append(_named(row, name, "tandem"))
-            await _cleanup(type_, metadata, topic)
-        receiver = Receiver()
-        topic = f"tandem-bench-e2e-{uuid.uuid4().hex[:8]}"
         await subscriber.subscribe(
-            topic, receiver.handler, consumer_group="bench", metadata={}, concurrency=16
+            e2e_topic, receiver.handler, consumer_group="bench", metadata={}, concurrency=16
         )
 
-        async def publish_e2e(data: bytes) -> None:
-            await publisher.publish(topic, data, metadata={})
-
-        for rate, workers in ((100.0, 1), (1000.0, 1), (None, 16)):
-            row = await end_to_end(
-                publish_e2e, receiver, rate=rate, workers=workers, duration=args.duration
-            )
-            rows.append(_named(row, name, "tandem"))
         if type_ == "pubsub.sqlite":
-            await asyncio.sleep(1)  # let the last wake-ups settle
+            await asyncio.sleep(1)  # measured before any load: nothing to clean up or checkpoint
             cpu0, wall0 = time.process_time(), time.perf_counter()
             await asyncio.sleep(args.idle)
             busy = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
@@ -234,10 +217,29 @@ async def bench_component(
                     note=f"CPU {busy * 100:.2f}% of one core",
                 )
             )
-        await _cleanup(type_, metadata, topic)
+
+        for c in (1, 16):
+            topic = f"tandem-bench-pub-{uuid.uuid4().hex[:8]}"
+
+            async def publish(data: bytes, topic: str = topic) -> None:
+                await publisher.publish(topic, data, metadata={})
+
+            row = await publish_throughput(publish, c, args.duration)
+            rows.append(_named(row, name, "tandem"))
+            await _cleanup(type_, metadata, topic)
+
+        async def publish_e2e(data: bytes) -> None:
+            await publisher.publish(e2e_topic, data, metadata={})
+
+        for rate, workers in ((100.0, 1), (1000.0, 1), (None, 16)):
+            row = await end_to_end(
+                publish_e2e, receiver, rate=rate, workers=workers, duration=args.duration
+            )
+            rows.append(_named(row, name, "tandem"))
     finally:
         await publisher.close()
         await subscriber.close()
+        await _cleanup(type_, metadata, e2e_topic)  # once no subscription recreates it
 
 
 def _named(row: Row, component: str, path: str) -> Row:
