@@ -45,6 +45,7 @@ from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
+from runtime.services.pubsub_outbox import Outbox
 from runtime.services.pubsub_subscriptions import SubscriptionManager, info
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -79,6 +80,7 @@ class Sidecar:
         self.configuration = SidecarConfiguration()
         self.app_channel: AppChannel | None = None  # set once the APIs serve
         self._declarative: list[AppSubscription] = []
+        self._outbox: Outbox | None = None
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -144,7 +146,7 @@ class Sidecar:
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
-                await self._start_delivery(stack, services.subscriptions)
+                await self._start_delivery(stack, services, services.subscriptions)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -194,6 +196,8 @@ class Sidecar:
             declarative=self._declarative,
         )
         metadata.set_subscriptions(lambda: [info(a) for a in subscriptions.active()])
+        self._outbox = Outbox(components, pubsub, app_id=cfg.app_id)
+        state.set_outbox(self._outbox)
         return Services(
             state=state,
             metadata=metadata,
@@ -202,16 +206,23 @@ class Sidecar:
             subscriptions=subscriptions,
         )
 
-    async def _start_delivery(self, stack: AsyncExitStack, manager: SubscriptionManager) -> None:
+    async def _start_delivery(
+        self, stack: AsyncExitStack, services: Services, manager: SubscriptionManager
+    ) -> None:
         """Deliver events to the app (and streaming clients) until shutdown; stopped before
         the app channel and the components close."""
         task = asyncio.create_task(manager.run(self.app_channel), name="pubsub-delivery")
+        outbox, state = self._outbox, services.state
+        if outbox is not None:
+            await outbox.start(state)
 
         async def stop() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await manager.aclose()
+            if outbox is not None:
+                await outbox.aclose()
 
         stack.push_async_callback(stop)
 

@@ -45,6 +45,11 @@ RUNTIME_METADATA = frozenset(
         "subscriptionscopes",
         "allowedtopics",
         "protectedtopics",
+        # the state transactional outbox (runtime.services.pubsub_outbox)
+        "outboxpublishpubsub",
+        "outboxpublishtopic",
+        "outboxpubsub",
+        "outboxdiscardwhenmissingstate",
     }
 )
 # Names the runtime reads and the component still receives (pub/sub consumer groups).

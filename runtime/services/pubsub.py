@@ -11,15 +11,19 @@ others the envelope carries ``expiration`` instead (raw payloads then have no TT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
+
+from opentelemetry import trace
 
 from components.pubsub import BulkMessage, BulkPublisher, PubSub, PubSubFeature
 from runtime import errors
 from runtime.compstore import PUBSUB, ComponentStore, LiveComponent
 from runtime.observability import NOOP_OBSERVER, Observer
+from runtime.observability.tracing import get_tracer, tracing_enabled
 from runtime.services.pubsub_envelope import (
     CLOUDEVENT_CONTENT_TYPE,
     EnvelopeError,
@@ -39,6 +43,17 @@ TTL = "ttlInSeconds"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _EMPTY: Mapping[str, str] = {}
+
+
+@contextlib.contextmanager
+def _producer_span(topic: str) -> Iterator[None]:
+    """A PRODUCER span around one publish, when the request is traced: the envelope built
+    inside it carries its ``traceparent``, so the subscriber's CONSUMER span joins the trace."""
+    if not (tracing_enabled() and trace.get_current_span().is_recording()):
+        yield
+        return
+    with get_tracer().start_as_current_span(f"pubsub/{topic}", kind=trace.SpanKind.PRODUCER):
+        yield
 
 
 def parse_bool(value: str) -> bool:
@@ -227,6 +242,18 @@ class PubSubService:
     ) -> None:
         live = self.live(name, topic)
         self.check_publish(live, topic)
+        with _producer_span(topic):
+            await self._publish(live, topic, data, content_type, metadata)
+
+    async def _publish(
+        self,
+        live: LiveComponent[PubSub],
+        topic: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+    ) -> None:
+        name = live.name
         msg = self._prepare(live, topic, data, content_type, metadata)
         pubsub = live.instance
         try:

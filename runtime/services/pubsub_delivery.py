@@ -23,15 +23,16 @@ and each entry is settled by its own status with the same rules.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from components.pubsub import Ack, Message
@@ -44,6 +45,7 @@ from runtime.appchannel.base import (
     TopicEvent,
 )
 from runtime.observability.propagation import extract_cloudevent, inject_http
+from runtime.observability.tracing import get_tracer, tracing_enabled
 from runtime.resiliency import Runner
 from runtime.resiliency.retry import RetryPolicy
 from runtime.services.pubsub_envelope import EVENT_TYPE, SPEC_VERSION
@@ -52,7 +54,6 @@ from runtime.services.pubsub_routing import Router
 __all__ = ["DEFAULT_INBOUND_RETRY", "Delivery", "Sink", "decode_event"]
 
 log = logging.getLogger("tandem.pubsub")
-_tracer = trace.get_tracer("tandem.pubsub")
 _decode = msgspec.json.Decoder()
 
 DEFAULT_INBOUND_RETRY = RetryPolicy(
@@ -105,13 +106,21 @@ def _expired(event: Mapping[str, Any]) -> bool:
     return when <= datetime.now(UTC)
 
 
-def _consumer_span(event: Mapping[str, Any]) -> AbstractContextManager[trace.Span]:
-    """A CONSUMER span whose parent is the publisher's context (from the CloudEvent)."""
-    return _tracer.start_as_current_span(
-        f"pubsub/{event.get('topic', '')}",
-        context=extract_cloudevent(event),
-        kind=trace.SpanKind.CONSUMER,
-    )
+@contextlib.contextmanager
+def _consumer_span(event: Mapping[str, Any]) -> Iterator[None]:
+    """The publisher's context (from the CloudEvent) made current, with a CONSUMER span under
+    it when tracing is on: what the delivery sends to the app continues the publisher's trace."""
+    parent = extract_cloudevent(event)
+    if not tracing_enabled():
+        token = otel_context.attach(parent)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+        return
+    name = f"pubsub/{event.get('topic', '')}"
+    with get_tracer().start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER):
+        yield
 
 
 @dataclass(slots=True)

@@ -96,3 +96,10 @@ class PubSubErrors(ErrorTable):
         reason="DAPR_PUBSUB_MARSHAL_EVENTS",
         resource_type=RESOURCE,
     )
+    OUTBOX_PUBLISH = ErrorKind(
+        code="ERR_PUBLISH_OUTBOX",
+        http_status=H.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="error while publishing outbox message: {detail}",
+        resource_type=RESOURCE,
+    )

@@ -45,6 +45,7 @@ from runtime.services.state_query import QuerySyntaxError, decode_query, parse_q
 
 if TYPE_CHECKING:
     from runtime.resiliency import Resiliency, Runner
+    from runtime.services.pubsub_outbox import Outbox
 
 __all__ = [
     "MAX_LIST_LIMIT",
@@ -188,6 +189,11 @@ class StateService:
         self._prefixes: dict[str, str] = {}
         self._resiliency = resiliency
         self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
+        self._outbox: Outbox | None = None
+
+    def set_outbox(self, outbox: Outbox) -> None:
+        """Transactions on stores with outbox metadata publish their changes through it."""
+        self._outbox = outbox
 
     # ---- lookup and keys ------------------------------------------------------------------
 
@@ -475,6 +481,9 @@ class StateService:
             and isinstance(store, TransactionalStateStore)
         ):
             raise StateErrors.TRANSACTIONS_NOT_SUPPORTED(store=name, resource=name)
+        outbox = self._outbox
+        if outbox is not None and outbox.config(name) is not None:
+            operations = await outbox.before_commit(name, operations)
         errs = op_errors.TRANSACTION
         shared = dict(metadata or {})
         ops: list[SetRequest | DeleteRequest] = []

@@ -22,10 +22,19 @@ from urllib.parse import quote
 from tests.integration.harness import Response, Sidecar, component_yaml, free_port
 from tests.integration.pubsub.apps import pubsub_app
 
-__all__ = ["APP_ID", "PUBSUB", "SCOPED", "PubSubEnv", "start_env", "tagged"]
+__all__ = [
+    "APP_ID",
+    "OUTBOX_STORE",
+    "PUBSUB",
+    "SCOPED",
+    "PubSubEnv",
+    "start_env",
+    "tagged",
+]
 
 APP_ID = "subscriber"
 PUBSUB = "pubsub"
+OUTBOX_STORE = "outboxstore"  # a state store whose transactions publish to "outbox-out"
 SCOPED = "scoped"  # topic scoping: this app may publish and subscribe to "granted" only
 
 SUBSCRIPTIONS: list[dict[str, Any]] = [
@@ -52,6 +61,7 @@ SUBSCRIPTIONS: list[dict[str, Any]] = [
     {"pubsubname": PUBSUB, "topic": "status", "route": "/status", "deadLetterTopic": "dead"},
     {"pubsubname": PUBSUB, "topic": "nodlq", "route": "/nodlq"},
     {"pubsubname": PUBSUB, "topic": "dead", "route": "/dead"},
+    {"pubsubname": PUBSUB, "topic": "outbox-out", "route": "/outbox"},
     {"pubsubname": SCOPED, "topic": "granted", "route": "/granted"},
     {"pubsubname": SCOPED, "topic": "denied", "route": "/denied"},
     {
@@ -183,6 +193,11 @@ def start_env(tmp: Path) -> Iterator[PubSubEnv]:
                     "publishingScopes": f"{APP_ID}=granted;other-app=denied",
                     "subscriptionScopes": f"{APP_ID}=granted",
                 },
+            ),
+            component_yaml(
+                OUTBOX_STORE,
+                "state.in-memory",
+                {"outboxPublishPubsub": PUBSUB, "outboxPublishTopic": "outbox-out"},
             ),
             DECLARATIVE,
             RESILIENCY,
