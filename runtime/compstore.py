@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.configuration import ConfigurationStore
 from components.pubsub import PubSub
 from components.state import StateStore
 
-__all__ = ["PUBSUB", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["CONFIGURATION", "PUBSUB", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
 PUBSUB = "pubsub"
+CONFIGURATION = "configuration"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -54,6 +56,10 @@ class ComponentStore:
     def pubsub(self, name: str) -> LiveComponent[PubSub] | None:
         """The pub/sub component ``name``, or None when no pub/sub has that name."""
         return cast("LiveComponent[PubSub] | None", self.get(PUBSUB, name))
+
+    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
+        """The configuration store ``name``, or None when none has that name."""
+        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))

@@ -43,6 +43,7 @@ from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
@@ -143,6 +144,8 @@ class Sidecar:
                 components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
+            # after the APIs drain, before the app channel closes: no callback is cut short
+            stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
@@ -185,6 +188,9 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
+        configuration = ConfigurationService(
+            components, app_channel=lambda: self.app_channel, observer=observer
+        )
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
         )
@@ -204,6 +210,7 @@ class Sidecar:
             status=self.status,
             pubsub=pubsub,
             subscriptions=subscriptions,
+            configuration=configuration,
         )
 
     async def _start_delivery(

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from runtime.api.grpc.rpcs import BlockRpcs
+from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import pubsub as pubsub_routes
+from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
@@ -40,4 +42,5 @@ BLOCKS: tuple[Block, ...] = (
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
     Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
+    Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
+    from runtime.services.configuration import ConfigurationService
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
     from runtime.services.pubsub_subscriptions import SubscriptionManager
@@ -28,4 +29,5 @@ class Services:
     metadata: MetadataService
     status: RuntimeStatus
     pubsub: PubSubService
+    configuration: ConfigurationService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)

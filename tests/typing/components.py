@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
 from components.pubsub.redis import RedisPubSub
@@ -72,8 +76,17 @@ PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "pubsub": PUBSUBS,
+    "configuration": CONFIGURATION_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -35,6 +35,12 @@ EXPECTED_DAPR_RPCS = {
     "BulkPublishEventAlpha1",
     "BulkPublishEvent",
     "SubscribeTopicEventsAlpha1",
+    "GetConfigurationAlpha1",
+    "GetConfiguration",
+    "SubscribeConfigurationAlpha1",
+    "SubscribeConfiguration",
+    "UnsubscribeConfigurationAlpha1",
+    "UnsubscribeConfiguration",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

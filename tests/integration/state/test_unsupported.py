@@ -40,6 +40,7 @@ from runtime.api.grpc.server import GrpcServer
 from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.state import StateService
@@ -111,6 +112,7 @@ def _services(components: ComponentStore) -> Services:
         ),
         status=RuntimeStatus(),
         pubsub=PubSubService(components, app_id="bare-app"),
+        configuration=ConfigurationService(components),
     )
 
 
