@@ -244,8 +244,9 @@ async def bench_component(
 
 def _named(row: Row, component: str, path: str) -> Row:
     row.component, row.path = component, path
+    p50 = "" if row.p50_ms is None else f", p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms"
     print(
-        f"  {component} {row.figure} {path} {row.setting}: {row.msgs_per_s:.0f} msgs/s", flush=True
+        f"  {component} {row.figure} {path} {row.setting}: {row.msgs_per_s:.0f}/s{p50}", flush=True
     )
     return row
 

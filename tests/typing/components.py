@@ -76,6 +76,7 @@ PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
+
 def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
     return classes
 
