@@ -16,13 +16,22 @@ from typing import Generic, TypeVar, cast
 from components.base import Component
 from components.configuration import ConfigurationStore
 from components.pubsub import PubSub
+from components.secretstores import SecretStore
 from components.state import StateStore
 
-__all__ = ["CONFIGURATION", "PUBSUB", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = [
+    "CONFIGURATION",
+    "PUBSUB",
+    "SECRET_STORES",
+    "STATE",
+    "ComponentStore",
+    "LiveComponent",
+]
 
 STATE = "state"
-PUBSUB = "pubsub"
 CONFIGURATION = "configuration"
+PUBSUB = "pubsub"
+SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -53,13 +62,17 @@ class ComponentStore:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
 
+    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
+        """The configuration store ``name``, or None when none has that name."""
+        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
+
     def pubsub(self, name: str) -> LiveComponent[PubSub] | None:
         """The pub/sub component ``name``, or None when no pub/sub has that name."""
         return cast("LiveComponent[PubSub] | None", self.get(PUBSUB, name))
 
-    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
-        """The configuration store ``name``, or None when none has that name."""
-        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
+    def secret_store(self, name: str) -> LiveComponent[SecretStore] | None:
+        """The secret store ``name``, or None when no secret store has that name."""
+        return cast("LiveComponent[SecretStore] | None", self.get(SECRET_STORES, name))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))

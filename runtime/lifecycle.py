@@ -48,6 +48,7 @@ from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
 from runtime.services.pubsub_subscriptions import SubscriptionManager, info
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -208,9 +209,20 @@ class Sidecar:
             state=state,
             metadata=metadata,
             status=self.status,
+            configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
-            configuration=configuration,
+            secrets=self._secrets_service(components, observer),
+        )
+
+    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+        spec = self.configuration.model.secrets
+        entries = [
+            (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
+            for s in (spec.scopes if spec else [])
+        ]
+        return SecretsService(
+            components, scopes=SecretsService.scopes_from(entries), observer=observer
         )
 
     async def _start_delivery(

@@ -18,11 +18,13 @@ from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
+from runtime.api.grpc.rpcs.secrets import SecretsRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
+from runtime.api.http.routes import secrets as secrets_routes
 from runtime.api.http.routes import state as state_routes
 
 __all__ = ["BLOCKS", "Block"]
@@ -41,6 +43,7 @@ BLOCKS: tuple[Block, ...] = (
     # health, metadata and shutdown
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
-    Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
     Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
+    Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
+    Block(name="secrets", http=(secrets_routes.routes,), grpc=(SecretsRpcs,)),
 )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the services import components; keep ``import runtime.servi
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
     from runtime.services.pubsub_subscriptions import SubscriptionManager
+    from runtime.services.secrets import SecretsService
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -28,6 +29,7 @@ class Services:
     state: StateService
     metadata: MetadataService
     status: RuntimeStatus
-    pubsub: PubSubService
     configuration: ConfigurationService
+    pubsub: PubSubService
+    secrets: SecretsService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)

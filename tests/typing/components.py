@@ -23,6 +23,10 @@ from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
 from components.pubsub.redis import RedisPubSub
 from components.pubsub.sqlite import SqlitePubSub
+from components.secretstores import SecretStore
+from components.secretstores.local.env import EnvSecretStore
+from components.secretstores.local.file import LocalFileSecretStore
+from components.secretstores.redis import RedisSecretStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -60,6 +64,15 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
+
 def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
     return classes
 
@@ -77,17 +90,16 @@ _bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 
-def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
     return classes
 
 
-CONFIGURATION_STORES = _configuration(
-    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
-)
+SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
-    "pubsub": PUBSUBS,
     "configuration": CONFIGURATION_STORES,
+    "pubsub": PUBSUBS,
+    "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""

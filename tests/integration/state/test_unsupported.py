@@ -43,6 +43,7 @@ from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 from tests.integration.harness import free_port
@@ -111,8 +112,9 @@ def _services(components: ComponentStore) -> Services:
             app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
         ),
         status=RuntimeStatus(),
-        pubsub=PubSubService(components, app_id="bare-app"),
         configuration=ConfigurationService(components),
+        pubsub=PubSubService(components, app_id="bare-app"),
+        secrets=SecretsService(components),
     )
 
 

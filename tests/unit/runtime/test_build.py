@@ -418,7 +418,6 @@ SDK_RESOURCES = Path(__file__).parent / "sdk_resources"
 UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
     "distributed_lock": [("lockstore.yaml", "lock.redis")],
     "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
-    "secret_store": [("localsecretstore.yaml", "secretstores.local.file")],
     "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
     "conversation": [("conversation.yaml", "conversation.echo")],
 }
@@ -427,7 +426,7 @@ IMPLEMENTED: dict[str, set[str]] = {
     "state_store": {"state.redis", "pubsub.redis"},
     "pubsub_simple": {"pubsub.redis"},
     "configuration": {"configuration.redis"},
-    "secret_store": {"state.in-memory"},
+    "secret_store": {"state.in-memory", "secretstores.local.file"},
     "http_endpoint": {"state.in-memory"},
 }
 
