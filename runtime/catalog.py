@@ -32,9 +32,16 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
+    CatalogEntry(type="pubsub.sqlite", target="components.pubsub.sqlite:SqlitePubSub"),
     CatalogEntry(
         type="state.redis",
         target="components.state.redis:RedisStateStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="pubsub.redis",
+        target="components.pubsub.redis:RedisPubSub",
         extra="redis",
         requires=("redis",),
     ),
