@@ -22,7 +22,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from runtime.security.spiffe import SpiffeId
@@ -87,6 +90,12 @@ def _key(data: bytes, where: str) -> CertificateIssuerPrivateKeyTypes:
     return key
 
 
+def _spki(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def pem_bundle(certs: list[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
@@ -141,7 +150,7 @@ class Authority:
         bundle = _certs(anchors, names[0])
         issuer_cert = _certs(issuer, names[1])[0]
         issuer_key = _key(key, names[2])
-        if issuer_cert.public_key().public_numbers() != issuer_key.public_key().public_numbers():
+        if _spki(issuer_cert.public_key()) != _spki(issuer_key.public_key()):
             raise CAError(f"{names[2]}: the key does not match the certificate in {names[1]}")
         if not any(_signed_by(issuer_cert, a) for a in bundle):
             raise CAError(f"{names[1]}: not signed by (nor one of) the trust anchors in {names[0]}")

@@ -111,7 +111,10 @@ def test_policy_without_default_falls_back_to_global() -> None:
     p = policy(
         defaultAction="allow",
         policies=[
-            {"appId": "alice", "operations": [{"name": "/x", "httpVerb": ["GET"], "action": "deny"}]}
+            {
+                "appId": "alice",
+                "operations": [{"name": "/x", "httpVerb": ["GET"], "action": "deny"}],
+            }
         ],
     )
     assert p.allows(ALICE, "GET", "x") is False
@@ -122,7 +125,10 @@ def test_verbs_are_case_insensitive() -> None:
     p = policy(
         defaultAction="deny",
         policies=[
-            {"appId": "alice", "operations": [{"name": "/x", "httpVerb": ["get"], "action": "allow"}]}
+            {
+                "appId": "alice",
+                "operations": [{"name": "/x", "httpVerb": ["get"], "action": "allow"}],
+            }
         ],
     )
     assert p.allows(ALICE, "GET", "x") is True
