@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,16 +244,21 @@ def load_authority(
 
 
 def local_authority(folder: Path, *, trust_domain: str = "public") -> Authority:
-    """The CA in ``folder``, created there when it holds none."""
+    """The CA in ``folder``, created there when it holds none. Creation is atomic (written to a
+    private folder, then renamed), so sidecars starting together end up sharing one CA."""
     crt, key = folder / "ca.crt", folder / "ca.key"
-    if not crt.exists() and not key.exists():
+    if not folder.exists():
         authority = Authority.create(trust_domain=trust_domain, origin=str(crt))
         try:
-            authority.save(folder)
-        except FileExistsError:  # another sidecar created it first: use theirs
-            pass
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".ca-", dir=folder.parent))
+            authority.save(staging)
         except OSError as exc:
             raise CAError(f"{folder}: cannot create the local CA: {exc.strerror or exc}") from None
+        try:
+            staging.rename(folder)
+        except OSError:  # another sidecar created it first: use theirs
+            shutil.rmtree(staging, ignore_errors=True)
         else:
             return authority
     anchors = _read(crt)
