@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -28,9 +29,25 @@ if TYPE_CHECKING:
     from runtime.config import SidecarConfig
     from runtime.observability.metrics import Metrics
 
-__all__ = ["mtls_enabled", "start_security"]
+__all__ = ["exposed_without_token", "mtls_enabled", "start_security"]
 
 log = logging.getLogger("tandem.security")
+
+
+def _loopback(address: str) -> bool:
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:  # a host name: assume reachable from elsewhere
+        return False
+
+
+def exposed_without_token(cfg: SidecarConfig) -> list[str]:
+    """The listen addresses other hosts can reach when no API token guards the APIs."""
+    if cfg.api_token:
+        return []
+    return [a for a in cfg.listen_addresses if not _loopback(a)]
 
 
 def mtls_enabled(flag: bool | None, spec: ConfigurationSpec) -> bool:
@@ -50,6 +67,13 @@ async def start_security(
     raises ConfigError naming the CA file or variable that is missing or unreadable."""
     from runtime.internal import tls
 
+    exposed = exposed_without_token(cfg)
+    if exposed:
+        log.warning(
+            "the Dapr APIs listen on %s, reachable from other hosts, and no API token is set: "
+            "anyone who can connect can use them (set DAPR_API_TOKEN or --api-token-file)",
+            ", ".join(exposed),
+        )
     acl = spec.accessControl
     own = SpiffeId(acl.trustDomain if acl else "public", cfg.namespace or "default", cfg.app_id)
     policy = AccessPolicy(acl) if acl is not None else None
