@@ -76,7 +76,7 @@ def test_every_rpc_unary_and_streaming_needs_the_token(secured: Sidecar) -> None
     assert any(cs or ss for _, cs, ss in rpcs), "no streaming RPC found"
     with grpc.insecure_channel(secured.grpc_target) as channel:
         for path, client_streaming, server_streaming in rpcs:
-            kind = {
+            kind: Any = {
                 (False, False): channel.unary_unary,
                 (False, True): channel.unary_stream,
                 (True, False): channel.stream_unary,
