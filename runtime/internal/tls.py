@@ -9,11 +9,12 @@ rotation reloads them in place, so connections stay up and new handshakes use th
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from runtime.security.workload import Workload
+if TYPE_CHECKING:
+    from runtime.security.workload import Workload
 
 __all__ = ["client_context", "configure", "connector", "scheme", "server_context", "workload"]
 

@@ -23,7 +23,6 @@ from runtime.internal import wire
 from runtime.security.acl import AccessPolicy, Caller
 from runtime.security.errors import SecurityErrors
 from runtime.security.spiffe import SpiffeError, SpiffeId
-from runtime.security.workload import peer_spiffe_id
 
 if TYPE_CHECKING:
     from runtime.observability.metrics import Metrics
@@ -75,6 +74,8 @@ class Gate:
                 headers.get(wire.CALLER_NAMESPACE, "") or "default",
                 self.own.trust_domain,
             )
+        from runtime.security.workload import peer_spiffe_id
+
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         der = (
             ssl_object.getpeercert(binary_form=True)

@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING
 from runtime.resources.configuration import ConfigurationSpec
 from runtime.resources.issues import ConfigError, Issue
 from runtime.security.acl import AccessPolicy
-from runtime.security.ca import DEFAULT_SKEW, DEFAULT_TTL, CAError, CASource, load_authority
 from runtime.security.gate import Gate
 from runtime.security.spiffe import SpiffeId
-from runtime.security.workload import Workload
 
 if TYPE_CHECKING:
     from runtime.config import SidecarConfig
@@ -84,6 +82,10 @@ async def start_security(
         )
         tls.configure(None)
         return Gate(own, mtls=False, policy=policy, metrics=metrics)
+    # imported only with mTLS on: cryptography costs ~9 MB of RSS
+    from runtime.security.ca import DEFAULT_SKEW, DEFAULT_TTL, CAError, CASource, load_authority
+    from runtime.security.workload import Workload
+
     try:
         authority = load_authority(
             CASource(*cfg.ca_files), env, cfg.home, trust_domain=own.trust_domain

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["SpiffeError", "SpiffeId", "spiffe_id_of"]
 
@@ -36,6 +38,8 @@ class SpiffeId:
 
 def spiffe_id_of(cert: x509.Certificate) -> SpiffeId:
     """The one SPIFFE id in ``cert``'s URI SANs; SpiffeError when none or several."""
+    from cryptography import x509  # only with mTLS: cryptography costs ~9 MB of RSS
+
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
