@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import ssl
@@ -38,12 +39,18 @@ def _context(purpose: ssl.Purpose, anchors: bytes) -> ssl.SSLContext:
     return ctx
 
 
+@functools.lru_cache(maxsize=1024)
+def _identity(der: bytes) -> SpiffeId:
+    """Parsed once per certificate (every request on a connection presents the same one)."""
+    return spiffe_id_of(x509.load_der_x509_certificate(der))
+
+
 def peer_spiffe_id(der: bytes | None, trust_domain: str) -> SpiffeId:
     """The verified peer certificate's SPIFFE id (the chain was checked by the handshake);
     SpiffeError naming the reason when it has none or belongs to another trust domain."""
     if der is None:
         raise SpiffeError("the peer presented no certificate")
-    identity = spiffe_id_of(x509.load_der_x509_certificate(der))
+    identity = _identity(der)
     if identity.trust_domain != trust_domain:
         raise SpiffeError(
             f"peer {identity} is in trust domain {identity.trust_domain!r}, not {trust_domain!r}"
