@@ -191,5 +191,6 @@ def test_sidecars_of_different_cas_refuse_each_other_with_the_reason(pair: Pair)
         # and the rogue's calls never reach beta's app
         r = rogue.request("GET", "/v1.0/invoke/beta/method/echo/x")
         assert r.status == 500, r.text
+        assert "certificate verify failed" in r.json()["message"]
         assert r.json()["errorCode"] == "ERR_DIRECT_INVOKE"
         assert "PRIVATE KEY" not in rogue.logs() + pair.alpha.logs()
