@@ -114,7 +114,7 @@ CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
-    "secretstores": SECRET_STORES,
     "nameresolution": RESOLVERS,
+    "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""
