@@ -39,6 +39,24 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("redis",),
     ),
     CatalogEntry(
+        type="pubsub.jetstream",
+        target="components.pubsub.jetstream:JetStreamPubSub",
+        extra="nats",
+        requires=("nats",),
+    ),
+    CatalogEntry(
+        type="pubsub.rabbitmq",
+        target="components.pubsub.rabbitmq:RabbitMQPubSub",
+        extra="rabbitmq",
+        requires=("aio_pika",),
+    ),
+    CatalogEntry(
+        type="pubsub.mqtt3",
+        target="components.pubsub.mqtt:MqttPubSub",
+        extra="mqtt",
+        requires=("aiomqtt",),
+    ),
+    CatalogEntry(
         type="secretstores.local.file",
         target="components.secretstores.local.file:LocalFileSecretStore",
     ),

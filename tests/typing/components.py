@@ -25,6 +25,9 @@ from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.jetstream import JetStreamPubSub
+from components.pubsub.mqtt import MqttPubSub
+from components.pubsub.rabbitmq import RabbitMQPubSub
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -99,7 +102,7 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub)
 _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
