@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -114,7 +115,9 @@ class Authority:
     @classmethod
     def create(cls, *, trust_domain: str = "public", origin: str = "new") -> Authority:
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Tandem CA ({trust_domain})")])
+        # a unique name: during a CA rotation two roots sit in one bundle
+        label = f"Tandem CA ({trust_domain}) {secrets.token_hex(4)}"
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)])
         now = _now()
         cert = (
             x509.CertificateBuilder()
@@ -198,6 +201,10 @@ class Authority:
                 critical=True,
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.issuer.public_key()),  # type: ignore[arg-type]
+                critical=False,
+            )
             .add_extension(
                 x509.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]

@@ -6,8 +6,9 @@ import asyncio
 import ssl
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from runtime.security.ca import Authority
+from runtime.security.ca import Authority, pem_bundle
 from runtime.security.spiffe import SpiffeId, spiffe_id_of
 from runtime.security.workload import Workload
 
@@ -57,3 +58,37 @@ async def test_rotation_keeps_connections_and_new_handshakes_get_the_new_certifi
 def test_renewal_is_due_before_expiry() -> None:
     w = Workload(CA, SpiffeId("public", "default", "x"))
     assert 0 < w.renew_in() < 24 * 3600 * 2 / 3 + 60
+
+
+async def test_a_bundle_with_two_roots_trusts_both_during_a_ca_rotation() -> None:
+    old, new = Authority.create(), Authority.create()
+    bundle = pem_bundle([*old.anchors, *new.anchors])
+
+    def key(a: Authority) -> bytes:
+        return a.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    names = ("bundle", "issuer", "key")
+    before = Authority.from_pem(bundle, pem_bundle(list(old.anchors)), key(old), names=names)
+    after = Authority.from_pem(bundle, pem_bundle(list(new.anchors)), key(new), names=names)
+    server_side = Workload(before, SpiffeId("public", "default", "callee"))
+    client_side = Workload(after, SpiffeId("public", "default", "caller"))
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_side.server_context)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_side.client_context
+        )
+        writer.write(b"hi\n")
+        assert await reader.readline() == b"hi\n"  # the server accepted the new CA's client
+        writer.close()
+        await writer.wait_closed()
