@@ -8,7 +8,10 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 
 - directly;
 - through one Tandem sidecar (the callee's own: ``/v1.0/invoke/callee/method/hello``);
-- through two sidecars (the caller's, then the callee's, found by ``nameresolution.sqlite``);
+- through two sidecars (the caller's, then the callee's, found by ``nameresolution.sqlite``),
+  mTLS between them (the default), and the same with ``--enable-mtls=false`` (``x2 no mTLS``):
+  the c=16 throughput lost to mTLS (target <= 15%, issue 13), and the TLS handshakes per
+  10,000 calls (connections open to the callee's internal port / calls made);
 - through one and two nginx reverse proxies (keep-alive upstreams, one worker each, configured
   here in a temp folder) as the reference proxy.
 
@@ -27,6 +30,7 @@ import asyncio
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,6 +90,21 @@ def _wait_port(port: int, path: str = "/hello", timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing answers on port {port}")
+
+
+def established(port: int) -> int:
+    """Open TCP connections whose local port is ``port`` (server side), from /proc/net/tcp*."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                total += 1
+    return total
 
 
 def _nginx(workdir: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -212,6 +231,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk point")
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--mtls-rounds", type=int, default=5, help="alternated c=16 rounds")
     parser.add_argument("--stream-bytes", type=int, default=1 << 30)
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
@@ -228,14 +248,34 @@ def main() -> int:
             procs.append(subprocess.Popen([sys.executable, str(APP), str(app_port)]))
             _wait_port(app_port)
             env = {"PYTHONPATH": str(REPO)}  # run this checkout, whatever venv runs the bench
+            internal = free_port()
             callee = Sidecar.spawn(
-                workdir, app_id="callee", extra_args=["--app-port", str(app_port)], env=env
+                workdir,
+                app_id="callee",
+                extra_args=[
+                    "--app-port",
+                    str(app_port),
+                    "--dapr-internal-grpc-port",
+                    str(internal),
+                ],
+                env=env,
             )
             sidecars.append(callee)
             callee.wait_ready()
             caller = Sidecar.spawn(workdir, app_id="caller", env=env)
             sidecars.append(caller)
             caller.wait_ready()
+            # the same pair with mTLS off (its own TANDEM_HOME, so its own name resolution)
+            plain_dir = workdir / "plain"
+            off = ["--enable-mtls=false"]
+            plain_callee = Sidecar.spawn(
+                plain_dir, app_id="callee", extra_args=["--app-port", str(app_port), *off], env=env
+            )
+            sidecars.append(plain_callee)
+            plain_callee.wait_ready()
+            plain_caller = Sidecar.spawn(plain_dir, app_id="caller", extra_args=off, env=env)
+            sidecars.append(plain_caller)
+            plain_caller.wait_ready()
             nginx2, nginx2_port = _nginx(workdir, app_port)
             nginx1, nginx1_port = _nginx(workdir, nginx2_port)
             procs += [nginx2, nginx1]
@@ -246,6 +286,7 @@ def main() -> int:
                 "nginx x2": (f"http://127.0.0.1:{nginx1_port}/hello", 2),
                 "tandem x1": (f"http://127.0.0.1:{callee.http_port}{invoke}", 1),
                 "tandem x2": (f"http://127.0.0.1:{caller.http_port}{invoke}", 2),
+                "x2 no mTLS": (f"http://127.0.0.1:{plain_caller.http_port}{invoke}", 2),
             }
             results: dict[str, Any] = {}
             for name, (url, hops) in paths.items():
@@ -253,6 +294,10 @@ def main() -> int:
                 c16 = wrk(url, 16, args.duration)
                 c1 = wrk(url, 1, args.duration)
                 results[name] = {"hops": hops, "c16": c16, "c1": c1}
+                if name == "tandem x2":  # each open connection to the callee cost one handshake
+                    calls = c16["rps"] * args.duration + c1["rps"] * args.duration
+                    results[name]["internal_connections"] = established(internal)
+                    results[name]["calls"] = calls
                 bad = c16["non_2xx"] + c1["non_2xx"]
                 print(
                     f"{name:10s} c=16 {c16['rps']:8.0f}/s   c=1 p50 {c1['p50_ms'] * 1000:6.0f} us"
@@ -262,8 +307,27 @@ def main() -> int:
             added = {
                 name: (r["c1"]["p50_ms"] - direct) / r["hops"]
                 for name, r in results.items()
-                if r["hops"]
+                if r["hops"] and name != "x2 no mTLS"
             }
+            # mTLS against no mTLS: alternated rounds, medians (a shared machine drifts)
+            rounds: dict[str, list[float]] = {"tandem x2": [], "x2 no mTLS": []}
+            for _ in range(args.mtls_rounds):
+                for name, values in rounds.items():
+                    values.append(wrk(paths[name][0], 16, args.duration)["rps"])
+            medians = {name: statistics.median(v) for name, v in rounds.items()}
+            mtls_loss = 1 - medians["tandem x2"] / medians["x2 no mTLS"]
+            print(
+                "c=16 rounds (alternated): "
+                + "; ".join(f"{n} {' '.join(f'{r:.0f}' for r in v)}/s" for n, v in rounds.items())
+            )
+            x2 = results["tandem x2"]
+            per_10k = x2["internal_connections"] / x2["calls"] * 10_000 if x2["calls"] else 0.0
+            print(
+                f"mTLS (tandem x2) vs no mTLS (x2 no mTLS), c=16 median throughput: "
+                f"{mtls_loss:+.1%} loss [{verdict(mtls_loss <= 0.15)} <= 15%]; "
+                f"{x2['internal_connections']} TLS connections for {x2['calls']:.0f} calls "
+                f"= {per_10k:.1f} handshakes per 10,000 calls (connections reused)"
+            )
             tandem_hop = (added["tandem x1"] + added["tandem x2"]) / 2
             nginx_hop = (added["nginx x1"] + added["nginx x2"]) / 2
             ratio = tandem_hop / nginx_hop if nginx_hop > 0 else float("inf")
@@ -303,6 +367,9 @@ def main() -> int:
                 "paths": results,
                 "added_p50_ms_per_hop": added,
                 "ratio_tandem_to_nginx": ratio,
+                "mtls_throughput_loss_c16": mtls_loss,
+                "mtls_rounds_rps_c16": rounds,
+                "handshakes_per_10k_calls": per_10k,
                 "at_rate": cost,
                 "stream": streamed,
             }

@@ -44,12 +44,10 @@ UNUSED_VALUE_FLAGS: dict[str, str] = {
     "--hot-reload-reconcile-interval": "hot reload",
     "--app-binding-options-timeout": "input bindings",
     "--actors-disseminate-timeout": "actors",
-    "--trust-anchors-file": "mTLS",
     "--kubeconfig": "Kubernetes mode",
 }
 UNUSED_BOOL_FLAGS: dict[str, str] = {
     "--enable-profiling": "profiling",
-    "--enable-mtls": "mTLS",
     "--disable-builtin-k8s-secret-store": "Kubernetes secrets",
     "--wait": "waiting for outbound readiness",
 }

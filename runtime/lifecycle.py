@@ -48,6 +48,8 @@ from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.resources.subscription import load_subscriptions
+from runtime.security.gate import Gate
+from runtime.security.setup import start_security
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
 from runtime.services.invoke import InvokeService
@@ -142,6 +144,7 @@ class Sidecar:
             )
             stack.push_async_callback(tracing.aclose, cfg.graceful_shutdown_seconds)
             metrics = await self._start_metrics(stack)
+            gate = await start_security(stack, cfg, self.configuration.model, self.env, metrics)
             components = await start_components(
                 plans, stack, self._context, close_timeout=cfg.graceful_shutdown_seconds
             )
@@ -172,7 +175,7 @@ class Sidecar:
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
                 await self._start_delivery(stack, services, services.subscriptions)
-            await self._start_internal(stack, services, resolver)
+            await self._start_internal(stack, services, resolver, gate)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -211,7 +214,7 @@ class Sidecar:
         )
 
     async def _start_internal(
-        self, stack: AsyncExitStack, services: Services, resolver: NameResolver
+        self, stack: AsyncExitStack, services: Services, resolver: NameResolver, gate: Gate
     ) -> None:
         """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
         name resolver (withdrawn first on shutdown)."""
@@ -221,6 +224,7 @@ class Sidecar:
             addresses=cfg.listen_addresses,
             port=cfg.internal_grpc_port or 0,
             grace=cfg.graceful_shutdown_seconds,
+            gate=gate,
         )
         await server.start()
         stack.push_async_callback(server.stop)
@@ -238,7 +242,11 @@ class Sidecar:
                 )
             )
             stack.push_async_callback(resolver.unregister)
-        log.info("sidecar-to-sidecar calls on port %d", server.port)
+        log.info(
+            "sidecar-to-sidecar calls on port %d (%s)",
+            server.port,
+            "mTLS" if gate.mtls else "cleartext",
+        )
 
     def _services(
         self,

@@ -62,11 +62,8 @@ class InternalClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # lazily: needs the running loop
-            ssl = tls.client_context()
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._limit, ssl=ssl if ssl is not None else False, keepalive_timeout=30
-                ),
+                connector=tls.connector(limit=self._limit, keepalive_timeout=30),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),

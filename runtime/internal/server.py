@@ -16,6 +16,7 @@ from runtime.api.http.errors import error_response
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import tls, wire
+from runtime.security.gate import Gate
 
 __all__ = ["CallLocal", "InternalServer", "write_response"]
 
@@ -94,8 +95,10 @@ class InternalServer:
         addresses: Sequence[str],
         port: int,
         grace: float = 5.0,
+        gate: Gate | None = None,
     ) -> None:
         self._call_local = call_local
+        self._gate = gate
         app = web.Application()
         app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
@@ -105,7 +108,10 @@ class InternalServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            reply = await self._call_local(_request(request))
+            invoke = _request(request)
+            if self._gate is not None:  # mTLS identity and access control
+                invoke = self._gate.admit(request.transport, invoke)
+            reply = await self._call_local(invoke)
         except APIError as err:
             response = error_response(err)
             response.headers[wire.ERROR] = err.kind.name  # the calling sidecar re-raises it

@@ -25,6 +25,11 @@ from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.jetstream import JetStreamPubSub
+from components.pubsub.mqtt import MqttPubSub
+from components.pubsub.rabbitmq import RabbitMQPubSub
+from components.pubsub.redis import RedisPubSub
+from components.pubsub.sqlite import SqlitePubSub
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -99,8 +104,10 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
-_bulk_publishers(InMemoryPubSub)
+PUBSUBS = _pubsub(
+    InMemoryPubSub, SqlitePubSub, RedisPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub
+)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 

@@ -393,7 +393,6 @@ UNUSED = [
     ["--sentry-address", "localhost:50001"],
     ["--dapr-public-port", "3501"],
     ["--enable-profiling"],
-    ["--enable-mtls=false"],
     ["--profile-port", "7777"],
     ["--unix-domain-socket", "/tmp/x"],
     ["--allowed-origins", "*"],
