@@ -190,7 +190,11 @@ class Sidecar:
             ),
         )
         configuration = ConfigurationService(
-            components, app_channel=lambda: self.app_channel, observer=observer
+            components,
+            app_channel=lambda: self.app_channel,
+            observer=observer,
+            resiliency=resiliency,
+            app_id=cfg.app_id,
         )
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
@@ -212,17 +216,22 @@ class Sidecar:
             configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
-            secrets=self._secrets_service(components, observer),
+            secrets=self._secrets_service(components, observer, resiliency),
         )
 
-    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+    def _secrets_service(
+        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+    ) -> SecretsService:
         spec = self.configuration.model.secrets
         entries = [
             (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
             for s in (spec.scopes if spec else [])
         ]
         return SecretsService(
-            components, scopes=SecretsService.scopes_from(entries), observer=observer
+            components,
+            scopes=SecretsService.scopes_from(entries),
+            observer=observer,
+            resiliency=resiliency,
         )
 
     async def _start_delivery(

@@ -40,11 +40,12 @@ from runtime.errors import FieldViolation
 from runtime.keyprefix import KEY_SEPARATOR, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
+from runtime.services._calls import ComponentCalls
 from runtime.services.state_errors import OpErrors, StateErrors
 from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
 
 if TYPE_CHECKING:
-    from runtime.resiliency import Resiliency, Runner
+    from runtime.resiliency import Resiliency
     from runtime.services.pubsub_outbox import Outbox
 
 __all__ = [
@@ -185,10 +186,8 @@ class StateService:
         self._components = components
         self._app_id = app_id
         self._namespace = namespace
-        self._observer = observer
         self._prefixes: dict[str, str] = {}
-        self._resiliency = resiliency
-        self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
+        self._calls = ComponentCalls(BLOCK, observer=observer, resiliency=resiliency)
         self._outbox: Outbox | None = None
 
     def set_outbox(self, outbox: Outbox) -> None:
@@ -255,20 +254,6 @@ class StateService:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _runner(self, store: str) -> Runner | None:
-        """The store's ``components.<store>.outbound`` resiliency policies, or None."""
-        if self._resiliency is None:
-            return None
-        try:
-            return self._runners[store]
-        except KeyError:
-            runner = self._runners[store] = self._resiliency.component_outbound(store, BLOCK)
-            return runner
-
-    async def _observed(self, store: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
-        async with self._observer.component_call(BLOCK, store, op):
-            return await fn()
-
     async def _call(
         self,
         store: str,
@@ -279,12 +264,8 @@ class StateService:
     ) -> T:
         """Run a store call under its resiliency policies (each attempt observed); its failure
         becomes one of ``errs`` (message ``fields`` + detail)."""
-        runner = self._runner(store)
         try:
-            if runner is None:  # fast path: no policy
-                async with self._observer.component_call(BLOCK, store, op):
-                    return await fn()
-            return await runner.run(lambda: self._observed(store, op, fn))
+            return await self._calls.run(store, op, fn)
         except errors.APIError:
             raise
         except ETagMismatch as exc:
