@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.base import ComponentContext
-from components.configuration import ConfigurationItem, Items
+from components.configuration import ConfigurationItem
 from components.configuration.file import FileConfigurationMetadata, FileConfigurationStore
 from runtime.appchannel.base import InvokeRequest, InvokeResponse
 from runtime.compstore import ComponentStore, LiveComponent
@@ -105,7 +105,9 @@ class FlakyConfig(FileConfigurationStore):
         self.errors = list(errors)
         self.calls = 0
 
-    async def get(self, keys: Sequence[str], metadata: Mapping[str, str] | None = None) -> Items:
+    async def get(
+        self, keys: Sequence[str], metadata: Mapping[str, str] | None = None
+    ) -> dict[str, ConfigurationItem]:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
