@@ -5,8 +5,9 @@ the gRPC and HTTP APIs → outbound ready (``/v1.0/healthz/outbound`` 204) → s
 for the app port and health → ready (``/v1.0/healthz`` 204).
 Stop (app exit, SIGTERM/SIGINT, or the shutdown API): signal the app, drain the APIs within the
 grace period, close components in reverse order, flush spans. The exit code is the app's, or 1
-for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path: nothing here
-ends the process.
+for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path except that the
+APIs do not wait for requests in flight (they are cut); components are still closed and spans
+flushed within the grace period. Nothing here ends the process (``main`` does).
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ class Sidecar:
             ],
         )
         await grpc_server.start()
-        stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
+        stack.push_async_callback(lambda: grpc_server.stop(self._api_grace()))
         app = build_app(
             services=services,
             max_body_size=cfg.max_body_size,
@@ -327,7 +328,11 @@ class Sidecar:
             limits=limits,
         )
         await http_server.start()
-        stack.push_async_callback(http_server.stop)
+        stack.push_async_callback(lambda: http_server.stop(self._api_grace()))
+
+    def _api_grace(self) -> float:
+        """How long the APIs drain requests in flight: the grace period, none when forced."""
+        return 0.0 if self.status.force_exit else self.config.graceful_shutdown_seconds
 
     async def _serve(self, stack: AsyncExitStack, services: Services) -> int:
         cfg = self.config
