@@ -182,6 +182,7 @@ class Sidecar:
                 port=cfg.app_port,
                 protocol=cfg.app_protocol.value,
                 channel_address=cfg.app_channel_address,
+                max_concurrency=cfg.app_max_concurrency if cfg.app_max_concurrency > 0 else None,
                 health_check_path=cfg.app_health_check_path
                 if cfg.enable_app_health_check
                 else None,
