@@ -156,9 +156,10 @@ def _detail(exc: BaseException) -> str:
 
 def _illegal_key(store: str, key: str, field_name: str | None = None) -> errors.APIError:
     """A key containing ``||`` with Dapr's three details (the violation's field is the key
-    itself, as Dapr sends it, or ``field_name``: ``keyPrefix``, ``prefix``)."""
-    err = StateErrors.ILLEGAL_KEY(key=key, resource=store)
-    err.violations = (FieldViolation(field_name or key, err.message),)
+    itself, as Dapr sends it, or ``field_name``: ``keyPrefix``, ``prefix``); the key is echoed
+    cut to 128 bytes, as it appears twice and a gRPC status must fit in headers."""
+    err = StateErrors.ILLEGAL_KEY(key=_cut(key), resource=store)
+    err.violations = (FieldViolation(_cut(field_name or key), err.message),)
     return err
 
 
