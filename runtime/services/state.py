@@ -37,7 +37,7 @@ from components.state import (
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import FieldViolation
-from runtime.keyprefix import KEY_SEPARATOR, separator_problem
+from runtime.keyprefix import KEY_SEPARATOR, has_nul, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services._calls import ComponentCalls
@@ -246,6 +246,8 @@ class StateService:
             raise StateErrors.KEY_TOO_LONG(
                 what="key", key=shown(key), limit=MAX_KEY_BYTES, resource=store
             )
+        if has_nul(key):
+            raise StateErrors.KEY_NUL(what="key", key=shown(key), resource=store)
         if separator_problem(key):
             raise _illegal_key(store, key)
         return self._prefix(store) + key
@@ -561,6 +563,8 @@ class StateService:
             raise StateErrors.KEY_TOO_LONG(
                 what="prefix", key=shown(prefix), limit=MAX_KEY_BYTES, resource=name
             )
+        if has_nul(prefix):
+            raise StateErrors.KEY_NUL(what="prefix", key=shown(prefix), resource=name)
         if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit

@@ -19,7 +19,7 @@ import pytest
 from google.protobuf import any_pb2, json_format
 from google.rpc import status_pb2
 
-from tests.integration.state._grpc import Grpc, RpcFailure, fail, item
+from tests.integration.state._grpc import Grpc, RpcFailure, fail, item, op
 from tests.integration.state._support import Resp, StateEnv
 
 MAX_KEY_BYTES = 1024  # runtime.services.state.MAX_KEY_BYTES
@@ -205,3 +205,31 @@ def test_a_long_non_ascii_key_with_the_separator_fits_a_grpc_status(
     grpc_bad = [d for d in failure.details if d["@type"].endswith("BadRequest")]
     assert [d["field_violations"] for d in http_bad] == [d["field_violations"] for d in grpc_bad]
     assert _grpc_status_bytes(failure) < 4096
+
+
+def test_nul_in_a_key_is_400_on_every_store(env: StateEnv, rpc: Grpc) -> None:
+    """PostgreSQL cannot store NUL; so that every store answers alike, none accepts it."""
+    nul = f"nul\x00{env.key()}"
+    upsert = {"operations": [{"operation": "upsert", "request": {"key": nul, "value": 1}}]}
+    for r in (
+        env.http.save(env.store, [{"key": nul, "value": 1}]),
+        env.http.save(env.store, [{"key": "ok" + env.key(), "value": 1}, {"key": nul, "value": 2}]),
+        env.http.get(env.store, nul),
+        env.http.delete(env.store, nul),
+        env.http.bulk(env.store, [nul]),
+        env.http.transact(env.store, upsert),
+    ):
+        _assert_400(r, "ERR_MALFORMED_REQUEST")
+        assert "DAPR_STATE_ILLEGAL_KEY" in r.reasons
+    for call in (
+        lambda: rpc.save(env.store, item(nul, b"1")),
+        lambda: rpc.get(env.store, nul),
+        lambda: rpc.delete(env.store, nul),
+        lambda: rpc.bulk(env.store, [nul]),
+        lambda: rpc.transact(env.store, op("upsert", item(nul, b"1"))),
+    ):
+        failure = fail(call)
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT, failure
+        assert failure.error_code == "ERR_MALFORMED_REQUEST"
+    if env.has("LIST_KEYS"):
+        _assert_400(env.http.list_keys(env.store, prefix="p\x00"), "ERR_MALFORMED_REQUEST")

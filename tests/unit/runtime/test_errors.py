@@ -226,6 +226,7 @@ EXPECTED: dict[str, Dapr | None] = {
         "ERR_APP_CHANNEL_NIL", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
     ),
     "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
+    "StateErrors.KEY_NUL": TANDEM_ONLY,
     # a.0 error-code table, secret rows (a.4: 401 for an unknown store, 500 store errors)
     "SecretsErrors.STORES_NOT_CONFIGURED": Dapr(
         "ERR_SECRET_STORES_NOT_CONFIGURED", H.INTERNAL_SERVER_ERROR, SC.FAILED_PRECONDITION
