@@ -18,7 +18,13 @@ from google.rpc import error_details_pb2, status_pb2
 
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
-from tests.integration.harness import Sidecar, component_yaml, http_request, wait_until
+from tests.integration.harness import (
+    Sidecar,
+    component_yaml,
+    http_request,
+    listening_addresses,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -325,22 +331,6 @@ def test_grpc_message_over_the_limit_is_resource_exhausted(limited: Sidecar) -> 
 
 
 # listening addresses ---------------------------------------------------------------------------
-
-
-def listening_addresses(port: int) -> set[str]:
-    """Local addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp*)."""
-    found: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, port_hex = fields[1].rsplit(":", 1)
-            if int(port_hex, 16) == port and fields[3] == "0A":
-                found.add(address)
-    return found
 
 
 LOOPBACK = {
