@@ -11,7 +11,8 @@ __all__ = ["default_components"]
 
 def default_components(home: Path) -> list[ComponentManifest]:
     """``statestore``: SQLite in ``$TANDEM_HOME/data/state.db``, shared by every app on the
-    machine (keys are prefixed with the app id)."""
+    machine (keys are prefixed with the app id); ``pubsub``: SQLite in
+    ``$TANDEM_HOME/data/pubsub.db``, shared likewise (apps on one machine talk through it)."""
     db = home / "data" / "state.db"
     statestore = ComponentManifest.model_validate(
         {
@@ -26,4 +27,19 @@ def default_components(home: Path) -> list[ComponentManifest]:
             "source": "<embedded defaults>",
         }
     )
-    return [statestore]
+    pubsub = ComponentManifest.model_validate(
+        {
+            "apiVersion": "dapr.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "pubsub"},
+            "spec": {
+                "type": "pubsub.sqlite",
+                "version": "v1",
+                "metadata": [
+                    {"name": "connectionString", "value": str(home / "data" / "pubsub.db")}
+                ],
+            },
+            "source": "<embedded defaults>",
+        }
+    )
+    return [statestore, pubsub]

@@ -19,8 +19,17 @@ from components.configuration import ConfigurationStore
 from components.configuration.file import FileConfigurationStore
 from components.configuration.postgresql import PostgresConfigurationStore
 from components.configuration.redis import RedisConfigurationStore
+from components.nameresolution import NameResolver, RegisteringResolver
+from components.nameresolution.dns import DnsResolver
+from components.nameresolution.sqlite import SqliteResolver
+from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.jetstream import JetStreamPubSub
+from components.pubsub.mqtt import MqttPubSub
+from components.pubsub.rabbitmq import RabbitMQPubSub
+from components.pubsub.redis import RedisPubSub
+from components.pubsub.sqlite import SqlitePubSub
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -62,6 +71,18 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _resolvers(*classes: type[NameResolver]) -> tuple[type[NameResolver], ...]:
+    return classes
+
+
+def _registering(*classes: type[RegisteringResolver]) -> object:
+    return classes
+
+
+RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
+_registering(SqliteResolver)
+
+
 def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
     return classes
 
@@ -83,8 +104,10 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
-_bulk_publishers(InMemoryPubSub)
+PUBSUBS = _pubsub(
+    InMemoryPubSub, SqlitePubSub, RedisPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub
+)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 
@@ -98,6 +121,7 @@ CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
+    "nameresolution": RESOLVERS,
     "secretstores": SECRET_STORES,
 }
 """Block -> the classes checked above against the block's Protocol."""
