@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LOOPBACK",
     "REPO_ROOT",
     "Response",
     "Sidecar",
@@ -52,6 +53,13 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+LOOPBACK = {
+    "0100007F",  # 127.0.0.1
+    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 (gRPC's dual-stack socket)
+    "00000000000000000000000001000000",  # ::1
+}
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -19,6 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
 from tests.integration.harness import (
+    LOOPBACK,
     Sidecar,
     component_yaml,
     http_request,
@@ -331,13 +332,6 @@ def test_grpc_message_over_the_limit_is_resource_exhausted(limited: Sidecar) -> 
 
 
 # listening addresses ---------------------------------------------------------------------------
-
-
-LOOPBACK = {
-    "0100007F",  # 127.0.0.1
-    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 (gRPC's dual-stack socket)
-    "00000000000000000000000001000000",  # ::1
-}
 
 
 def non_loopback_address() -> str | None:
