@@ -26,6 +26,9 @@ import grpc
 
 __all__ = [
     "DOMAIN",
+    "MAX_ECHO_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "MAX_VIOLATIONS",
     "TABLE",
     "APIError",
     "ErrorKind",
@@ -36,6 +39,21 @@ __all__ = [
 
 DOMAIN = "dapr.io"
 SC = grpc.StatusCode
+
+# Caps on the texts an error carries to the wire (``APIError.bounded``, applied by both protocol
+# mappings alike): a gRPC status travels in headers (percent-encoded message, base64 details)
+# that clients cap at 8 KiB, and an overflow shows as RESOURCE_EXHAUSTED instead of the error.
+# With these caps the encoded status stays under 4 KiB even when every byte is non-ASCII.
+MAX_MESSAGE_BYTES = 512
+MAX_ECHO_BYTES = 128  # each violation field and description, resource name, metadata value
+MAX_VIOLATIONS = 2
+
+
+def _clip(text: str, limit: int) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode("utf-8", "ignore") + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +155,27 @@ class APIError(Exception):
     @property
     def code(self) -> str:
         return self.kind.code
+
+    def bounded(self) -> APIError:
+        """This error with every text cut to the wire caps (itself when nothing is cut)."""
+        violations = tuple(
+            FieldViolation(_clip(v.field, MAX_ECHO_BYTES), _clip(v.description, MAX_ECHO_BYTES))
+            for v in self.violations[:MAX_VIOLATIONS]
+        )
+        bounded = APIError(
+            self.kind,
+            _clip(self.message, MAX_MESSAGE_BYTES),
+            resource=None if self.resource is None else _clip(self.resource, MAX_ECHO_BYTES),
+            metadata={k: _clip(v, MAX_ECHO_BYTES) for k, v in self.metadata.items()},
+            violations=violations,
+        )
+        unchanged = (
+            bounded.message == self.message
+            and bounded.resource == self.resource
+            and bounded.metadata == self.metadata
+            and bounded.violations == self.violations
+        )
+        return self if unchanged else bounded
 
     @property
     def reason(self) -> str:

@@ -1,4 +1,5 @@
-"""The state key separator ``||`` and the one check that a key, prefix or app id is free of it.
+"""The state key separator ``||`` and the one check that a key, prefix or app id is free of it;
+and the check that a state key is free of NUL.
 
 Dapr stores ``<prefix>||<key>``; a ``||`` inside either part would make keys ambiguous, so an
 app id, a ``keyPrefix`` setting and every state key are checked here, whatever the caller.
@@ -6,9 +7,15 @@ app id, a ``keyPrefix`` setting and every state key are checked here, whatever t
 
 from __future__ import annotations
 
-__all__ = ["KEY_SEPARATOR", "separator_problem"]
+__all__ = ["KEY_SEPARATOR", "has_nul", "separator_problem"]
 
 KEY_SEPARATOR = "||"
+
+
+def has_nul(value: str) -> bool:
+    """True when a state key or prefix holds a NUL character. PostgreSQL cannot store one, so
+    every store refuses it alike (400 ERR_MALFORMED_REQUEST), whatever it could keep."""
+    return "\x00" in value
 
 
 def separator_problem(value: str) -> str | None:

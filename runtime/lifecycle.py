@@ -5,8 +5,9 @@ the gRPC and HTTP APIs → outbound ready (``/v1.0/healthz/outbound`` 204) → s
 for the app port and health → ready (``/v1.0/healthz`` 204).
 Stop (app exit, SIGTERM/SIGINT, or the shutdown API): signal the app, drain the APIs within the
 grace period, close components in reverse order, flush spans. The exit code is the app's, or 1
-for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path: nothing here
-ends the process.
+for a forced shutdown (``dapr-force-shutdown: true``), which takes the same path except that the
+APIs do not wait for requests in flight (they are cut); components are still closed and spans
+flushed within the grace period. Nothing here ends the process (``main`` does).
 """
 
 from __future__ import annotations
@@ -271,6 +272,7 @@ class Sidecar:
                 port=cfg.app_port,
                 protocol=cfg.app_protocol.value,
                 channel_address=cfg.app_channel_address,
+                max_concurrency=cfg.app_max_concurrency if cfg.app_max_concurrency > 0 else None,
                 health_check_path=cfg.app_health_check_path
                 if cfg.enable_app_health_check
                 else None,
@@ -280,7 +282,11 @@ class Sidecar:
             ),
         )
         configuration = ConfigurationService(
-            components, app_channel=lambda: self.app_channel, observer=observer
+            components,
+            app_channel=lambda: self.app_channel,
+            observer=observer,
+            resiliency=resiliency,
+            app_id=cfg.app_id,
         )
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
@@ -303,17 +309,22 @@ class Sidecar:
             configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
-            secrets=self._secrets_service(components, observer),
+            secrets=self._secrets_service(components, observer, resiliency),
         )
 
-    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+    def _secrets_service(
+        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+    ) -> SecretsService:
         spec = self.configuration.model.secrets
         entries = [
             (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
             for s in (spec.scopes if spec else [])
         ]
         return SecretsService(
-            components, scopes=SecretsService.scopes_from(entries), observer=observer
+            components,
+            scopes=SecretsService.scopes_from(entries),
+            observer=observer,
+            resiliency=resiliency,
         )
 
     async def _start_delivery(
@@ -393,7 +404,7 @@ class Sidecar:
             ],
         )
         await grpc_server.start()
-        stack.push_async_callback(grpc_server.stop, cfg.graceful_shutdown_seconds)
+        stack.push_async_callback(lambda: grpc_server.stop(self._api_grace()))
         app = build_app(
             services=services,
             max_body_size=cfg.max_body_size,
@@ -409,7 +420,11 @@ class Sidecar:
             limits=limits,
         )
         await http_server.start()
-        stack.push_async_callback(http_server.stop)
+        stack.push_async_callback(lambda: http_server.stop(self._api_grace()))
+
+    def _api_grace(self) -> float:
+        """How long the APIs drain requests in flight: the grace period, none when forced."""
+        return 0.0 if self.status.force_exit else self.config.graceful_shutdown_seconds
 
     async def _serve(self, stack: AsyncExitStack, services: Services) -> int:
         cfg = self.config

@@ -9,6 +9,10 @@ key, in order. Changes a subscriber has not consumed yet coalesce per key (the l
 at its latest position), so a slow subscriber costs memory bounded by the number of keys and
 always ends on the current value. After ``unsubscribe`` (or the stream's end) nothing more is
 delivered, pending changes included.
+
+Store calls run under the store's ``components.<name>.outbound`` resiliency policies; app
+callbacks under the app's ``apps.<app-id>`` policies (a 5xx answer or a failed call is a
+failure; a 4xx answer is the app's verdict and is not retried).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from components.configuration import (
     ConfigurationItem,
@@ -31,7 +36,12 @@ from runtime.appchannel.base import AppChannel, AppChannelError, InvokeRequest
 from runtime.compstore import CONFIGURATION, ComponentStore
 from runtime.errors import APIError
 from runtime.observability import NOOP_OBSERVER, Observer
+from runtime.resiliency import BreakerOpen
+from runtime.services._calls import ComponentCalls
 from runtime.services.configuration_errors import ConfigurationErrors
+
+if TYPE_CHECKING:
+    from runtime.resiliency import Resiliency, Runner
 
 __all__ = ["ConfigSubscription", "ConfigurationItem", "ConfigurationService"]
 
@@ -45,6 +55,14 @@ def _cut(text: str, limit: int = 64) -> str:
 
 def _keys_text(keys: Sequence[str]) -> str:
     return _cut("[" + " ".join(keys) + "]", 200)
+
+
+class _AppStatus(Exception):
+    """The app answered a configuration callback with a status other than 200."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the app answered {status}")
+        self.http_status = status  # read by the resiliency classifier
 
 
 class ConfigSubscription:
@@ -96,10 +114,13 @@ class ConfigurationService:
         *,
         app_channel: Callable[[], AppChannel | None] = lambda: None,
         observer: Observer = NOOP_OBSERVER,
+        resiliency: Resiliency | None = None,
+        app_id: str = "",
     ) -> None:
         self._components = components
         self._app_channel = app_channel
-        self._observer = observer
+        self._calls = ComponentCalls(CONFIGURATION, observer=observer, resiliency=resiliency)
+        self._app_runner: Runner | None = resiliency.app(app_id) if resiliency else None
         self._subs: dict[str, ConfigSubscription] = {}
         self._deliveries: dict[str, asyncio.Task[None]] = {}
 
@@ -122,9 +143,9 @@ class ConfigurationService:
     ) -> dict[str, ConfigurationItem]:
         """The items of ``keys`` that exist (empty = all)."""
         component, wanted = self._store(store), self._check_keys(keys)
+        meta = dict(metadata or {})
         try:
-            async with self._observer.component_call(CONFIGURATION, store, "get"):
-                return await component.get(wanted, dict(metadata or {}))
+            return await self._calls.run(store, "get", lambda: component.get(wanted, meta))
         except InvalidRequest as exc:
             raise ConfigurationErrors.GET_INVALID(
                 keys=_keys_text(wanted), store=store, detail=exc
@@ -138,9 +159,11 @@ class ConfigurationService:
         """Watch ``keys`` (empty = all); close with ``unsubscribe`` or ``close``."""
         component, wanted = self._store(store), self._check_keys(keys)
         sub = ConfigSubscription(store, wanted)
+        meta = dict(metadata or {})
         try:
-            async with self._observer.component_call(CONFIGURATION, store, "subscribe"):
-                sub.id = await component.subscribe(wanted, sub._push, dict(metadata or {}))
+            sub.id = await self._calls.run(
+                store, "subscribe", lambda: component.subscribe(wanted, sub._push, meta)
+            )
         except InvalidRequest as exc:
             raise ConfigurationErrors.SUBSCRIBE_INVALID(
                 keys=_keys_text(wanted), store=store, detail=exc
@@ -205,6 +228,8 @@ class ConfigurationService:
                 await self._call_app(sub, key, item)
 
     async def _call_app(self, sub: ConfigSubscription, key: str, item: ConfigurationItem) -> None:
+        """Deliver one changed item (under the app's resiliency policies); failures are logged,
+        the delivery loop goes on."""
         channel = self._app_channel()
         if channel is None:
             return
@@ -224,15 +249,22 @@ class ConfigurationService:
             body=body,
             content_type="application/json",
         )
-        try:
+
+        async def attempt() -> None:
             async with await channel.invoke(request) as response:
                 await response.read()
-                status = response.status
-        except AppChannelError as exc:
-            log.warning("configuration update of %r not delivered to the app: %s", key, exc)
-            return
+                if response.status != 200:
+                    raise _AppStatus(response.status)
+
+        try:
+            if self._app_runner is None:
+                await attempt()
+            else:
+                await self._app_runner.run(attempt)
+        except (AppChannelError, TimeoutError, BreakerOpen) as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("configuration update of %r not delivered to the app: %s", key, reason)
+        except _AppStatus as exc:
+            log.warning("%s to the configuration update of %r", exc, key)
         except Exception:  # the delivery loop must outlive any one failed call
             log.exception("configuration update of %r not delivered to the app", key)
-            return
-        if status != 200:
-            log.warning("the app answered %d to the configuration update of %r", status, key)

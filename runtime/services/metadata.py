@@ -55,6 +55,7 @@ class AppConnection:
     port: int | None
     protocol: str
     channel_address: str
+    max_concurrency: int | None = None  # --app-max-concurrency; None: unlimited
     health_check_path: str | None = None
     health_probe_interval: str | None = None
     health_probe_timeout: str | None = None

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from components.errors import shown
 from components.secretstores import SecretStore
 from runtime import errors
 from runtime.compstore import ComponentStore
 from runtime.observability import NOOP_OBSERVER, Observer
+from runtime.services._calls import ComponentCalls
 from runtime.services.secrets_errors import SecretsErrors
+
+if TYPE_CHECKING:
+    from runtime.resiliency import Resiliency
 
 __all__ = ["MAX_KEY_BYTES", "SecretScope", "SecretsService"]
 
@@ -63,10 +67,11 @@ class SecretsService:
         *,
         scopes: Mapping[str, SecretScope] | None = None,
         observer: Observer = NOOP_OBSERVER,
+        resiliency: Resiliency | None = None,
     ) -> None:
         self._components = components
         self._scopes = dict(scopes or {})
-        self._observer = observer
+        self._calls = ComponentCalls(BLOCK, observer=observer, resiliency=resiliency)
 
     @staticmethod
     def scopes_from(
@@ -112,9 +117,9 @@ class SecretsService:
         fail: Callable[[str], errors.APIError],
         fn: Callable[[], Awaitable[T]],
     ) -> T:
+        """Run a store call under its resiliency policies; a failure becomes ``fail(detail)``."""
         try:
-            async with self._observer.component_call(BLOCK, store, op):
-                return await fn()
+            return await self._calls.run(store, op, fn)
         except errors.APIError:
             raise
         except TimeoutError as exc:

@@ -37,14 +37,15 @@ from components.state import (
 from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.errors import FieldViolation
-from runtime.keyprefix import KEY_SEPARATOR, separator_problem
+from runtime.keyprefix import KEY_SEPARATOR, has_nul, separator_problem
 from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
+from runtime.services._calls import ComponentCalls
 from runtime.services.state_errors import OpErrors, StateErrors
 from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
 
 if TYPE_CHECKING:
-    from runtime.resiliency import Resiliency, Runner
+    from runtime.resiliency import Resiliency
     from runtime.services.pubsub_outbox import Outbox
 
 __all__ = [
@@ -155,9 +156,10 @@ def _detail(exc: BaseException) -> str:
 
 def _illegal_key(store: str, key: str, field_name: str | None = None) -> errors.APIError:
     """A key containing ``||`` with Dapr's three details (the violation's field is the key
-    itself, as Dapr sends it, or ``field_name``: ``keyPrefix``, ``prefix``)."""
-    err = StateErrors.ILLEGAL_KEY(key=key, resource=store)
-    err.violations = (FieldViolation(field_name or key, err.message),)
+    itself, as Dapr sends it, or ``field_name``: ``keyPrefix``, ``prefix``); the key is echoed
+    cut to 128 bytes, as it appears twice and a gRPC status must fit in headers."""
+    err = StateErrors.ILLEGAL_KEY(key=_cut(key), resource=store)
+    err.violations = (FieldViolation(_cut(field_name or key), err.message),)
     return err
 
 
@@ -185,10 +187,8 @@ class StateService:
         self._components = components
         self._app_id = app_id
         self._namespace = namespace
-        self._observer = observer
         self._prefixes: dict[str, str] = {}
-        self._resiliency = resiliency
-        self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
+        self._calls = ComponentCalls(BLOCK, observer=observer, resiliency=resiliency)
         self._outbox: Outbox | None = None
 
     def set_outbox(self, outbox: Outbox) -> None:
@@ -246,6 +246,8 @@ class StateService:
             raise StateErrors.KEY_TOO_LONG(
                 what="key", key=shown(key), limit=MAX_KEY_BYTES, resource=store
             )
+        if has_nul(key):
+            raise StateErrors.KEY_NUL(what="key", key=shown(key), resource=store)
         if separator_problem(key):
             raise _illegal_key(store, key)
         return self._prefix(store) + key
@@ -254,20 +256,6 @@ class StateService:
         return stored[len(self._prefix(store)) :]
 
     # ---- helpers --------------------------------------------------------------------------
-
-    def _runner(self, store: str) -> Runner | None:
-        """The store's ``components.<store>.outbound`` resiliency policies, or None."""
-        if self._resiliency is None:
-            return None
-        try:
-            return self._runners[store]
-        except KeyError:
-            runner = self._runners[store] = self._resiliency.component_outbound(store, BLOCK)
-            return runner
-
-    async def _observed(self, store: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
-        async with self._observer.component_call(BLOCK, store, op):
-            return await fn()
 
     async def _call(
         self,
@@ -279,12 +267,8 @@ class StateService:
     ) -> T:
         """Run a store call under its resiliency policies (each attempt observed); its failure
         becomes one of ``errs`` (message ``fields`` + detail)."""
-        runner = self._runner(store)
         try:
-            if runner is None:  # fast path: no policy
-                async with self._observer.component_call(BLOCK, store, op):
-                    return await fn()
-            return await runner.run(lambda: self._observed(store, op, fn))
+            return await self._calls.run(store, op, fn)
         except errors.APIError:
             raise
         except ETagMismatch as exc:
@@ -579,6 +563,8 @@ class StateService:
             raise StateErrors.KEY_TOO_LONG(
                 what="prefix", key=shown(prefix), limit=MAX_KEY_BYTES, resource=name
             )
+        if has_nul(prefix):
+            raise StateErrors.KEY_NUL(what="prefix", key=shown(prefix), resource=name)
         if separator_problem(prefix):
             raise _illegal_key(name, prefix, "prefix")
         limit = 100 if limit is None else limit

@@ -124,6 +124,16 @@ class StateErrors(ErrorTable):
         note="Tandem's key size limit, the same for every store: Dapr passes any key to the "
         "store (PostgreSQL then fails with a 500)",
     )
+    KEY_NUL = ErrorKind(
+        code="ERR_MALFORMED_REQUEST",
+        http_status=HTTPStatus.BAD_REQUEST,
+        grpc_code=SC.INVALID_ARGUMENT,
+        message="{what} {key} contains a NUL character",
+        reason="DAPR_STATE_ILLEGAL_KEY",
+        resource_type=RESOURCE,
+        note="Tandem refuses NUL in keys on every store: Dapr passes it to the store, which "
+        "keeps it or fails (PostgreSQL), so answers differed by store",
+    )
     UNSUPPORTED_OPERATION = ErrorKind(  # Dapr's irregular pairing: HTTP 400, gRPC Unimplemented
         code="ERR_NOT_SUPPORTED_STATE_OPERATION",
         http_status=HTTPStatus.BAD_REQUEST,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LOOPBACK",
     "REPO_ROOT",
     "Response",
     "Sidecar",
@@ -36,6 +37,7 @@ __all__ = [
     "free_port",
     "http_request",
     "http_status",
+    "listening_addresses",
     "run_tandem",
     "wait_until",
 ]
@@ -51,6 +53,29 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+LOOPBACK = {
+    "0100007F",  # 127.0.0.1
+    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 (gRPC's dual-stack socket)
+    "00000000000000000000000001000000",  # ::1
+}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp*)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if int(port_hex, 16) == port and fields[3] == "0A":
+                found.add(address)
+    return found
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:

@@ -9,6 +9,7 @@ must reach the OTLP receiver.
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 
 import grpc
@@ -85,3 +86,28 @@ spec:
         # every queued span was exported before the process ended: nothing left to wait for
         spans = [s for s in receiver.spans if s.trace_id == trace_id]
     assert [s.name for s in spans] == ["POST /v1.0/shutdown"], sc.logs()
+
+
+def test_forced_shutdown_does_not_wait_for_requests_in_flight(tmp_path: Path) -> None:
+    """A request in flight (its body never arrives) is cut by a forced shutdown instead of
+    holding it for the grace period; components are still closed."""
+    db = tmp_path / "state.db"
+    wal = db.with_name(db.name + "-wal")
+    with Sidecar.start(
+        tmp_path, components=[_sqlite(db)], args=["--dapr-graceful-shutdown-seconds", "120"]
+    ) as sc:
+        saved = sc.request("POST", "/v1.0/state/statestore", '[{"key": "k", "value": 1}]')
+        assert saved.status == 204
+        with socket.create_connection(("127.0.0.1", sc.http_port), timeout=60) as s:
+            s.sendall(
+                b"PUT /v1.0/metadata/never HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+            )
+            assert s.recv(100).startswith(b"HTTP/1.1 100")  # its handler waits for the body
+            resp = sc.request("POST", "/v1.0/shutdown", headers={"dapr-force-shutdown": "true"})
+            assert resp.status == 204
+            # a drain would hold the process for the 120 s grace period: the deadline is far
+            # below it, and the in-flight request never gets an answer
+            assert sc.wait_exit(timeout=30) == 1, sc.logs()
+            assert s.recv(100) == b""
+    assert not wal.exists(), sc.logs()

@@ -56,6 +56,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, app_port: int) -> Iterator
             "250",
             "--app-health-threshold",
             "4",
+            "--app-max-concurrency",
+            "7",
         ],
     ) as sc:
         yield sc
@@ -94,6 +96,7 @@ def test_http_metadata(sidecar: Sidecar, app_port: int) -> None:
         "port": app_port,
         "protocol": "http",
         "channelAddress": "127.0.0.1",
+        "maxConcurrency": 7,
         "health": {
             "healthCheckPath": "/health",
             "healthProbeInterval": "3s",
@@ -115,6 +118,7 @@ def test_grpc_metadata(sidecar: Sidecar, stub: dapr_pb2_grpc.DaprStub, app_port:
     assert meta.extended_metadata["daprRuntimeVersion"] == __version__
     conn = meta.app_connection_properties
     assert (conn.port, conn.protocol, conn.channel_address) == (app_port, "http", "127.0.0.1")
+    assert conn.max_concurrency == 7
     assert conn.health.health_check_path == "/health"
     assert conn.health.health_probe_interval == "3s"
     assert conn.health.health_probe_timeout == "250ms"

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Sidecar, free_port, http_request
-from tests.integration.test_security import listening_addresses
+from tests.integration.harness import Sidecar, free_port, http_request, listening_addresses
 
 pytestmark = pytest.mark.integration
 

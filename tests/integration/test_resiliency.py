@@ -277,3 +277,48 @@ def test_invalid_resiliency_is_reported_by_validate_and_stops_start_up(tmp_path:
     code = sc.wait_exit()
     assert code != 0
     assert "spec.policies.circuitBreakers.cb.trip" in sc.logs()
+
+
+def test_secret_store_calls_run_under_their_policies(tmp_path: Path) -> None:
+    """``components.<secret store>.outbound`` applies to secret reads: a hung backend's call is
+    cut by the timeout and retried, then answered with the secrets API's own error."""
+    target = "components.vault.outbound"
+    doc = json.loads(
+        resiliency_yaml(
+            retry={"policy": "constant", "duration": "50ms", "maxRetries": 2}, breaker={}
+        )
+    )
+    doc["spec"]["policies"].pop("circuitBreakers")
+    doc["spec"]["targets"]["components"] = {
+        "vault": {"outbound": {"timeout": "short", "retry": "retry"}}
+    }
+    with private_redis(tmp_path) as redis:
+        vault = component_yaml(
+            "vault",
+            "secretstores.redis",
+            {
+                "redisHost": f"127.0.0.1:{redis.port}",
+                "prefix": "secrets:",
+                "readTimeout": "10s",
+                "dialTimeout": "10s",
+            },
+        )
+        metrics_port = free_port()
+        with Sidecar.start(
+            tmp_path,
+            app_id="resapp",
+            components=[vault, json.dumps(doc) + "\n"],
+            args=["--metrics-port", str(metrics_port)],
+        ) as sc:
+            assert sc.request("GET", "/v1.0/secrets/vault/missing").status in (204, 404, 500)
+            redis.pause()
+            try:
+                r = sc.request("GET", "/v1.0/secrets/vault/k")
+                assert r.status == 500, r.body
+                assert r.json()["errorCode"] == "ERR_SECRET_GET"
+                m = scrape(metrics_port)
+                assert metric(m, "tandem_resiliency_timeouts_total", target=target) == 3
+                assert metric(m, "tandem_resiliency_retries_total", target=target) == 2
+            finally:
+                redis.resume()
+            assert "Traceback" not in sc.logs()

@@ -132,9 +132,12 @@ def test_malformed_request_gets_a_dapr_error(
 
 
 def test_odd_but_valid_keys_work(sidecar: Sidecar) -> None:
-    for key in ("%ff%fe", "a%00b", "%E2%9C%93", "a%2Fb", "..%2F..", "x" * 500):
+    for key in ("%ff%fe", "%E2%9C%93", "a%2Fb", "..%2F..", "x" * 500):
         resp = sidecar.request("GET", f"/v1.0/state/statestore/{key}")
         assert resp.status in (200, 204), (key, resp.status, resp.text)
+    # NUL is refused in keys on every store (PostgreSQL cannot keep it), as bad input
+    nul = sidecar.request("GET", "/v1.0/state/statestore/a%00b")
+    assert (nul.status, nul.json()["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
     # invalid UTF-8 inside a stored value is not an error (the value is kept as bytes)
     body = b'[{"key": "latin", "value": "\xc3\x28"}]'
     assert sidecar.request("POST", "/v1.0/state/statestore", body, JSON).status == 204

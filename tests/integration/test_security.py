@@ -18,7 +18,14 @@ from google.rpc import error_details_pb2, status_pb2
 
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc, metadata_pb2, state_pb2
-from tests.integration.harness import Sidecar, component_yaml, http_request, wait_until
+from tests.integration.harness import (
+    LOOPBACK,
+    Sidecar,
+    component_yaml,
+    http_request,
+    listening_addresses,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -325,29 +332,6 @@ def test_grpc_message_over_the_limit_is_resource_exhausted(limited: Sidecar) -> 
 
 
 # listening addresses ---------------------------------------------------------------------------
-
-
-def listening_addresses(port: int) -> set[str]:
-    """Local addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp*)."""
-    found: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, port_hex = fields[1].rsplit(":", 1)
-            if int(port_hex, 16) == port and fields[3] == "0A":
-                found.add(address)
-    return found
-
-
-LOOPBACK = {
-    "0100007F",  # 127.0.0.1
-    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 (gRPC's dual-stack socket)
-    "00000000000000000000000001000000",  # ::1
-}
 
 
 def non_loopback_address() -> str | None:

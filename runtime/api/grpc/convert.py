@@ -43,7 +43,10 @@ def delete_item(item: common_pb2.StateItem) -> DeleteItem:
 def metadata_response(s: MetadataSnapshot) -> metadata_pb2.GetMetadataResponse:
     app = s.app_connection
     conn = metadata_pb2.AppConnectionProperties(
-        port=app.port or 0, protocol=app.protocol, channel_address=app.channel_address
+        port=app.port or 0,
+        protocol=app.protocol,
+        channel_address=app.channel_address,
+        max_concurrency=app.max_concurrency or 0,
     )
     if app.health_check_path:
         conn.health.CopyFrom(

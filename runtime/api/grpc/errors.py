@@ -26,7 +26,9 @@ def _pack(msg: Message) -> any_pb2.Any:
 
 
 def to_grpc_status(err: APIError) -> grpc.Status:
-    """The status the Dapr SDKs parse: ``DaprGrpcError.error_code()`` is the ErrorInfo reason."""
+    """The status the Dapr SDKs parse: ``DaprGrpcError.error_code()`` is the ErrorInfo reason.
+    Texts are cut as for HTTP (``APIError.bounded``), so the status fits a client's headers."""
+    err = err.bounded()
     details = [
         _pack(
             error_details_pb2.ErrorInfo(

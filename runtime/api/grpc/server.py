@@ -70,4 +70,5 @@ class GrpcServer:
         await self._server.start()
 
     async def stop(self, grace: float) -> None:
+        """Stop serving; RPCs in flight get up to ``grace`` s (0: cancelled at once)."""
         await self._server.stop(grace)

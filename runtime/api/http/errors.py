@@ -56,6 +56,7 @@ def _details(err: APIError) -> list[dict[str, Any]]:
 
 
 def error_body(err: APIError) -> dict[str, Any]:
+    err = err.bounded()
     body: dict[str, Any] = {"errorCode": err.code, "message": err.message}
     if (
         err.kind.reason

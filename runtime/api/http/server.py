@@ -78,6 +78,11 @@ def build_app(
     return app
 
 
+# After the drain, handlers still running are cancelled; this bounds their unwinding (aiohttp
+# reads a timeout of 0 as "no limit", so a forced stop still passes a small positive one).
+_CANCEL_WAIT = 0.25
+
+
 class HttpServer:
     """Serves ``app`` on ``port`` at each address; ``stop`` drains for up to ``grace`` s."""
 
@@ -91,7 +96,7 @@ class HttpServer:
         limits: HttpLimits | None = None,
     ) -> None:
         self._runner = GuardedRunner(
-            app, limits=limits or HttpLimits(), access_log=None, shutdown_timeout=grace
+            app, limits=limits or HttpLimits(), access_log=None, shutdown_timeout=_CANCEL_WAIT
         )
         self._in_flight = app.get(_IN_FLIGHT)
         self._grace = grace
@@ -111,14 +116,16 @@ class HttpServer:
                     f"cannot listen on {address}:{self._port} for the HTTP API: {exc.strerror}",
                 ) from exc
 
-    async def stop(self) -> None:
-        """Stop accepting connections, let the requests in flight finish (up to the grace
-        period), then close. aiohttp's own shutdown stops reading request bodies, so a request
-        still receiving its body when that starts could never complete; hence the wait first."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting connections, let the requests in flight finish (up to ``grace``, by
+        default the server's grace period; 0 for a forced stop), cancel the rest, then close.
+        aiohttp's own shutdown stops reading request bodies, so a request still receiving its
+        body when that starts could never complete; hence the wait first."""
+        grace = self._grace if grace is None else grace
         for site in list(self._runner.sites):
             await site.stop()
-        if self._in_flight is not None:
+        if self._in_flight is not None and grace > 0:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._grace):
+                async with asyncio.timeout(grace):
                     await self._in_flight.idle.wait()
         await self._runner.cleanup()

@@ -12,8 +12,13 @@ import grpc
 import pytest
 
 from tests.fuzz._http import routes
-from tests.integration.harness import Sidecar, free_port, http_request
-from tests.integration.test_security import LOOPBACK, listening_addresses
+from tests.integration.harness import (
+    LOOPBACK,
+    Sidecar,
+    free_port,
+    http_request,
+    listening_addresses,
+)
 
 pytestmark = pytest.mark.integration
 

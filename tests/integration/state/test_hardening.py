@@ -8,14 +8,18 @@ and a store with ``keyPrefix: none`` querying the whole store.
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf import any_pb2, json_format
+from google.rpc import status_pb2
 
-from tests.integration.state._grpc import Grpc, fail, item
+from tests.integration.state._grpc import Grpc, RpcFailure, fail, item, op
 from tests.integration.state._support import Resp, StateEnv
 
 MAX_KEY_BYTES = 1024  # runtime.services.state.MAX_KEY_BYTES
@@ -168,3 +172,64 @@ def test_key_prefix_none_queries_the_whole_store(env: StateEnv) -> None:
     # a prefixed store sees only its own keys, returned without the prefix
     scoped = env.http.query(env.store, query).json()["results"]
     assert [r["key"] for r in scoped] == [mine]
+
+
+def _grpc_status_bytes(failure: RpcFailure) -> int:
+    """Header bytes of the failure's status: percent-encoded grpc-message plus the base64
+    ``grpc-status-details-bin`` (what a client's 8 KiB metadata limit counts)."""
+    message = urllib.parse.quote(failure.message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+    status = status_pb2.Status(message=failure.message)
+    for detail in failure.details:
+        status.details.add().CopyFrom(json_format.ParseDict(detail, any_pb2.Any()))
+    return len(message) + len(base64.b64encode(status.SerializeToString()))
+
+
+def test_a_long_non_ascii_key_with_the_separator_fits_a_grpc_status(
+    env: StateEnv, rpc: Grpc
+) -> None:
+    """The key is echoed in the message and the BadRequest details: a 1 KiB non-ASCII key must
+    not push the status past the client's header limit (RESOURCE_EXHAUSTED instead of the
+    real error); both protocols give the same, shortened details."""
+    key = "€" * 340 + "||"  # 1022 UTF-8 bytes: within the key length limit
+    r = env.http.save(env.store, [{"key": key, "value": 1}])
+    _assert_400(r, "ERR_MALFORMED_REQUEST")
+    assert "DAPR_STATE_ILLEGAL_KEY" in r.reasons
+    failure = fail(rpc.save, env.store, item(key, b"1"))
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT, failure.code
+    assert (failure.error_code, failure.reason) == (
+        "ERR_MALFORMED_REQUEST",
+        "DAPR_STATE_ILLEGAL_KEY",
+    )
+    assert failure.message == r.json()["message"]
+    http_bad = [d for d in r.json()["details"] if d["@type"].endswith("BadRequest")]
+    grpc_bad = [d for d in failure.details if d["@type"].endswith("BadRequest")]
+    assert [d["field_violations"] for d in http_bad] == [d["field_violations"] for d in grpc_bad]
+    assert _grpc_status_bytes(failure) < 4096
+
+
+def test_nul_in_a_key_is_400_on_every_store(env: StateEnv, rpc: Grpc) -> None:
+    """PostgreSQL cannot store NUL; so that every store answers alike, none accepts it."""
+    nul = f"nul\x00{env.key()}"
+    upsert = {"operations": [{"operation": "upsert", "request": {"key": nul, "value": 1}}]}
+    for r in (
+        env.http.save(env.store, [{"key": nul, "value": 1}]),
+        env.http.save(env.store, [{"key": "ok" + env.key(), "value": 1}, {"key": nul, "value": 2}]),
+        env.http.get(env.store, nul),
+        env.http.delete(env.store, nul),
+        env.http.bulk(env.store, [nul]),
+        env.http.transact(env.store, upsert),
+    ):
+        _assert_400(r, "ERR_MALFORMED_REQUEST")
+        assert "DAPR_STATE_ILLEGAL_KEY" in r.reasons
+    for call in (
+        lambda: rpc.save(env.store, item(nul, b"1")),
+        lambda: rpc.get(env.store, nul),
+        lambda: rpc.delete(env.store, nul),
+        lambda: rpc.bulk(env.store, [nul]),
+        lambda: rpc.transact(env.store, op("upsert", item(nul, b"1"))),
+    ):
+        failure = fail(call)
+        assert failure.code == grpc.StatusCode.INVALID_ARGUMENT, failure
+        assert failure.error_code == "ERR_MALFORMED_REQUEST"
+    if env.has("LIST_KEYS"):
+        _assert_400(env.http.list_keys(env.store, prefix="p\x00"), "ERR_MALFORMED_REQUEST")

@@ -90,4 +90,4 @@ async def test_no_policy_runs_the_bare_call() -> None:
         await state.get("s", "k")
     assert info.value.http_status == 500
     assert store.gets == 1
-    assert state._runner("s") is None
+    assert state._calls.runner("s") is None

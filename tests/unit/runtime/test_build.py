@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
@@ -402,11 +401,10 @@ async def test_a_stuck_close_is_abandoned_after_the_timeout(
         app_id="app",
         env={},
     )
-    started = time.monotonic()
+    # the stuck close never ends on its own: getting past it at all is the outcome
     with caplog.at_level(logging.WARNING, logger="tandem.components"):
-        async with AsyncExitStack() as stack:
+        async with asyncio.timeout(60), AsyncExitStack() as stack:
             await start_components(plans, stack, context, close_timeout=0.05)
-    assert time.monotonic() - started < 2
     assert FakeStore.events == ["init first", "init stuck", "close first"]
     assert "stuck: close did not finish within 0.05s" in caplog.text
 

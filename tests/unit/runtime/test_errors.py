@@ -238,6 +238,7 @@ EXPECTED: dict[str, Dapr | None] = {
         "ERR_APP_CHANNEL_NIL", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
     ),
     "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
+    "StateErrors.KEY_NUL": TANDEM_ONLY,
     # a.0 error-code table, secret rows (a.4: 401 for an unknown store, 500 store errors)
     "SecretsErrors.STORES_NOT_CONFIGURED": Dapr(
         "ERR_SECRET_STORES_NOT_CONFIGURED", H.INTERNAL_SERVER_ERROR, SC.FAILED_PRECONDITION
@@ -479,3 +480,28 @@ def test_message_fields_are_not_reinterpreted() -> None:
     """User input in a field is inserted as is, braces and all."""
     err = StateErrors.ILLEGAL_KEY(key="{0}{x}||", resource="s")
     assert err.message == "input key/keyPrefix '{0}{x}||' can't contain '||'"
+
+
+def test_every_status_fits_a_clients_headers_and_both_protocols_agree() -> None:
+    """Whatever an error echoes, its gRPC status stays far below the 8 KiB header limit, and
+    the HTTP body carries the same (cut) texts."""
+    huge = "€" * 5000
+    err = StateErrors.ILLEGAL_KEY(
+        key=huge,
+        resource=huge,
+        metadata={"appID": huge},
+        violations=[FieldViolation(huge, huge)] * 10,
+    )
+    status = to_grpc_status(err)
+    trailer = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    encoded = len(status.details.encode("utf-8")) * 3 + len(trailer) * 4 // 3
+    assert encoded < 4096
+    body = json.loads(error_response(err).body)  # type: ignore[arg-type]
+    assert body["message"] == status.details
+    decoded = status_pb2.Status.FromString(trailer)
+    bad = error_details_pb2.BadRequest()
+    decoded.details[-1].Unpack(bad)
+    assert [{"field": v.field, "description": v.description} for v in bad.field_violations] == body[
+        "details"
+    ][-1]["field_violations"]
+    assert 1 <= len(bad.field_violations) < 10

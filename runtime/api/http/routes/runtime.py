@@ -44,6 +44,8 @@ def snapshot_json(s: MetadataSnapshot) -> dict[str, Any]:
     conn: dict[str, Any] = {"protocol": app.protocol, "channelAddress": app.channel_address}
     if app.port:
         conn["port"] = app.port
+    if app.max_concurrency:
+        conn["maxConcurrency"] = app.max_concurrency
     if app.health_check_path:
         conn["health"] = {
             "healthCheckPath": app.health_check_path,
