@@ -8,6 +8,7 @@ published through the sidecar (bulk publish, 500 per call) after it subscribed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.brokers.private import PrivateServer
+from tests.brokers.test_crash import _drop_rabbit, _drop_stream
 from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
 from tests.servers import REDIS_URL, require_server, unique
 
@@ -85,20 +88,54 @@ class App:
         self._server.server_close()
 
 
-def _component(type_: str, tmp: Path) -> str:
-    if type_ == "pubsub.sqlite":
-        meta = {"connectionString": str(tmp / "crash.db"), "processingTimeout": "2s"}
-    else:
-        meta = {"redisHost": REDIS_URL, "processingTimeout": "2s", "redeliverInterval": "500ms"}
-    return component_yaml(PUBSUB, type_, meta)
+SERVERS = {
+    "pubsub.redis": "redis",
+    "pubsub.jetstream": "nats",
+    "pubsub.rabbitmq": "rabbitmq",
+    "pubsub.mqtt3": "mosquitto",
+}
+# A private Mosquitto: the shared one keeps at most 1000 queued messages per offline session
+# (max_queued_messages) and drops the rest, which no client can prevent.
+MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 
 
-@pytest.fixture(params=["pubsub.sqlite", "pubsub.redis"])
+@pytest.fixture(
+    params=[
+        "pubsub.sqlite",
+        "pubsub.redis",
+        pytest.param("pubsub.jetstream", marks=pytest.mark.nats),
+        pytest.param("pubsub.rabbitmq", marks=pytest.mark.rabbitmq),
+        pytest.param("pubsub.mqtt3", marks=pytest.mark.mosquitto),
+    ]
+)
 def component_type(request: pytest.FixtureRequest) -> str:
-    if request.param == "pubsub.redis":
-        require_server("redis")
     type_: str = request.param
+    if type_ in SERVERS:
+        require_server(SERVERS[type_])
     return type_
+
+
+@pytest.fixture
+def component(component_type: str, topic: str, tmp_path: Path) -> Iterator[str]:
+    """The component manifest; a private broker for MQTT (stopped at the end)."""
+    private: PrivateServer | None = None
+    if component_type == "pubsub.sqlite":
+        meta = {"connectionString": str(tmp_path / "crash.db"), "processingTimeout": "2s"}
+    elif component_type == "pubsub.redis":
+        meta = {"redisHost": REDIS_URL, "processingTimeout": "2s", "redeliverInterval": "500ms"}
+    elif component_type == "pubsub.jetstream":
+        meta = {"natsURL": "nats://127.0.0.1:4222", "streamName": topic, "ackWait": "2s"}
+    elif component_type == "pubsub.rabbitmq":
+        meta = {"connectionString": "amqp://guest:guest@127.0.0.1:5672"}
+    else:
+        private = PrivateServer(
+            ["mosquitto", "-c", "{dir}/server.conf"], tmp_path / "mosquitto", MOSQUITTO_CONF
+        )
+        private.start()
+        meta = {"url": f"tcp://127.0.0.1:{private.port}"}
+    yield component_yaml(PUBSUB, component_type, meta)
+    if private is not None:
+        private.stop()
 
 
 @pytest.fixture
@@ -111,6 +148,10 @@ def topic(component_type: str) -> Iterator[str]:
         host, _, port = REDIS_URL.partition(":")
         with redis.Redis(host=host, port=int(port or 6379)) as client:
             client.delete(name)
+    elif component_type == "pubsub.jetstream":
+        asyncio.run(_drop_stream(name))
+    elif component_type == "pubsub.rabbitmq":
+        asyncio.run(_drop_rabbit(f"crashapp-{name}", name))
 
 
 def _start(tmp: Path, component: str, app: App) -> Sidecar:
@@ -123,9 +164,8 @@ def _start(tmp: Path, component: str, app: App) -> Sidecar:
 
 
 def test_a_sidecar_killed_mid_delivery_loses_no_message(
-    component_type: str, topic: str, tmp_path: Path
+    component: str, topic: str, tmp_path: Path
 ) -> None:
-    component = _component(component_type, tmp_path)
     sent = [f"m-{n}" for n in range(COUNT)]
     with App(topic) as app:
         first = _start(tmp_path, component, app)
