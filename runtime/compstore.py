@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.flags import FlagSource
 from components.state import StateStore
 
-__all__ = ["STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["FLAGS", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
+FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -48,6 +50,10 @@ class ComponentStore:
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
+
+    def flags(self) -> list[LiveComponent[FlagSource]]:
+        """Every flag source, in the order the resources declared them."""
+        return cast("list[LiveComponent[FlagSource]]", list(self._by_block.get(FLAGS, {}).values()))
 
     def has_block(self, block: str) -> bool:
         return bool(self._by_block.get(block))

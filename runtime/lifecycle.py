@@ -162,7 +162,12 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
-        return Services(state=state, metadata=metadata, status=self.status)
+        flags = None
+        if components.flags():
+            from runtime.services.flags import FlagsService
+
+            flags = FlagsService([(c.name, c.instance) for c in components.flags()])
+        return Services(state=state, metadata=metadata, status=self.status, flags=flags)
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

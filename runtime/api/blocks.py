@@ -18,6 +18,7 @@ from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
+from runtime.api.http.routes import flags as flags_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
@@ -37,4 +38,5 @@ BLOCKS: tuple[Block, ...] = (
     # health, metadata and shutdown
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
+    Block(name="flags", http=(flags_routes.routes,)),
 )

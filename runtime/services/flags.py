@@ -1,0 +1,221 @@
+"""The feature-flags block: flag sources merged in order, evaluated with flagd's semantics.
+
+Sources (``flags.*`` components, in resource order) each serve one flagd flag set; the merged
+view holds every flag, a key in a later source replacing an earlier one. A selector
+(``flagSetId=ID``, a bare ``ID``, or ``source=COMPONENT``) narrows the view to one set. Every
+change bumps ``revision``, is logged with the keys that changed, and wakes ``watch()``ers
+(OFREP SSE, flagd EventStream and SyncFlags).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components.flags import ErrorCode, FlagSource, FlagType, Resolution, Scalar
+from components.flags.engine import Flag, FlagSetError, error, evaluate, parse_flag_set, typed
+from runtime.services.flags_errors import FlagsRequestError
+
+__all__ = ["MAX_CONTEXT_DEPTH", "MAX_CONTEXT_NODES", "Change", "FlagsService", "check_context"]
+
+log = logging.getLogger("tandem.flags")
+
+MAX_CONTEXT_DEPTH = 32
+MAX_CONTEXT_NODES = 10_000
+
+
+def check_context(context: Any) -> dict[str, Any]:
+    """``context`` as an evaluation context; FlagsRequestError INVALID_CONTEXT when it is not
+    an object, nests deeper than MAX_CONTEXT_DEPTH or holds more than MAX_CONTEXT_NODES values."""
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise FlagsRequestError(ErrorCode.INVALID_CONTEXT, "context must be a JSON object")
+    budget = MAX_CONTEXT_NODES
+    stack: list[tuple[Any, int]] = [(context, 1)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise FlagsRequestError(
+                ErrorCode.INVALID_CONTEXT, f"context holds more than {MAX_CONTEXT_NODES} values"
+            )
+        if depth > MAX_CONTEXT_DEPTH:
+            raise FlagsRequestError(
+                ErrorCode.INVALID_CONTEXT, f"context nests deeper than {MAX_CONTEXT_DEPTH}"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change of the merged flags: ``flags`` maps each changed key to write/update/delete."""
+
+    revision: int
+    flags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    flags: Mapping[str, Flag]
+    metadata: Mapping[str, Scalar]
+
+
+class FlagsService:
+    def __init__(self, sources: Sequence[tuple[str, FlagSource]]) -> None:
+        self._sources = list(sources)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._per_source: list[tuple[str, dict[str, Flag], dict[str, Scalar]]] = []
+        self._all = _View({}, {})
+        self._views: dict[str, _View] = {}
+        self.revision = 0
+        self._changed = asyncio.Event()
+        self._last_change = Change(0, {})
+        self._rebuild(initial=True)
+        for _, source in self._sources:
+            self._unsubscribe.append(source.subscribe(self._on_source_change))
+
+    @property
+    def has_sources(self) -> bool:
+        return bool(self._sources)
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    # -- building the view ------------------------------------------------------------------
+
+    def _on_source_change(self) -> None:
+        try:
+            self._rebuild(initial=False)
+        except FlagSetError as exc:  # sources validate first; this is defence in depth
+            log.error("flag change not applied: %s", exc)  # noqa: TRY400 (no traceback)
+
+    def _rebuild(self, *, initial: bool) -> None:
+        per_source = []
+        for name, source in self._sources:
+            document = source.flags().document
+            flags = parse_flag_set(
+                document, fractional=source.fractional, flag_set_id=source.flag_set_id
+            )
+            meta = dict(document.get("metadata") or {})
+            if source.flag_set_id is not None:
+                meta["flagSetId"] = source.flag_set_id
+            per_source.append((name, flags, meta))
+        merged: dict[str, Flag] = {}
+        metadata: dict[str, Scalar] = {}
+        for _, flags, meta in per_source:
+            merged.update(flags)
+            metadata.update(meta)
+        old = self._all.flags
+        changes: dict[str, str] = {}
+        for key, flag in merged.items():
+            before = old.get(key)
+            if before is None:
+                changes[key] = "write"
+            elif (before.definition, before.metadata) != (flag.definition, flag.metadata):
+                changes[key] = "update"
+        changes.update({key: "delete" for key in old.keys() - merged.keys()})
+        self._per_source = per_source
+        self._all = _View(merged, metadata)
+        self._views = {}
+        if initial:
+            log.info("feature flags: %d flag(s) from %d source(s)", len(merged), len(per_source))
+            return
+        if not changes:
+            return
+        self.revision += 1
+        self._last_change = Change(self.revision, changes)
+        log.info("feature flags changed: %s", ", ".join(f"{k} ({v})" for k, v in changes.items()))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _view(self, selector: str | None) -> _View:
+        if not selector:
+            return self._all
+        view = self._views.get(selector)
+        if view is not None:
+            return view
+        name, sep, value = selector.partition("=")
+        if not sep:
+            name, value = "flagSetId", selector
+        name, value = name.strip(), value.strip()
+        flags: dict[str, Flag] = {}
+        metadata: dict[str, Scalar] = {}
+        if name == "flagSetId":
+            for _, source_flags, meta in self._per_source:
+                flags.update({k: f for k, f in source_flags.items() if f.flag_set_id == value})
+                if meta.get("flagSetId") == value:
+                    metadata.update(meta)
+        elif name == "source":
+            for source_name, source_flags, meta in self._per_source:
+                if source_name == value:
+                    flags.update(source_flags)
+                    metadata.update(meta)
+        else:
+            raise FlagsRequestError(ErrorCode.GENERAL, f"invalid selector {selector!r}")
+        if len(self._views) < 64:
+            self._views[selector] = view = _View(flags, metadata)
+        else:
+            view = _View(flags, metadata)
+        return view
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        key: str,
+        context: Mapping[str, Any],
+        *,
+        kind: FlagType = FlagType.ANY,
+        selector: str | None = None,
+    ) -> Resolution:
+        view = self._view(selector)
+        flag = view.flags.get(key)
+        if flag is None:
+            return error(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} not found", view.metadata)
+        return typed(evaluate(flag, context), kind)
+
+    def evaluate_all(
+        self, context: Mapping[str, Any], *, selector: str | None = None
+    ) -> tuple[list[Resolution], Mapping[str, Scalar]]:
+        view = self._view(selector)
+        return [evaluate(flag, context) for flag in view.flags.values()], view.metadata
+
+    def flag_set_metadata(self, selector: str | None = None) -> Mapping[str, Scalar]:
+        return self._view(selector).metadata
+
+    def sync_document(self, selector: str | None = None) -> str:
+        """The flags as flagd's sync protocol serves them: ``{"flags": {...}}`` JSON, with
+        ``$evaluators`` inlined and each flag's merged metadata (flag-set metadata included)."""
+        flags = {
+            key: {**flag.definition, "metadata": dict(flag.metadata)}
+            if flag.metadata
+            else dict(flag.definition)
+            for key, flag in self._view(selector).flags.items()
+        }
+        return json.dumps({"flags": flags}, separators=(",", ":"))
+
+    def changed_keys_since(self, revision: int, selector: str | None = None) -> dict[str, str]:
+        """The keys of the last change (all keys, as updates, when more than one was missed)."""
+        if self._last_change.revision == revision + 1:
+            return dict(self._last_change.flags)
+        return {key: "update" for key in self._view(selector).flags}
+
+    async def watch(self) -> AsyncIterator[int]:
+        """Yields the revision after every change, from the next change on."""
+        seen = self.revision
+        while True:
+            while self.revision == seen:
+                await self._changed.wait()
+            seen = self.revision
+            yield seen
