@@ -221,6 +221,7 @@ class Sidecar:
             port=cfg.grpc_port,
             max_message_size=cfg.max_body_size,
             api_token=cfg.api_token,
+            extra_ports=[(cfg.flagd_port, "--flagd-port")] if cfg.flagd_port else (),
             extra_interceptors=[
                 GrpcTelemetryInterceptor(metrics, app_id=cfg.app_id, api_logging=api_logging)
             ],

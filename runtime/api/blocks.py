@@ -2,18 +2,27 @@
 
 Adding a block: write its service (``runtime/services/<block>.py``, a field on ``Services``),
 its HTTP routes (``runtime/api/http/routes/<block>.py``), its gRPC mixin
-(``runtime/api/grpc/rpcs/<block>.py``), then add one ``Block`` line below. ``build_app`` adds
+(``runtime/api/grpc/rpcs/<block>.py``), then add one ``Block`` line below. A block serving a
+gRPC service other than Dapr's and Tandem's names it in ``grpc_services``. ``build_app`` adds
 every block's routes; ``GrpcServer`` composes every block's mixins into one servicer per gRPC
 service (a mixin's generated base, e.g. ``DaprServicer``, says which service it extends).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+from grpc import aio
 
+from protos.flagd.evaluation.v1 import evaluation_pb2_grpc as flagd_v1
+from protos.flagd.evaluation.v2 import evaluation_pb2_grpc as flagd_v2
+from protos.flagd.sync.v1 import sync_pb2_grpc as flagd_sync
 from runtime.api.grpc.rpcs import BlockRpcs
+from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
+from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
@@ -22,7 +31,10 @@ from runtime.api.http.routes import flags as flags_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
-__all__ = ["BLOCKS", "Block"]
+__all__ = ["BLOCKS", "Block", "GrpcService"]
+
+GrpcService = tuple[type[Any], Callable[[Any, aio.Server], None]]
+"""A generated servicer base and its ``add_*_to_server``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,11 +44,22 @@ class Block:
     name: str
     http: tuple[web.RouteTableDef, ...] = ()
     grpc: tuple[type[BlockRpcs], ...] = ()
+    # gRPC services of the block's own, served beside Dapr's (its mixins extend their bases)
+    grpc_services: tuple[GrpcService, ...] = ()
 
 
 BLOCKS: tuple[Block, ...] = (
     # health, metadata and shutdown
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
-    Block(name="flags", http=(flags_routes.routes,)),
+    Block(
+        name="flags",
+        http=(flags_routes.routes,),
+        grpc=(FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs, FlagdSyncRpcs),
+        grpc_services=(
+            (flagd_v1.ServiceServicer, flagd_v1.add_ServiceServicer_to_server),
+            (flagd_v2.ServiceServicer, flagd_v2.add_ServiceServicer_to_server),
+            (flagd_sync.FlagSyncServiceServicer, flagd_sync.add_FlagSyncServiceServicer_to_server),
+        ),
+    ),
 )

@@ -211,6 +211,31 @@ class FlagsService:
             return dict(self._last_change.flags)
         return {key: "update" for key in self._view(selector).flags}
 
+    async def changes(self, *, stop: asyncio.Event, keepalive: float) -> AsyncIterator[int | None]:
+        """For one subscriber: the revision after each change, None every ``keepalive``
+        seconds without one; ends when ``stop`` is set (the sidecar shutting down)."""
+        watch = aiter(self.watch())
+        ended: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        change: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if change is None:
+                    change = asyncio.ensure_future(anext(watch))
+                done, _ = await asyncio.wait(
+                    {change, ended}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED
+                )
+                if ended in done:
+                    return
+                if change in done:
+                    revision, change = change.result(), None
+                    yield revision
+                else:
+                    yield None
+        finally:
+            for future in (change, ended):
+                if future is not None:
+                    future.cancel()
+
     async def watch(self) -> AsyncIterator[int]:
         """Yields the revision after every change, from the next change on."""
         seen = self.revision

@@ -9,7 +9,6 @@ every other evaluation error and for a body that is not a JSON object with an ob
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from typing import Any
@@ -143,32 +142,19 @@ async def events(request: web.Request) -> web.StreamResponse:
     if services.flags is None:
         await services.status.shutdown_requested.wait()
         return response
-    changes = aiter(services.flags.watch())
-    stop: asyncio.Future[Any] = asyncio.ensure_future(services.status.shutdown_requested.wait())
-    change: asyncio.Future[Any] | None = None
     try:
-        while True:
-            if change is None:
-                change = asyncio.ensure_future(anext(changes))
-            done, _ = await asyncio.wait(
-                {change, stop}, timeout=_KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if stop in done:
-                break
-            if change not in done:
+        async for revision in services.flags.changes(
+            stop=services.status.shutdown_requested, keepalive=_KEEPALIVE_SECONDS
+        ):
+            if revision is None:
                 await response.write(b": keep-alive\n\n")
                 continue
             message = {
                 "type": "refetchEvaluation",
-                "etag": str(change.result()),
+                "etag": str(revision),
                 "lastModified": int(time.time()),
             }
-            change = None
             await response.write(b"event: message\ndata: " + _encode(message) + b"\n\n")
     except ConnectionResetError:
         pass
-    finally:
-        for future in (change, stop):
-            if future is not None:
-                future.cancel()
     return response
