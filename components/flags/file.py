@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from components._metadata import Duration
-from components.base import ComponentContext, ComponentInfo
+from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.flags._document import load_snapshot
 from components.flags._source import SourceBase, SourceMetadata
 from components.flags.engine import FlagSetError
@@ -30,7 +30,7 @@ class FileMetadata(SourceMetadata):
 
 class FileFlagSource(SourceBase):
     info: ClassVar[ComponentInfo] = ComponentInfo(type="flags.file")
-    Metadata: ClassVar[type[FileMetadata]] = FileMetadata
+    Metadata: ClassVar[type[BaseMetadata]] = FileMetadata
 
     def __init__(self, metadata: FileMetadata, *, context: ComponentContext) -> None:
         super().__init__(metadata, context=context)

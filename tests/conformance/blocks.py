@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.conformance._harness import Block
+from tests.conformance.flags.block import FLAGS
 from tests.conformance.state.block import STATE
 
 __all__ = ["BLOCKS", "block_of"]
 
-BLOCKS: Mapping[str, Block[Any]] = {b.name: b for b in (STATE,)}
+BLOCKS: Mapping[str, Block[Any]] = {b.name: b for b in (STATE, FLAGS)}
 
 _ROOT = Path(__file__).resolve().parent
 

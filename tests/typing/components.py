@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.flags import FlagSource
+from components.flags.file import FileFlagSource
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -51,7 +53,14 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
+    return classes
+
+
+FLAG_SOURCES = _flag_sources(FileFlagSource)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "flags": FLAG_SOURCES,
 }
 """Block -> the classes checked above against the block's Protocol."""
