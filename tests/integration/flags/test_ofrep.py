@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ def sidecar(served: tuple[Sidecar, Path]) -> Sidecar:
 
 def post(
     sc: Sidecar, path: str, body: Any = None, **headers: str
-) -> tuple[int, Any, dict[str, str]]:
+) -> tuple[int, Any, Mapping[str, str]]:
     data = body if isinstance(body, (str, bytes)) else json.dumps(body if body is not None else {})
     r = sc.request("POST", path, data, {"Content-Type": "application/json", **headers})
     return r.status, (json.loads(r.body) if r.body else None), r.headers
