@@ -23,6 +23,7 @@ class CatalogEntry:
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
+    CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
     CatalogEntry(

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from components._metadata import Duration
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.flags._document import load_snapshot
@@ -25,7 +27,7 @@ __all__ = ["FileFlagSource"]
 
 class FileMetadata(SourceMetadata):
     path: Path
-    poll_interval: Duration = 0.25
+    poll_interval: Duration = Field(default=0.25, alias="pollInterval")
 
 
 class FileFlagSource(SourceBase):

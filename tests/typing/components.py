@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from components.base import Component
 from components.flags import FlagSource
 from components.flags.file import FileFlagSource
+from components.flags.http import HttpFlagSource
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -57,7 +58,7 @@ def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
     return classes
 
 
-FLAG_SOURCES = _flag_sources(FileFlagSource)
+FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
