@@ -38,4 +38,19 @@ CATALOG: tuple[CatalogEntry, ...] = (
         extra="postgresql",
         requires=("asyncpg",),
     ),
+    CatalogEntry(
+        type="configuration.file", target="components.configuration.file:FileConfigurationStore"
+    ),
+    CatalogEntry(
+        type="configuration.redis",
+        target="components.configuration.redis:RedisConfigurationStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="configuration.postgresql",
+        target="components.configuration.postgresql:PostgresConfigurationStore",
+        extra="postgresql",
+        requires=("asyncpg",),
+    ),
 )

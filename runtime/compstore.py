@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from components.base import Component
+from components.configuration import ConfigurationStore
 from components.flags import FlagSource
 from components.state import StateStore
 
-__all__ = ["FLAGS", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["CONFIGURATION", "FLAGS", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
+CONFIGURATION = "configuration"
 FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
@@ -50,6 +52,10 @@ class ComponentStore:
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
         return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
+
+    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
+        """The configuration store ``name``, or None when none has that name."""
+        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
 
     def flags(self) -> list[LiveComponent[FlagSource]]:
         """Every flag source, in the order the resources declared them."""

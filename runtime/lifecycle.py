@@ -41,6 +41,7 @@ from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -128,6 +129,8 @@ class Sidecar:
             )
             services = self._services(components, observer)
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
+            # after the APIs drain, before the app channel closes: no callback is cut short
+            stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
             self.status.outbound_ready = True
@@ -162,12 +165,21 @@ class Sidecar:
                 health_threshold=cfg.app_health_threshold,
             ),
         )
+        configuration = ConfigurationService(
+            components, app_channel=lambda: self.app_channel, observer=observer
+        )
         flags = None
         if components.flags():
             from runtime.services.flags import FlagsService
 
             flags = FlagsService([(c.name, c.instance) for c in components.flags()])
-        return Services(state=state, metadata=metadata, status=self.status, flags=flags)
+        return Services(
+            state=state,
+            metadata=metadata,
+            status=self.status,
+            configuration=configuration,
+            flags=flags,
+        )
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

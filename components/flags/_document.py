@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from components._safe_yaml import load_all
 from components.flags._api import Fractional
 from components.flags._types import FlagSetSnapshot
 from components.flags.engine import FlagSetError, parse_flag_set
@@ -28,14 +29,18 @@ def _decode(text: bytes, origin: str) -> Any:
             raise FlagSetError(f"{origin}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
         except UnicodeDecodeError as exc:
             raise FlagSetError(f"{origin}: not UTF-8 (byte {exc.start})") from None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
-        raise FlagSetError(f"{where}: {exc.problem or exc.context}") from None
+    try:  # bounded in depth and alias expansion, as resource files are
+        documents = list(load_all(text.decode()))
+    except UnicodeDecodeError as exc:
+        raise FlagSetError(f"{origin}: not UTF-8 (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise FlagSetError(f"{origin}: {exc}") from None
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or exc
+        raise FlagSetError(f"{where}: {problem}") from None
+    if len(documents) != 1:
+        raise FlagSetError(f"{origin}: expected one YAML document, found {len(documents)}")
+    return documents[0]
 
 
 def load_snapshot(

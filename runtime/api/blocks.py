@@ -21,12 +21,14 @@ from protos.flagd.evaluation.v1 import evaluation_pb2_grpc as flagd_v1
 from protos.flagd.evaluation.v2 import evaluation_pb2_grpc as flagd_v2
 from protos.flagd.sync.v1 import sync_pb2_grpc as flagd_sync
 from runtime.api.grpc.rpcs import BlockRpcs
+from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
 from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
+from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import flags as flags_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
@@ -62,4 +64,5 @@ BLOCKS: tuple[Block, ...] = (
             (flagd_sync.FlagSyncServiceServicer, flagd_sync.add_FlagSyncServiceServicer_to_server),
         ),
     ),
+    Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
 )

@@ -4,7 +4,7 @@ Components are validated structurally here; the other kinds Tandem knows (Subscr
 Resiliency, Configuration) are kept as plain documents for their owners. Kinds Tandem does not
 know (HTTPEndpoint, MCPServer, ...) are skipped with a warning, as daprd skips kinds it does not
 load. Every problem in every file is collected and raised together as one ``ConfigError``.
-Files are read with the bounded reader of ``safe_yaml`` (alias bombs, deep nesting).
+Files are read with the bounded reader of ``components._safe_yaml`` (alias bombs, deep nesting).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from components._safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest, format_loc
-from runtime.resources.safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 
 __all__ = [
     "KNOWN_KINDS",

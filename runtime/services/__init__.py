@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
+    from runtime.services.configuration import ConfigurationService
     from runtime.services.flags import FlagsService
     from runtime.services.metadata import MetadataService
     from runtime.services.state import StateService
@@ -26,4 +27,5 @@ class Services:
     state: StateService
     metadata: MetadataService
     status: RuntimeStatus
+    configuration: ConfigurationService
     flags: FlagsService | None = None  # None when no flag source is configured

@@ -51,6 +51,9 @@ ALLOWED_5XX = {
     (500, "ERR_STATE_STORE_NOT_SUPPORTED"),
     # /v1.0/healthz?appid=<another app>: Dapr answers 500
     (500, "ERR_HEALTH_APPID_NOT_MATCH"),
+    # configuration calls on a sidecar without configuration stores / without an app (a.0, a.5)
+    (500, "ERR_CONFIGURATION_STORE_NOT_CONFIGURED"),
+    (500, "ERR_APP_CHANNEL_NIL"),
 }
 # ... and a store call failing during a backend outage (Dapr: 500 with the operation's code)
 STORE_ERRORS = {

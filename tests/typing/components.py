@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.base import Component
+from components.configuration import ConfigurationStore
+from components.configuration.file import FileConfigurationStore
+from components.configuration.postgresql import PostgresConfigurationStore
+from components.configuration.redis import RedisConfigurationStore
 from components.flags import FlagSource
 from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
@@ -54,6 +58,16 @@ _transactional(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresSt
 _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
+
+def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
+    return classes
+
+
+CONFIGURATION_STORES = _configuration(
+    FileConfigurationStore, RedisConfigurationStore, PostgresConfigurationStore
+)
+
+
 def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
     return classes
 
@@ -62,6 +76,7 @@ FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
     "flags": FLAG_SOURCES,
 }
 """Block -> the classes checked above against the block's Protocol."""

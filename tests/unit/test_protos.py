@@ -31,6 +31,12 @@ EXPECTED_DAPR_RPCS = {
     "GetMetadata",
     "SetMetadata",
     "Shutdown",
+    "GetConfigurationAlpha1",
+    "GetConfiguration",
+    "SubscribeConfigurationAlpha1",
+    "SubscribeConfiguration",
+    "UnsubscribeConfigurationAlpha1",
+    "UnsubscribeConfiguration",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,9 @@ FLAGS: dict[str, Any] = {
 
 
 def flag_document(**overrides: Any) -> dict[str, Any]:
-    return {"metadata": {"flagSetId": "app", "team": "web"}, "flags": {**FLAGS, **overrides}}
+    """A fresh (deep) copy: tests edit it."""
+    flags = copy.deepcopy({**FLAGS, **overrides})
+    return {"metadata": {"flagSetId": "app", "team": "web"}, "flags": flags}
 
 
 def write_flags(path: Path, document: dict[str, Any] | str) -> None:

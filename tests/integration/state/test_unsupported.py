@@ -40,6 +40,7 @@ from runtime.api.grpc.server import GrpcServer
 from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
 from runtime.services import Services
+from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
@@ -109,6 +110,7 @@ def _services(components: ComponentStore) -> Services:
             app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
         ),
         status=RuntimeStatus(),
+        configuration=ConfigurationService(components),
     )
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
 from runtime.observability.metrics import Metrics
 from runtime.observability.propagation import inject_grpc
+from tests.conformance._harness.waiting import eventually
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -51,6 +52,16 @@ async def numbers(request: bytes, context: Context) -> AsyncIterator[bytes]:
 
 async def collect(requests: AsyncIterator[bytes], context: Context) -> bytes:
     return b",".join([r async for r in requests])
+
+
+async def settled(check: Callable[[], bool]) -> None:
+    """The server finishes its span, metrics and log line after the client has its answer:
+    poll until ``check`` holds (the shared helper fails the test after 5 s)."""
+
+    async def holds() -> bool:
+        return check()
+
+    await eventually(holds, within=5.0, interval=0.005)
 
 
 def sync_handler(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -126,6 +137,13 @@ async def test_status_labels(harness: Harness) -> None:
     assert (await harness.call("Boom"))[0] == grpc.StatusCode.UNKNOWN
     assert (await harness.call("NoSuchMethod"))[0] == grpc.StatusCode.UNIMPLEMENTED
 
+    await settled(
+        lambda: (
+            harness.count(f"/{SERVICE}/Boom", "UNKNOWN") == 1
+            and harness.count("unknown", "UNIMPLEMENTED") == 1
+            and harness.count(f"/{SERVICE}/Ok", "OK") == 2
+        )
+    )
     assert harness.count(f"/{SERVICE}/Ok", "OK") == 2
     assert harness.count(f"/{SERVICE}/NotFound", "NOT_FOUND") == 1
     assert harness.count(f"/{SERVICE}/SetCode", "ALREADY_EXISTS") == 1
@@ -157,6 +175,12 @@ async def test_streaming_calls_are_counted(harness: Harness) -> None:
 
     response = await harness.channel.stream_unary(f"/{SERVICE}/Collect", None, None)(requests())
     assert response == b"a,b"
+    await settled(
+        lambda: (
+            harness.count(f"/{SERVICE}/Numbers", "OK") == 1
+            and harness.count(f"/{SERVICE}/Collect", "OK") == 1
+        )
+    )
     assert harness.count(f"/{SERVICE}/Numbers", "OK") == 1
     assert harness.count(f"/{SERVICE}/Collect", "OK") == 1
 
@@ -172,6 +196,7 @@ async def test_pass_through_when_tracing_off(harness: Harness) -> None:
 async def test_server_span(harness: Harness, spans: InMemorySpanExporter) -> None:
     code, body = await harness.call("Ok", metadata=(("traceparent", TRACEPARENT),))
     assert code == grpc.StatusCode.OK
+    await settled(lambda: len(spans.get_finished_spans()) >= 1)
     (span,) = spans.get_finished_spans()
     assert span.name == f"/{SERVICE}/Ok"
     assert span.kind == trace.SpanKind.SERVER
@@ -189,6 +214,7 @@ async def test_server_span(harness: Harness, spans: InMemorySpanExporter) -> Non
 async def test_span_status(harness: Harness, spans: InMemorySpanExporter) -> None:
     await harness.call("Boom")
     await harness.call("NotFound")
+    await settled(lambda: len(spans.get_finished_spans()) >= 2)
     by_name = {s.name.rsplit("/", 1)[1]: s for s in spans.get_finished_spans()}
     assert by_name["Boom"].status.status_code == trace.StatusCode.ERROR
     assert [e.name for e in by_name["Boom"].events] == ["exception"]
@@ -204,6 +230,7 @@ async def test_api_logging(caplog: pytest.LogCaptureFixture) -> None:
     )
     async with Harness(Metrics("orders"), interceptor) as h:
         await h.call("NotFound", b"secret-payload", metadata=(("authorization", "s3cr3t"),))
+        await settled(lambda: any(r.name == "test.grpc" for r in caplog.records))
     (record,) = [r for r in caplog.records if r.name == "test.grpc"]
     line = record.getMessage()
     assert line.startswith(f"gRPC API called: /{SERVICE}/NotFound status=NOT_FOUND duration_ms=")

@@ -420,7 +420,6 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
     "pubsub_simple": [("pubsub.yaml", "pubsub.redis")],
     "distributed_lock": [("lockstore.yaml", "lock.redis")],
     "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
-    "configuration": [("configstore.yaml", "configuration.redis")],
     "secret_store": [("localsecretstore.yaml", "secretstores.local.file")],
     "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
     "conversation": [("conversation.yaml", "conversation.echo")],
@@ -428,6 +427,7 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
 # folder -> the types Tandem loads from it
 IMPLEMENTED: dict[str, set[str]] = {
     "state_store": {"state.redis"},
+    "configuration": {"configuration.redis"},
     "secret_store": {"state.in-memory"},
     "http_endpoint": {"state.in-memory"},
 }

@@ -160,6 +160,30 @@ EXPECTED: dict[str, Dapr | None] = {
     # Tandem's key listing API
     "StateErrors.LIST_KEYS_FAILED": TANDEM_ONLY,
     "StateErrors.LIST_KEYS_INVALID": TANDEM_ONLY,
+    # a.0 error-code table, configuration rows; a.5 (subscribe needs the app channel)
+    "ConfigurationErrors.STORE_NOT_CONFIGURED": Dapr(
+        "ERR_CONFIGURATION_STORE_NOT_CONFIGURED", H.INTERNAL_SERVER_ERROR, SC.FAILED_PRECONDITION
+    ),
+    "ConfigurationErrors.STORE_NOT_FOUND": Dapr(
+        "ERR_CONFIGURATION_STORE_NOT_FOUND", H.BAD_REQUEST, SC.INVALID_ARGUMENT
+    ),
+    "ConfigurationErrors.GET": Dapr("ERR_CONFIGURATION_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL),
+    "ConfigurationErrors.GET_INVALID": Dapr(
+        "ERR_CONFIGURATION_GET", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "ConfigurationErrors.SUBSCRIBE": Dapr(
+        "ERR_CONFIGURATION_SUBSCRIBE", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "ConfigurationErrors.SUBSCRIBE_INVALID": Dapr(
+        "ERR_CONFIGURATION_SUBSCRIBE", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "ConfigurationErrors.UNSUBSCRIBE": Dapr(
+        "ERR_CONFIGURATION_UNSUBSCRIBE", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
+    "ConfigurationErrors.KEY_EMPTY": TANDEM_ONLY,
+    "ConfigurationErrors.APP_CHANNEL_NIL": Dapr(
+        "ERR_APP_CHANNEL_NIL", H.INTERNAL_SERVER_ERROR, SC.INTERNAL
+    ),
     "StateErrors.KEY_TOO_LONG": TANDEM_ONLY,
 }
 

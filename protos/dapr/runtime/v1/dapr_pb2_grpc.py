@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from protos.dapr.runtime.v1 import configuration_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2
 from protos.dapr.runtime.v1 import state_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2
@@ -87,6 +88,36 @@ class DaprStub:
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.GetConfigurationAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+                _registered_method=True)
+        self.GetConfiguration = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+                _registered_method=True)
+        self.SubscribeConfigurationAlpha1 = channel.unary_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.SubscribeConfiguration = channel.unary_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeConfigurationAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfigurationAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeConfiguration = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfiguration',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
+                _registered_method=True)
 
 
 class DaprServicer:
@@ -162,6 +193,45 @@ class DaprServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConfigurationAlpha1(self, request, context):
+        """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeConfigurationAlpha1(self, request, context):
+        """Streams changes of configuration items (Alpha1: the same, still called by the SDKs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeConfigurationAlpha1(self, request, context):
+        """Ends a configuration subscription (Alpha1: the same).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DaprServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +284,36 @@ def add_DaprServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetConfigurationAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.SerializeToString,
+            ),
+            'GetConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.SerializeToString,
+            ),
+            'SubscribeConfigurationAlpha1': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.SerializeToString,
+            ),
+            'SubscribeConfiguration': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.SerializeToString,
+            ),
+            'UnsubscribeConfigurationAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeConfigurationAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.SerializeToString,
+            ),
+            'UnsubscribeConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeConfiguration,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +586,168 @@ class Dapr:
             '/dapr.proto.runtime.v1.Dapr/Shutdown',
             protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.GetConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.SubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeConfigurationAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfigurationAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/UnsubscribeConfiguration',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2.UnsubscribeConfigurationResponse.FromString,
             options,
             channel_credentials,
             insecure,

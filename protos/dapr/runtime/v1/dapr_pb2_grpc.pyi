@@ -11,6 +11,7 @@ Dapr's. Methods not declared here are answered with UNIMPLEMENTED by gRPC.
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from protos.dapr.runtime.v1 import configuration_pb2 as _configuration_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
@@ -59,6 +60,15 @@ class DaprStub:
     """Sets one extended metadata attribute."""
     Shutdown: _grpc.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]
     """Asks the sidecar to shut down."""
+    GetConfigurationAlpha1: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
+    """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+    GetConfiguration: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
+    SubscribeConfigurationAlpha1: _grpc.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]
+    """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+    SubscribeConfiguration: _grpc.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]
+    UnsubscribeConfigurationAlpha1: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]
+    """Ends a configuration subscription (Alpha1: the same)."""
+    UnsubscribeConfiguration: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]
 
 @_typing.type_check_only
 class DaprAsyncStub(DaprStub):
@@ -83,6 +93,15 @@ class DaprAsyncStub(DaprStub):
     """Sets one extended metadata attribute."""
     Shutdown: _aio.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Asks the sidecar to shut down."""
+    GetConfigurationAlpha1: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
+    """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+    GetConfiguration: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
+    SubscribeConfigurationAlpha1: _aio.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]  # type: ignore[assignment]
+    """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+    SubscribeConfiguration: _aio.UnaryStreamMultiCallable[_configuration_pb2.SubscribeConfigurationRequest, _configuration_pb2.SubscribeConfigurationResponse]  # type: ignore[assignment]
+    UnsubscribeConfigurationAlpha1: _aio.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]  # type: ignore[assignment]
+    """Ends a configuration subscription (Alpha1: the same)."""
+    UnsubscribeConfiguration: _aio.UnaryUnaryMultiCallable[_configuration_pb2.UnsubscribeConfigurationRequest, _configuration_pb2.UnsubscribeConfigurationResponse]  # type: ignore[assignment]
 
 class DaprServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -164,5 +183,50 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Asks the sidecar to shut down."""
+
+    @_abc_1.abstractmethod
+    def GetConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.GetConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.GetConfigurationResponse, _abc.Awaitable[_configuration_pb2.GetConfigurationResponse]]:
+        """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
+
+    @_abc_1.abstractmethod
+    def GetConfiguration(
+        self,
+        request: _configuration_pb2.GetConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.GetConfigurationResponse, _abc.Awaitable[_configuration_pb2.GetConfigurationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubscribeConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.SubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_configuration_pb2.SubscribeConfigurationResponse], _abc.AsyncIterator[_configuration_pb2.SubscribeConfigurationResponse]]:
+        """Streams changes of configuration items (Alpha1: the same, still called by the SDKs)."""
+
+    @_abc_1.abstractmethod
+    def SubscribeConfiguration(
+        self,
+        request: _configuration_pb2.SubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_configuration_pb2.SubscribeConfigurationResponse], _abc.AsyncIterator[_configuration_pb2.SubscribeConfigurationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UnsubscribeConfigurationAlpha1(
+        self,
+        request: _configuration_pb2.UnsubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.UnsubscribeConfigurationResponse, _abc.Awaitable[_configuration_pb2.UnsubscribeConfigurationResponse]]:
+        """Ends a configuration subscription (Alpha1: the same)."""
+
+    @_abc_1.abstractmethod
+    def UnsubscribeConfiguration(
+        self,
+        request: _configuration_pb2.UnsubscribeConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_configuration_pb2.UnsubscribeConfigurationResponse, _abc.Awaitable[_configuration_pb2.UnsubscribeConfigurationResponse]]: ...
 
 def add_DaprServicer_to_server(servicer: DaprServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

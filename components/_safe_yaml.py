@@ -1,4 +1,7 @@
-"""A YAML reader for untrusted resource files: bounded in size, depth and alias expansion.
+"""A YAML reader for untrusted files: bounded in size, depth and alias expansion.
+
+Shared by the resource loader (``runtime.resources``) and ``configuration.file``: it lives in
+``components`` because components may not import the runtime.
 
 PyYAML's ``safe_load`` shares aliased nodes, so an alias bomb ("billion laughs") loads quickly
 but expands to billions of values as soon as anything walks it, and a deeply nested document
