@@ -170,9 +170,13 @@ class Sidecar:
         )
         flags = None
         if components.flags():
-            from runtime.services.flags import FlagsService
+            from runtime.services.flags import FlagsService, flag_telemetry
 
-            flags = FlagsService([(c.name, c.instance) for c in components.flags()])
+            metrics = observer.metrics if isinstance(observer, TelemetryObserver) else None
+            flags = FlagsService(
+                [(c.name, c.instance) for c in components.flags()],
+                observe=flag_telemetry(metrics, self.config.app_id),
+            )
         return Services(
             state=state,
             metadata=metadata,

@@ -14,13 +14,25 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
 
 from components.flags import ErrorCode, FlagSource, FlagType, Resolution, Scalar
 from components.flags.engine import Flag, FlagSetError, error, evaluate, parse_flag_set, typed
 from runtime.services.flags_errors import FlagsRequestError
 
-__all__ = ["MAX_CONTEXT_DEPTH", "MAX_CONTEXT_NODES", "Change", "FlagsService", "check_context"]
+if TYPE_CHECKING:
+    from runtime.observability.metrics import Metrics
+
+__all__ = [
+    "MAX_CONTEXT_DEPTH",
+    "MAX_CONTEXT_NODES",
+    "Change",
+    "FlagsService",
+    "check_context",
+    "flag_telemetry",
+]
 
 log = logging.getLogger("tandem.flags")
 
@@ -69,8 +81,49 @@ class _View:
     metadata: Mapping[str, Scalar]
 
 
+Observe = Callable[[Resolution], None]
+
+
+def flag_telemetry(metrics: Metrics | None, app_id: str) -> Observe:
+    """What every evaluation reports (OpenTelemetry's ``feature_flag.evaluation``): a span
+    event on the current span when it records, and a count per flag, variant, reason and error
+    type. An unknown key counts under ``flag_key=""`` (callers choose keys: no unbounded label)."""
+    cells: dict[tuple[str, str, str, str], Any] = {}
+    counter = metrics.feature_flag_evaluations if metrics is not None else None
+
+    def observe(res: Resolution) -> None:
+        error = res.error_code.value if res.error_code is not None else ""
+        span = trace.get_current_span()
+        if span.is_recording():
+            attributes: dict[str, str] = {
+                "feature_flag.key": res.key,
+                "feature_flag.provider.name": "tandem",
+                "feature_flag.result.reason": res.reason.value.lower(),
+            }
+            if res.variant is not None:
+                attributes["feature_flag.result.variant"] = res.variant
+            if error:
+                attributes["error.type"] = error.lower()
+            span.add_event("feature_flag.evaluation", attributes)
+        if counter is None:
+            return
+        key = "" if res.error_code is ErrorCode.FLAG_NOT_FOUND else res.key
+        labels = (key, res.variant or "", res.reason.value, error)
+        cell = cells.get(labels)
+        if cell is None:
+            if len(cells) >= 10_000:  # flags come from files, not callers; a backstop anyway
+                return
+            cell = cells[labels] = counter.labels(app_id, *labels)
+        cell.inc()
+
+    return observe
+
+
 class FlagsService:
-    def __init__(self, sources: Sequence[tuple[str, FlagSource]]) -> None:
+    def __init__(
+        self, sources: Sequence[tuple[str, FlagSource]], *, observe: Observe | None = None
+    ) -> None:
+        self._observe = observe
         self._sources = list(sources)
         self._unsubscribe: list[Callable[[], None]] = []
         self._per_source: list[tuple[str, dict[str, Flag], dict[str, Scalar]]] = []
@@ -182,14 +235,22 @@ class FlagsService:
         view = self._view(selector)
         flag = view.flags.get(key)
         if flag is None:
-            return error(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} not found", view.metadata)
-        return typed(evaluate(flag, context), kind)
+            res = error(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} not found", view.metadata)
+        else:
+            res = typed(evaluate(flag, context), kind)
+        if self._observe is not None:
+            self._observe(res)
+        return res
 
     def evaluate_all(
         self, context: Mapping[str, Any], *, selector: str | None = None
     ) -> tuple[list[Resolution], Mapping[str, Scalar]]:
         view = self._view(selector)
-        return [evaluate(flag, context) for flag in view.flags.values()], view.metadata
+        results = [evaluate(flag, context) for flag in view.flags.values()]
+        if self._observe is not None:
+            for res in results:
+                self._observe(res)
+        return results, view.metadata
 
     def flag_set_metadata(self, selector: str | None = None) -> Mapping[str, Scalar]:
         return self._view(selector).metadata

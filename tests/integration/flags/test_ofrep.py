@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import secrets
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,15 @@ from typing import Any
 import pytest
 
 from tests.integration.flags._support import flag_document, start_with_flags, write_flags
-from tests.integration.harness import Sidecar, component_yaml, run_tandem, wait_until
+from tests.integration.harness import (
+    Sidecar,
+    component_yaml,
+    free_port,
+    http_request,
+    run_tandem,
+    wait_until,
+)
+from tests.otlp_receiver import ThreadedOtlpReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -273,3 +283,48 @@ def test_sources_merge_in_order_each_with_its_flag_set(tmp_path: Path) -> None:
         )
         assert post(sc, f"{EVAL}/only-a", {})[1]["value"] == 1
         assert post(sc, f"{EVAL}/only-a", {}, **{"Flagd-Selector": "set-b"})[0] == 404
+
+
+def test_evaluations_are_counted_per_flag_variant_and_reason(tmp_path: Path) -> None:
+    port = free_port()
+    with start_with_flags(tmp_path, args=["--metrics-port", str(port)]) as (sc, _):
+        for _ in range(3):
+            post(sc, f"{EVAL}/targeted-flag", context(email="a@example.com"))
+        post(sc, f"{EVAL}/no-such-flag-{uuid.uuid4().hex}", context())
+        text = http_request(port, "GET", "/metrics").body.decode()
+    series = 'flag_key="targeted-flag",reason="TARGETING_MATCH",variant="on"'
+    assert any(
+        line.startswith("tandem_feature_flag_evaluations_total{")
+        and series in line
+        and line.endswith(" 3.0")
+        for line in text.splitlines()
+    ), text
+    assert 'error_type="FLAG_NOT_FOUND",flag_key=""' in text
+    assert "no-such-flag" not in text
+
+
+def test_an_evaluation_is_a_span_event_when_tracing(tmp_path: Path) -> None:
+    with ThreadedOtlpReceiver(http=True) as receiver:
+        config = tmp_path / "tracing.yaml"
+        config.write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: t}\nspec:\n"
+            f'  tracing:\n    samplingRate: "1"\n    otel:\n'
+            f'      endpointAddress: "{receiver.grpc_endpoint}"\n'
+            "      protocol: grpc\n      isSecure: false\n"
+        )
+        with start_with_flags(tmp_path, args=["--config", str(config)]) as (sc, _):
+            trace_id = secrets.token_hex(16)
+            header = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+            post(sc, f"{EVAL}/targeted-flag", context(email="a@example.com"), traceparent=header)
+            (span,) = receiver.wait_for_spans(lambda s: s.trace_id == trace_id, count=1)
+    assert span.events == [
+        (
+            "feature_flag.evaluation",
+            {
+                "feature_flag.key": "targeted-flag",
+                "feature_flag.provider.name": "tandem",
+                "feature_flag.result.reason": "targeting_match",
+                "feature_flag.result.variant": "on",
+            },
+        )
+    ]
