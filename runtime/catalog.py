@@ -24,6 +24,9 @@ class CatalogEntry:
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
     CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
+    CatalogEntry(
+        type="flags.configuration", target="components.flags.configuration:ConfigurationFlagSource"
+    ),
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
     CatalogEntry(

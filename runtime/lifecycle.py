@@ -124,6 +124,7 @@ class Sidecar:
             components = await start_components(
                 plans, stack, self._context, close_timeout=cfg.graceful_shutdown_seconds
             )
+            await self._bind_flag_sources(components)
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
@@ -184,6 +185,21 @@ class Sidecar:
             configuration=configuration,
             flags=flags,
         )
+
+    @staticmethod
+    async def _bind_flag_sources(components: ComponentStore) -> None:
+        """Flag sources kept in configuration stores (``flags.configuration``) get their store
+        once every component is up; one that cannot load stops start-up."""
+        if not components.flags():
+            return
+        from components.flags.engine import FlagSetError
+        from runtime.resources.build import ComponentInitError
+        from runtime.services.flags import bind_sources
+
+        try:
+            await bind_sources(components)
+        except FlagSetError as exc:
+            raise ComponentInitError(str(exc)) from exc
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:

@@ -1,6 +1,6 @@
 """The feature-flags block: flag sources (components) and flagd's evaluation semantics."""
 
-from components.flags._api import FlagSource, FlagSourceFeature, Fractional
+from components.flags._api import FlagSource, FlagSourceFeature, Fractional, StoreBoundSource
 from components.flags._types import (
     ErrorCode,
     FlagSetSnapshot,
@@ -20,4 +20,5 @@ __all__ = [
     "Reason",
     "Resolution",
     "Scalar",
+    "StoreBoundSource",
 ]

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from components.base import Component
+from components.configuration import ConfigurationStore
 from components.flags._types import FlagSetSnapshot
 
-__all__ = ["FlagSource", "FlagSourceFeature", "Fractional"]
+__all__ = ["FlagSource", "FlagSourceFeature", "Fractional", "StoreBoundSource"]
 
 Fractional = Literal["v2", "v3"]
 """The ``fractional`` bucketing generation: ``v3`` (CBOR, flagd-core 2.x, the testbed's
@@ -48,3 +49,16 @@ class FlagSource(Component, Protocol):
     async def init(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StoreBoundSource(Protocol):
+    """A source whose flags live in a configuration store (``flags.configuration``): after
+    every component is initialised, the runtime hands it the store named ``store_name``."""
+
+    @property
+    def store_name(self) -> str: ...
+
+    async def bind(self, store: ConfigurationStore) -> None:
+        """Load the first snapshot and watch the store; raises (FlagSetError) when it cannot."""
+        ...

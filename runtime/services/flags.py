@@ -18,11 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from components.flags import ErrorCode, FlagSource, FlagType, Resolution, Scalar
+from components.flags import (
+    ErrorCode,
+    FlagSource,
+    FlagType,
+    Resolution,
+    Scalar,
+    StoreBoundSource,
+)
 from components.flags.engine import Flag, FlagSetError, error, evaluate, parse_flag_set, typed
 from runtime.services.flags_errors import FlagsRequestError
 
 if TYPE_CHECKING:
+    from runtime.compstore import ComponentStore
     from runtime.observability.metrics import Metrics
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "MAX_CONTEXT_NODES",
     "Change",
     "FlagsService",
+    "bind_sources",
     "check_context",
     "flag_telemetry",
 ]
@@ -117,6 +126,26 @@ def flag_telemetry(metrics: Metrics | None, app_id: str) -> Observe:
         cell.inc()
 
     return observe
+
+
+async def bind_sources(components: ComponentStore) -> None:
+    """Hand each store-bound source (``flags.configuration``) its configuration store; raises
+    FlagSetError naming the source when the store is missing or its flags cannot load."""
+    for live in components.flags():
+        source = live.instance
+        if not isinstance(source, StoreBoundSource):
+            continue
+        store = components.configuration(source.store_name)
+        if store is None:
+            raise FlagSetError(
+                f"flag source {live.name}: no configuration store named {source.store_name!r}"
+            )
+        try:
+            await source.bind(store.instance)
+        except FlagSetError as exc:
+            raise FlagSetError(f"flag source {live.name}: {exc}") from None
+        except Exception as exc:
+            raise FlagSetError(f"flag source {live.name}: {type(exc).__name__}: {exc}") from exc
 
 
 class FlagsService:

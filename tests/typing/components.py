@@ -20,6 +20,7 @@ from components.configuration.file import FileConfigurationStore
 from components.configuration.postgresql import PostgresConfigurationStore
 from components.configuration.redis import RedisConfigurationStore
 from components.flags import FlagSource
+from components.flags.configuration import ConfigurationFlagSource
 from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
 from components.state import (
@@ -72,7 +73,7 @@ def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
     return classes
 
 
-FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource)
+FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource, ConfigurationFlagSource)
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,

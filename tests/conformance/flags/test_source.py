@@ -9,9 +9,9 @@ from components.flags.engine import parse_flag_set
 from tests.conformance._harness import Case
 
 
-async def test_init_serves_a_valid_flagd_document(component: FlagSource, case: Case[Any]) -> None:
-    snapshot = component.flags()
-    flags = parse_flag_set(snapshot.document, fractional=component.fractional)
+async def test_init_serves_a_valid_flagd_document(source: FlagSource, case: Case[Any]) -> None:
+    snapshot = source.flags()
+    flags = parse_flag_set(snapshot.document, fractional=source.fractional)
     assert sorted(flags) == sorted(case.options.flag_keys)
     assert snapshot.revision
     assert "$schema" not in snapshot.document
