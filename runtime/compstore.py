@@ -41,13 +41,22 @@ class LiveComponent(Generic[C_co]):
 class ComponentStore:
     def __init__(self) -> None:
         self._by_block: dict[str, dict[str, LiveComponent[Component]]] = {}
+        # served by another block's getters too, but listed once (see ``add_view``)
+        self._views: dict[str, dict[str, LiveComponent[Component]]] = {}
 
     def add(self, component: LiveComponent[Component]) -> None:
         self._by_block.setdefault(component.block, {})[component.name] = component
 
+    def add_view(self, component: LiveComponent[Component]) -> None:
+        """Serve ``component`` through ``block``'s getters without listing it (iteration,
+        ``names``): another block's component seen through this block's API (a flag source
+        read through the configuration API). A real component of that name wins."""
+        self._views.setdefault(component.block, {})[component.name] = component
+
     def get(self, block: str, name: str) -> LiveComponent[Component] | None:
         """The component, typed only as a Component: prefer the block's own getter."""
-        return self._by_block.get(block, {}).get(name)
+        found = self._by_block.get(block, {}).get(name)
+        return found if found is not None else self._views.get(block, {}).get(name)
 
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
@@ -62,7 +71,7 @@ class ComponentStore:
         return cast("list[LiveComponent[FlagSource]]", list(self._by_block.get(FLAGS, {}).values()))
 
     def has_block(self, block: str) -> bool:
-        return bool(self._by_block.get(block))
+        return bool(self._by_block.get(block) or self._views.get(block))
 
     def names(self, block: str) -> list[str]:
         return sorted(self._by_block.get(block, {}))

@@ -48,6 +48,7 @@ from runtime.status import RuntimeStatus
 
 if TYPE_CHECKING:
     from runtime.observability.metrics import Metrics
+    from runtime.services.flags import FlagsService
 
 __all__ = ["Sidecar", "load_all"]
 
@@ -178,6 +179,7 @@ class Sidecar:
                 [(c.name, c.instance) for c in components.flags()],
                 observe=flag_telemetry(metrics, self.config.app_id),
             )
+            self._flags_as_configuration(components, flags)
         return Services(
             state=state,
             metadata=metadata,
@@ -185,6 +187,24 @@ class Sidecar:
             configuration=configuration,
             flags=flags,
         )
+
+    @staticmethod
+    def _flags_as_configuration(components: ComponentStore, flags: FlagsService) -> None:
+        """Each flag source is also a configuration store of its name (Dapr SDKs read flags)."""
+        from runtime.compstore import CONFIGURATION, LiveComponent
+        from runtime.services.flags_configuration import FlagsConfigurationView
+
+        for live in components.flags():
+            view = FlagsConfigurationView(flags, live.name)
+            components.add_view(
+                LiveComponent(
+                    name=live.name,
+                    type=live.type,
+                    version=live.version,
+                    block=CONFIGURATION,
+                    instance=view,
+                )
+            )
 
     @staticmethod
     async def _bind_flag_sources(components: ComponentStore) -> None:

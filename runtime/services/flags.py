@@ -91,6 +91,7 @@ class _View:
 
 
 Observe = Callable[[Resolution], None]
+Default = tuple[str, Any, Mapping[str, Scalar]]  # (variant, value, metadata)
 
 
 def flag_telemetry(metrics: Metrics | None, app_id: str) -> Observe:
@@ -153,6 +154,7 @@ class FlagsService:
         self, sources: Sequence[tuple[str, FlagSource]], *, observe: Observe | None = None
     ) -> None:
         self._observe = observe
+        self._listeners: list[Callable[[Change], None]] = []
         self._sources = list(sources)
         self._unsubscribe: list[Callable[[], None]] = []
         self._per_source: list[tuple[str, dict[str, Flag], dict[str, Scalar]]] = []
@@ -220,6 +222,15 @@ class FlagsService:
         log.info("feature flags changed: %s", ", ".join(f"{k} ({v})" for k, v in changes.items()))
         self._changed.set()
         self._changed = asyncio.Event()
+        for listener in list(self._listeners):
+            try:
+                listener(self._last_change)
+            except Exception:
+                log.exception("flag change listener failed")
+
+    def on_change(self, listener: Callable[[Change], None]) -> None:
+        """Call ``listener`` (on the event loop) after every change of the merged flags."""
+        self._listeners.append(listener)
 
     def _view(self, selector: str | None) -> _View:
         if not selector:
@@ -280,6 +291,16 @@ class FlagsService:
             for res in results:
                 self._observe(res)
         return results, view.metadata
+
+    def defaults(
+        self, selector: str | None = None
+    ) -> dict[str, tuple[str, Any, Mapping[str, Scalar]]]:
+        """Each enabled flag with a default variant: (variant, value, metadata)."""
+        return {
+            key: (flag.default_variant, flag.variants[flag.default_variant], flag.metadata)
+            for key, flag in self._view(selector).flags.items()
+            if flag.enabled and flag.default_variant is not None
+        }
 
     def flag_set_metadata(self, selector: str | None = None) -> Mapping[str, Scalar]:
         return self._view(selector).metadata
