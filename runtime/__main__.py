@@ -25,12 +25,16 @@ def _validate(paths: Sequence[str]) -> int:
     from pathlib import Path
 
     from runtime.registry import Registry
+    from runtime.resiliency import load_resiliency
     from runtime.resources.build import plan_components
     from runtime.resources.issues import ConfigError
     from runtime.resources.loader import collect_resources
+    from runtime.resources.subscription import load_subscriptions
 
     logging.basicConfig(level=logging.WARNING, format="tandem: warning: %(message)s")
     resources, issues = collect_resources([Path(p) for p in paths])
+    load_resiliency(resources.others.get("Resiliency", []), app_id=None, issues=issues)
+    load_subscriptions(resources.others.get("Subscription", []), app_id=None, issues=issues)
     try:
         plans = plan_components(
             resources.components, Registry(), app_id=None, env=os.environ, prior_issues=issues

@@ -16,12 +16,14 @@ from typing import Generic, TypeVar, cast
 from components.base import Component
 from components.configuration import ConfigurationStore
 from components.flags import FlagSource
+from components.pubsub import PubSub
 from components.state import StateStore
 
-__all__ = ["CONFIGURATION", "FLAGS", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = ["CONFIGURATION", "FLAGS", "PUBSUB", "STATE", "ComponentStore", "LiveComponent"]
 
 STATE = "state"
 CONFIGURATION = "configuration"
+PUBSUB = "pubsub"
 FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
@@ -65,6 +67,10 @@ class ComponentStore:
     def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
         """The configuration store ``name``, or None when none has that name."""
         return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
+
+    def pubsub(self, name: str) -> LiveComponent[PubSub] | None:
+        """The pub/sub component ``name``, or None when no pub/sub has that name."""
+        return cast("LiveComponent[PubSub] | None", self.get(PUBSUB, name))
 
     def flags(self) -> list[LiveComponent[FlagSource]]:
         """Every flag source, in the order the resources declared them."""

@@ -25,7 +25,7 @@ from components.base import ComponentContext
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
-from runtime.appchannel.base import AppChannel
+from runtime.appchannel.base import AppChannel, AppSubscription
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
@@ -34,15 +34,20 @@ from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
 from runtime.observability.http_telemetry import http_middleware
 from runtime.registry import Registry
+from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
 from runtime.resources.configuration import SidecarConfiguration, load_configuration
 from runtime.resources.defaults import default_components
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import Resources, collect_resources
 from runtime.resources.manifest import ComponentManifest
+from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
+from runtime.services.pubsub_outbox import Outbox
+from runtime.services.pubsub_subscriptions import SubscriptionManager, info
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -76,6 +81,8 @@ class Sidecar:
         self.started_at = time.monotonic()
         self.configuration = SidecarConfiguration()
         self.app_channel: AppChannel | None = None  # set once the APIs serve
+        self._declarative: list[AppSubscription] = []
+        self._outbox: Outbox | None = None
 
     def _context(self, manifest: ComponentManifest) -> ComponentContext:
         return ComponentContext(
@@ -112,6 +119,12 @@ class Sidecar:
                 ]
             ) from exc
         resources, origin, issues = load_all(cfg)
+        resiliency = load_resiliency(
+            resources.others.get("Resiliency", []), app_id=cfg.app_id, issues=issues
+        )
+        self._declarative = load_subscriptions(
+            resources.others.get("Subscription", []), app_id=cfg.app_id, issues=issues
+        )
         plans = plan_components(
             resources.components, Registry(), app_id=cfg.app_id, env=self.env, prior_issues=issues
         )
@@ -129,12 +142,16 @@ class Sidecar:
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
-            services = self._services(components, observer)
+            services = self._services(
+                components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
+            )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             # after the APIs drain, before the app channel closes: no callback is cut short
             stack.push_async_callback(services.configuration.aclose)
             await self._start_apis(stack, services, metrics)
             self.app_channel = await build_app_channel(cfg, self.status)
+            if services.subscriptions is not None:
+                await self._start_delivery(stack, services, services.subscriptions)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -146,11 +163,17 @@ class Sidecar:
             )
             return await self._serve(stack, services)
 
-    def _services(self, components: ComponentStore, observer: Observer) -> Services:
+    def _services(
+        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+    ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
         state = StateService(
-            components, app_id=cfg.app_id, namespace=cfg.namespace, observer=observer
+            components,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            observer=observer,
+            resiliency=resiliency,
         )
         metadata = MetadataService(
             components,
@@ -170,6 +193,9 @@ class Sidecar:
         configuration = ConfigurationService(
             components, app_channel=lambda: self.app_channel, observer=observer
         )
+        pubsub = PubSubService(
+            components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
+        )
         flags = None
         if components.flags():
             from runtime.services.flags import FlagsService, flag_telemetry
@@ -180,13 +206,45 @@ class Sidecar:
                 observe=flag_telemetry(metrics, self.config.app_id),
             )
             self._flags_as_configuration(components, flags)
+        subscriptions = SubscriptionManager(
+            pubsub,
+            app_id=cfg.app_id,
+            namespace=cfg.namespace,
+            status=self.status,
+            declarative=self._declarative,
+        )
+        metadata.set_subscriptions(lambda: [info(a) for a in subscriptions.active()])
+        self._outbox = Outbox(components, pubsub, app_id=cfg.app_id)
+        state.set_outbox(self._outbox)
         return Services(
             state=state,
             metadata=metadata,
             status=self.status,
             configuration=configuration,
+            pubsub=pubsub,
+            subscriptions=subscriptions,
             flags=flags,
         )
+
+    async def _start_delivery(
+        self, stack: AsyncExitStack, services: Services, manager: SubscriptionManager
+    ) -> None:
+        """Deliver events to the app (and streaming clients) until shutdown; stopped before
+        the app channel and the components close."""
+        task = asyncio.create_task(manager.run(self.app_channel), name="pubsub-delivery")
+        outbox, state = self._outbox, services.state
+        if outbox is not None:
+            await outbox.start(state)
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await manager.aclose()
+            if outbox is not None:
+                await outbox.aclose()
+
+        stack.push_async_callback(stop)
 
     @staticmethod
     def _flags_as_configuration(components: ComponentStore, flags: FlagsService) -> None:

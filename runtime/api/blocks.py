@@ -25,11 +25,13 @@ from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
 from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
+from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import flags as flags_routes
+from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import state as state_routes
 
@@ -65,4 +67,5 @@ BLOCKS: tuple[Block, ...] = (
         ),
     ),
     Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
+    Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
 )

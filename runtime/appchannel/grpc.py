@@ -40,7 +40,7 @@ from runtime.appchannel.base import (
     TopicRule,
 )
 
-__all__ = ["GrpcAppChannel", "http_status_from_grpc"]
+__all__ = ["GrpcAppChannel", "http_status_from_grpc", "topic_event_request"]
 
 log = logging.getLogger("tandem.app")
 _Status = pb.TopicEventResponse.TopicEventResponseStatus
@@ -276,13 +276,10 @@ def _error_response(exc: grpc.aio.AioRpcError) -> InvokeResponse:
 
 
 def _subscription(sub: pb.TopicSubscription) -> AppSubscription:
-    rules: list[TopicRule] = []
-    if sub.HasField("routes"):
-        rules = [TopicRule(r.match, r.path) for r in sub.routes.rules]
-        if sub.routes.default:
-            rules.append(TopicRule("", sub.routes.default))
-    if not rules:  # no routes: one catch-all, OnTopicEvent gets path ""
-        rules = [TopicRule("", "")]
+    # As Dapr does for gRPC apps, the default route is always the last rule, even when empty:
+    # OnTopicEvent with path "" reaches the topic's default handler (the SDK's App relies on it).
+    rules = [TopicRule(r.match, r.path) for r in sub.routes.rules]
+    rules.append(TopicRule("", sub.routes.default))
     bulk = None
     if sub.HasField("bulk_subscribe"):
         bulk = BulkSubscribe(
@@ -348,6 +345,11 @@ def _topic_event(event: TopicEvent) -> pb.TopicEventRequest:
         path=event.path,
         extensions=_extensions(ce),
     )
+
+
+def topic_event_request(event: TopicEvent) -> pb.TopicEventRequest:
+    """The gRPC message of an event, as sent to a gRPC app (and to streaming subscribers)."""
+    return _topic_event(event)
 
 
 def _bulk_entry(entry: BulkEntry) -> pb.TopicEventBulkRequestEntry:

@@ -42,6 +42,24 @@ class TelemetryObserver(Observer):
     def component_call(self, block: str, component: str, operation: str) -> _ComponentCall:
         return _ComponentCall(self, block, component, operation)
 
+    def pubsub_published(self, component: str, topic: str, *, success: bool) -> None:
+        if self.metrics is not None:
+            m = self.metrics
+            m.pubsub_published.labels(m.app_id, component, topic, str(success).lower()).inc()
+
+    def pubsub_delivery(self, component: str, topic: str, outcome: str) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        if outcome == "retry":
+            m.pubsub_retries.labels(m.app_id, component, topic).inc()
+        elif outcome == "deadletter":
+            m.pubsub_deadletter.labels(m.app_id, component, topic).inc()
+        else:
+            m.pubsub_delivered.labels(m.app_id, component, topic, outcome).inc()
+            if outcome == "drop":
+                m.pubsub_dropped.labels(m.app_id, component, topic).inc()
+
 
 class _ComponentCall:
     __slots__ = ("_block", "_component", "_observer", "_operation", "_span", "_start", "_token")

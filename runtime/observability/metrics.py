@@ -227,6 +227,11 @@ class Metrics:
     * ``invocation_requests`` / ``invocation_latency`` (see ``observe_invocation``)
     * ``circuit_breaker_state`` ``tandem_circuit_breaker_state{app_id,target}`` (see
       ``set_circuit_breaker_state``)
+    * ``resiliency_retries`` ``tandem_resiliency_retries_total{app_id,target,policy}``,
+      ``resiliency_timeouts`` ``tandem_resiliency_timeouts_total{app_id,target,policy}`` and
+      ``breaker_rejections`` ``tandem_resiliency_breaker_rejections_total{app_id,target,policy}``
+      (``target`` as in the Resiliency YAML: ``components.<name>.outbound``, ``apps.<id>``;
+      recorded by ``runtime.resiliency`` through ``resiliency_retry`` and friends)
     * ``feature_flag_evaluations``
       ``tandem_feature_flag_evaluations_total{app_id,flag_key,variant,reason,error_type}``
 
@@ -355,6 +360,24 @@ class Metrics:
             ["app_id", "flag_key", "variant", "reason", "error_type"],
             registry=reg,
         )
+        self.resiliency_retries = Counter(
+            "tandem_resiliency_retries_total",
+            "Retries made by a resiliency retry policy, by target and policy name.",
+            ["app_id", "target", "policy"],
+            registry=reg,
+        )
+        self.resiliency_timeouts = Counter(
+            "tandem_resiliency_timeouts_total",
+            "Attempts cut short by a resiliency timeout policy, by target and policy name.",
+            ["app_id", "target", "policy"],
+            registry=reg,
+        )
+        self.breaker_rejections = Counter(
+            "tandem_resiliency_breaker_rejections_total",
+            "Calls refused at once by an open (or probing half-open) circuit breaker.",
+            ["app_id", "target", "policy"],
+            registry=reg,
+        )
         if process_metrics:
             ProcessCollector(registry=reg)  # process_cpu_seconds_total, process_*_memory_bytes
             PlatformCollector(registry=reg)  # python_info
@@ -477,6 +500,15 @@ class Metrics:
         except KeyError:
             raise ValueError(f"unknown circuit breaker state {state!r}") from None
         self.circuit_breaker_state.labels(self.app_id, target).set(value)
+
+    def resiliency_retry(self, target: str, policy: str) -> None:
+        self.resiliency_retries.labels(self.app_id, target, policy).inc()
+
+    def resiliency_timeout(self, target: str, policy: str) -> None:
+        self.resiliency_timeouts.labels(self.app_id, target, policy).inc()
+
+    def resiliency_rejected(self, target: str, policy: str) -> None:
+        self.breaker_rejections.labels(self.app_id, target, policy).inc()
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The exposition text and its content type (OpenMetrics when ``accept`` asks for it)."""

@@ -23,5 +23,11 @@ class Observer:
     ) -> AbstractAsyncContextManager[None]:
         return _NOTHING
 
+    def pubsub_published(self, component: str, topic: str, *, success: bool) -> None:
+        """One publish (single or bulk entry) ended."""
+
+    def pubsub_delivery(self, component: str, topic: str, outcome: str) -> None:
+        """A delivery attempt or its end: ``success``, ``retry``, ``drop`` or ``deadletter``."""
+
 
 NOOP_OBSERVER = Observer()

@@ -36,7 +36,24 @@ __all__ = [
 log = logging.getLogger("tandem.components")
 
 # Metadata names the runtime consumes itself; they are not passed to the component's model.
-RUNTIME_METADATA = frozenset({"keyprefix", "actorstatestore"})
+RUNTIME_METADATA = frozenset(
+    {
+        "keyprefix",
+        "actorstatestore",
+        # pub/sub topic scoping (runtime.services.pubsub_scopes)
+        "publishingscopes",
+        "subscriptionscopes",
+        "allowedtopics",
+        "protectedtopics",
+        # the state transactional outbox (runtime.services.pubsub_outbox)
+        "outboxpublishpubsub",
+        "outboxpublishtopic",
+        "outboxpubsub",
+        "outboxdiscardwhenmissingstate",
+    }
+)
+# Names the runtime reads and the component still receives (pub/sub consumer groups).
+SHARED_METADATA = frozenset({"consumerid"})
 
 
 class ComponentInitError(Exception):
@@ -160,6 +177,8 @@ def _plan(
                 continue
             runtime_values[item.name.lower()] = value
         else:
+            if item.name.lower() in SHARED_METADATA:
+                runtime_values[item.name.lower()] = value
             values[item.name] = value
             index_of[item.name.lower()] = i
     unknown = cls.Metadata.unknown_fields(values)

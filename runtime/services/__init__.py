@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # the services import components; keep ``import runtime.servi
     from runtime.services.configuration import ConfigurationService
     from runtime.services.flags import FlagsService
     from runtime.services.metadata import MetadataService
+    from runtime.services.pubsub import PubSubService
+    from runtime.services.pubsub_subscriptions import SubscriptionManager
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -28,4 +30,6 @@ class Services:
     metadata: MetadataService
     status: RuntimeStatus
     configuration: ConfigurationService
+    pubsub: PubSubService
+    subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)
     flags: FlagsService | None = None  # None when no flag source is configured

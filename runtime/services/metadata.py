@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runtime._version import __version__
@@ -18,6 +18,7 @@ __all__ = [
     "ComponentInfo",
     "MetadataService",
     "MetadataSnapshot",
+    "SubscriptionInfo",
 ]
 
 # Bounds on the extended attributes set through the API (``PUT /v1.0/metadata/{key}``,
@@ -35,6 +36,18 @@ class ComponentInfo:
     type: str
     version: str
     capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionInfo:
+    """One active pub/sub subscription; ``type`` is DECLARATIVE, PROGRAMMATIC or STREAMING."""
+
+    pubsub_name: str
+    topic: str
+    type: str
+    rules: tuple[tuple[str, str], ...] = ()  # (CEL match, path); the default has match ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    dead_letter_topic: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +69,7 @@ class MetadataSnapshot:
     extended: Mapping[str, str]
     app_connection: AppConnection
     enabled_features: tuple[str, ...] = ()
-    subscriptions: tuple[object, ...] = field(default=())
+    subscriptions: tuple[SubscriptionInfo, ...] = field(default=())
 
 
 class MetadataService:
@@ -67,8 +80,10 @@ class MetadataService:
         app_id: str,
         app_connection: AppConnection,
         extended: Mapping[str, str] | None = None,
+        subscriptions: Callable[[], Sequence[SubscriptionInfo]] = tuple,
     ) -> None:
         self._components = components
+        self._subscriptions = subscriptions
         self._app_id = app_id
         self._app_connection = app_connection
         self._extended: dict[str, str] = {
@@ -84,6 +99,10 @@ class MetadataService:
         freed = 0 if old is None else len(key.encode()) + len(old.encode())
         self._extended[key] = value
         self._size += len(key.encode()) + len(value.encode()) - freed
+
+    def set_subscriptions(self, provider: Callable[[], Sequence[SubscriptionInfo]]) -> None:
+        """Where the active pub/sub subscriptions come from (set once delivery is built)."""
+        self._subscriptions = provider
 
     def set_attribute(self, key: str, value: str) -> None:
         """Set an extended attribute for an API caller; a bad key or a bound exceeded raise
@@ -126,4 +145,5 @@ class MetadataService:
             components=tuple(comps),
             extended=dict(self._extended),
             app_connection=self._app_connection,
+            subscriptions=tuple(self._subscriptions()),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.errors import (
     BulkError,
@@ -42,6 +42,10 @@ from runtime.observability import NOOP_OBSERVER, Observer
 from runtime.services import state_errors as op_errors
 from runtime.services.state_errors import OpErrors, StateErrors
 from runtime.services.state_query import QuerySyntaxError, decode_query, parse_query
+
+if TYPE_CHECKING:
+    from runtime.resiliency import Resiliency, Runner
+    from runtime.services.pubsub_outbox import Outbox
 
 __all__ = [
     "MAX_LIST_LIMIT",
@@ -176,12 +180,20 @@ class StateService:
         app_id: str,
         namespace: str = "default",
         observer: Observer = NOOP_OBSERVER,
+        resiliency: Resiliency | None = None,
     ) -> None:
         self._components = components
         self._app_id = app_id
         self._namespace = namespace
         self._observer = observer
         self._prefixes: dict[str, str] = {}
+        self._resiliency = resiliency
+        self._runners: dict[str, Runner | None] = {}  # store -> its outbound policies
+        self._outbox: Outbox | None = None
+
+    def set_outbox(self, outbox: Outbox) -> None:
+        """Transactions on stores with outbox metadata publish their changes through it."""
+        self._outbox = outbox
 
     # ---- lookup and keys ------------------------------------------------------------------
 
@@ -243,6 +255,20 @@ class StateService:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    def _runner(self, store: str) -> Runner | None:
+        """The store's ``components.<store>.outbound`` resiliency policies, or None."""
+        if self._resiliency is None:
+            return None
+        try:
+            return self._runners[store]
+        except KeyError:
+            runner = self._runners[store] = self._resiliency.component_outbound(store, BLOCK)
+            return runner
+
+    async def _observed(self, store: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        async with self._observer.component_call(BLOCK, store, op):
+            return await fn()
+
     async def _call(
         self,
         store: str,
@@ -251,10 +277,14 @@ class StateService:
         fn: Callable[[], Awaitable[T]],
         **fields: object,
     ) -> T:
-        """Run a store call; its failure becomes one of ``errs`` (message ``fields`` + detail)."""
+        """Every component call passes here: resiliency policies (each attempt observed),
+        then the mapping of component errors to API errors."""
+        runner = self._runner(store)
         try:
-            async with self._observer.component_call(BLOCK, store, op):
-                return await fn()
+            if runner is None:  # fast path: no policy
+                async with self._observer.component_call(BLOCK, store, op):
+                    return await fn()
+            return await runner.run(lambda: self._observed(store, op, fn))
         except errors.APIError:
             raise
         except ETagMismatch as exc:
@@ -451,6 +481,9 @@ class StateService:
             and isinstance(store, TransactionalStateStore)
         ):
             raise StateErrors.TRANSACTIONS_NOT_SUPPORTED(store=name, resource=name)
+        outbox = self._outbox
+        if outbox is not None and outbox.config(name) is not None:
+            operations = await outbox.before_commit(name, operations)
         errs = op_errors.TRANSACTION
         shared = dict(metadata or {})
         ops: list[SetRequest | DeleteRequest] = []

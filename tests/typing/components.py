@@ -23,6 +23,8 @@ from components.flags import FlagSource
 from components.flags.configuration import ConfigurationFlagSource
 from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
+from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
+from components.pubsub.in_memory import InMemoryPubSub
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -69,6 +71,23 @@ CONFIGURATION_STORES = _configuration(
 )
 
 
+def _pubsub(*classes: type[PubSub]) -> tuple[type[PubSub], ...]:
+    return classes
+
+
+def _bulk_publishers(*classes: type[BulkPublisher]) -> object:
+    return classes
+
+
+def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
+    return classes
+
+
+PUBSUBS = _pubsub(InMemoryPubSub)
+_bulk_publishers(InMemoryPubSub)
+_bulk_subscribers(InMemoryPubSub)
+
+
 def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
     return classes
 
@@ -78,6 +97,7 @@ FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource, ConfigurationFlagSo
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
+    "pubsub": PUBSUBS,
     "flags": FLAG_SOURCES,
 }
 """Block -> the classes checked above against the block's Protocol."""

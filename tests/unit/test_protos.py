@@ -37,6 +37,10 @@ EXPECTED_DAPR_RPCS = {
     "SubscribeConfiguration",
     "UnsubscribeConfigurationAlpha1",
     "UnsubscribeConfiguration",
+    "PublishEvent",
+    "BulkPublishEventAlpha1",
+    "BulkPublishEvent",
+    "SubscribeTopicEventsAlpha1",
 }
 
 # What Tandem calls on the app: AppCallback (no bindings/jobs yet), the health check, and

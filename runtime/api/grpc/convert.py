@@ -66,4 +66,20 @@ def metadata_response(s: MetadataSnapshot) -> metadata_pb2.GetMetadataResponse:
         extended_metadata=dict(s.extended),
         app_connection_properties=conn,
         enabled_features=list(s.enabled_features),
+        subscriptions=[
+            metadata_pb2.PubsubSubscription(
+                pubsub_name=sub.pubsub_name,
+                topic=sub.topic,
+                metadata=dict(sub.metadata),
+                rules=metadata_pb2.PubsubSubscriptionRules(
+                    rules=[
+                        metadata_pb2.PubsubSubscriptionRule(match=match, path=path)
+                        for match, path in sub.rules
+                    ]
+                ),
+                dead_letter_topic=sub.dead_letter_topic,
+                type=metadata_pb2.PubsubSubscriptionType.Value(sub.type),
+            )
+            for sub in s.subscriptions
+        ],
     )

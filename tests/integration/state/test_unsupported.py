@@ -42,6 +42,7 @@ from runtime.compstore import ComponentStore, LiveComponent
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
+from runtime.services.pubsub import PubSubService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 from tests.integration.harness import free_port
@@ -111,6 +112,7 @@ def _services(components: ComponentStore) -> Services:
         ),
         status=RuntimeStatus(),
         configuration=ConfigurationService(components),
+        pubsub=PubSubService(components, app_id="bare-app"),
     )
 
 

@@ -143,7 +143,8 @@ async def test_list_subscriptions(channel: GrpcAppChannel) -> None:
         AppSubscription(
             pubsub_name="pubsub",
             topic="orders",
-            rules=(TopicRule("event.type == 'priority'", "priority"),),
+            # the default route (path "": the topic's default handler) always comes last
+            rules=(TopicRule("event.type == 'priority'", "priority"), TopicRule("", "")),
             metadata={"rawPayload": "false"},
             dead_letter_topic="dead",
             bulk_subscribe=None,

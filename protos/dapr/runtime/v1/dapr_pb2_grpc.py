@@ -7,6 +7,7 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from protos.dapr.runtime.v1 import configuration_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2
+from protos.dapr.runtime.v1 import pubsub_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2
 from protos.dapr.runtime.v1 import state_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -72,6 +73,26 @@ class DaprStub:
                 '/dapr.proto.runtime.v1.Dapr/ExecuteStateTransaction',
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2.ExecuteStateTransactionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.PublishEvent = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/PublishEvent',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.BulkPublishEventAlpha1 = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/BulkPublishEventAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+                _registered_method=True)
+        self.BulkPublishEvent = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/BulkPublishEvent',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+                _registered_method=True)
+        self.SubscribeTopicEventsAlpha1 = channel.stream_stream(
+                '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
                 _registered_method=True)
         self.GetMetadata = channel.unary_unary(
                 '/dapr.proto.runtime.v1.Dapr/GetMetadata',
@@ -167,6 +188,34 @@ class DaprServicer:
 
     def ExecuteStateTransaction(self, request, context):
         """Runs several state operations atomically.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishEvent(self, request, context):
+        """Publishes one event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkPublishEventAlpha1(self, request, context):
+        """Publishes several events (alpha name, kept for older SDKs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkPublishEvent(self, request, context):
+        """Publishes several events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeTopicEventsAlpha1(self, request_iterator, context):
+        """A streaming subscription: no app port needed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,6 +318,26 @@ def add_DaprServicer_to_server(servicer, server):
                     servicer.ExecuteStateTransaction,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2.ExecuteStateTransactionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'PublishEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishEvent,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'BulkPublishEventAlpha1': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkPublishEventAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.SerializeToString,
+            ),
+            'BulkPublishEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkPublishEvent,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.SerializeToString,
+            ),
+            'SubscribeTopicEventsAlpha1': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubscribeTopicEventsAlpha1,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.SerializeToString,
             ),
             'GetMetadata': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMetadata,
@@ -505,6 +574,114 @@ class Dapr:
             '/dapr.proto.runtime.v1.Dapr/ExecuteStateTransaction',
             protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2.ExecuteStateTransactionRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/PublishEvent',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.PublishEventRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkPublishEventAlpha1(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/BulkPublishEventAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkPublishEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/BulkPublishEvent',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.BulkPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeTopicEventsAlpha1(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,6 +14,7 @@ from grpc import aio as _aio
 from protos.dapr.runtime.v1 import configuration_pb2 as _configuration_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
+from protos.dapr.runtime.v1 import pubsub_pb2 as _pubsub_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -54,6 +55,14 @@ class DaprStub:
     """Deletes several keys."""
     ExecuteStateTransaction: _grpc.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]
     """Runs several state operations atomically."""
+    PublishEvent: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.PublishEventRequest, _empty_pb2.Empty]
+    """Publishes one event."""
+    BulkPublishEventAlpha1: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]
+    """Publishes several events (alpha name, kept for older SDKs)."""
+    BulkPublishEvent: _grpc.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]
+    """Publishes several events."""
+    SubscribeTopicEventsAlpha1: _grpc.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]
+    """A streaming subscription: no app port needed."""
     GetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]
     """Describes the sidecar."""
     SetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]
@@ -87,6 +96,14 @@ class DaprAsyncStub(DaprStub):
     """Deletes several keys."""
     ExecuteStateTransaction: _aio.UnaryUnaryMultiCallable[_state_pb2.ExecuteStateTransactionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Runs several state operations atomically."""
+    PublishEvent: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.PublishEventRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Publishes one event."""
+    BulkPublishEventAlpha1: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]  # type: ignore[assignment]
+    """Publishes several events (alpha name, kept for older SDKs)."""
+    BulkPublishEvent: _aio.UnaryUnaryMultiCallable[_pubsub_pb2.BulkPublishRequest, _pubsub_pb2.BulkPublishResponse]  # type: ignore[assignment]
+    """Publishes several events."""
+    SubscribeTopicEventsAlpha1: _aio.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]  # type: ignore[assignment]
+    """A streaming subscription: no app port needed."""
     GetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]  # type: ignore[assignment]
     """Describes the sidecar."""
     SetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -159,6 +176,38 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Runs several state operations atomically."""
+
+    @_abc_1.abstractmethod
+    def PublishEvent(
+        self,
+        request: _pubsub_pb2.PublishEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Publishes one event."""
+
+    @_abc_1.abstractmethod
+    def BulkPublishEventAlpha1(
+        self,
+        request: _pubsub_pb2.BulkPublishRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pubsub_pb2.BulkPublishResponse, _abc.Awaitable[_pubsub_pb2.BulkPublishResponse]]:
+        """Publishes several events (alpha name, kept for older SDKs)."""
+
+    @_abc_1.abstractmethod
+    def BulkPublishEvent(
+        self,
+        request: _pubsub_pb2.BulkPublishRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pubsub_pb2.BulkPublishResponse, _abc.Awaitable[_pubsub_pb2.BulkPublishResponse]]:
+        """Publishes several events."""
+
+    @_abc_1.abstractmethod
+    def SubscribeTopicEventsAlpha1(
+        self,
+        request_iterator: _MaybeAsyncIterator[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1], _abc.AsyncIterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1]]:
+        """A streaming subscription: no app port needed."""
 
     @_abc_1.abstractmethod
     def GetMetadata(

@@ -68,6 +68,18 @@ def snapshot_json(s: MetadataSnapshot) -> dict[str, Any]:
     }
     if s.enabled_features:
         out["enabledFeatures"] = list(s.enabled_features)
+    if s.subscriptions:
+        out["subscriptions"] = [
+            {
+                "pubsubname": sub.pubsub_name,
+                "topic": sub.topic,
+                "metadata": dict(sub.metadata),
+                "rules": [{"match": match, "path": path} for match, path in sub.rules],
+                "deadLetterTopic": sub.dead_letter_topic,
+                "type": sub.type,
+            }
+            for sub in s.subscriptions
+        ]
     return out
 
 
