@@ -328,3 +328,17 @@ def test_an_evaluation_is_a_span_event_when_tracing(tmp_path: Path) -> None:
             },
         )
     ]
+
+
+def test_without_a_flag_source_everything_is_flag_not_found(tmp_path: Path) -> None:
+    with Sidecar.start(tmp_path, empty_resources=True) as sc:
+        status, body, _ = post(sc, f"{EVAL}/any", context())
+        assert (status, body["errorCode"]) == (404, "FLAG_NOT_FOUND")
+        assert post(sc, EVAL, context())[1]["flags"] == []
+        assert sc.request("GET", "/ofrep/v1/sse").status == 404
+
+
+def test_head_of_the_event_stream_does_not_stream(sidecar: Sidecar) -> None:
+    r = sidecar.request("HEAD", "/ofrep/v1/sse")
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/event-stream")

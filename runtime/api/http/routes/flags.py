@@ -128,20 +128,21 @@ async def evaluate_all(request: web.Request) -> web.Response:
 @routes.get("/ofrep/v1/sse")
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``refetchEvaluation`` after every flag change (OFREP ADR-0008),
-    a comment line every 20 s as keep-alive; ends when the sidecar shuts down."""
+    a comment line every 20 s as keep-alive; ends when the sidecar shuts down. 404
+    ``FLAG_NOT_FOUND`` when no flag source is configured."""
     services = request.app[SERVICES]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
+    if services.flags is None:
+        return _failure(None, ErrorCode.FLAG_NOT_FOUND, "no flag source is configured")
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    if request.method == "HEAD":  # the headers only: a HEAD never streams
+        return web.Response(headers=headers)
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     await response.write(b": connected\n\n")
-    if services.flags is None:
-        await services.status.shutdown_requested.wait()
-        return response
     try:
         async for revision in services.flags.changes(
             stop=services.status.shutdown_requested, keepalive=_KEEPALIVE_SECONDS
