@@ -37,6 +37,19 @@ CATALOG: tuple[CatalogEntry, ...] = (
         requires=("redis",),
     ),
     CatalogEntry(
+        type="secretstores.local.file",
+        target="components.secretstores.local.file:LocalFileSecretStore",
+    ),
+    CatalogEntry(
+        type="secretstores.local.env", target="components.secretstores.local.env:EnvSecretStore"
+    ),
+    CatalogEntry(
+        type="secretstores.redis",
+        target="components.secretstores.redis:RedisSecretStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
         type="state.postgresql",
         target="components.state.postgresql:PostgresStateStore",
         extra="postgresql",

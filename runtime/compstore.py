@@ -17,13 +17,23 @@ from components.base import Component
 from components.configuration import ConfigurationStore
 from components.flags import FlagSource
 from components.pubsub import PubSub
+from components.secretstores import SecretStore
 from components.state import StateStore
 
-__all__ = ["CONFIGURATION", "FLAGS", "PUBSUB", "STATE", "ComponentStore", "LiveComponent"]
+__all__ = [
+    "CONFIGURATION",
+    "FLAGS",
+    "PUBSUB",
+    "SECRET_STORES",
+    "STATE",
+    "ComponentStore",
+    "LiveComponent",
+]
 
 STATE = "state"
 CONFIGURATION = "configuration"
 PUBSUB = "pubsub"
+SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
 FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
@@ -71,6 +81,10 @@ class ComponentStore:
     def pubsub(self, name: str) -> LiveComponent[PubSub] | None:
         """The pub/sub component ``name``, or None when no pub/sub has that name."""
         return cast("LiveComponent[PubSub] | None", self.get(PUBSUB, name))
+
+    def secret_store(self, name: str) -> LiveComponent[SecretStore] | None:
+        """The secret store ``name``, or None when no secret store has that name."""
+        return cast("LiveComponent[SecretStore] | None", self.get(SECRET_STORES, name))
 
     def flags(self) -> list[LiveComponent[FlagSource]]:
         """Every flag source, in the order the resources declared them."""

@@ -48,6 +48,7 @@ from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
 from runtime.services.pubsub_subscriptions import SubscriptionManager, info
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 
@@ -224,6 +225,17 @@ class Sidecar:
             pubsub=pubsub,
             subscriptions=subscriptions,
             flags=flags,
+            secrets=self._secrets_service(components, observer),
+        )
+
+    def _secrets_service(self, components: ComponentStore, observer: Observer) -> SecretsService:
+        spec = self.configuration.model.secrets
+        entries = [
+            (s.storeName, s.defaultAccess, s.allowedSecrets, s.deniedSecrets)
+            for s in (spec.scopes if spec else [])
+        ]
+        return SecretsService(
+            components, scopes=SecretsService.scopes_from(entries), observer=observer
         )
 
     async def _start_delivery(

@@ -27,12 +27,14 @@ from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
+from runtime.api.grpc.rpcs.secrets import SecretsRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import flags as flags_routes
 from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
+from runtime.api.http.routes import secrets as secrets_routes
 from runtime.api.http.routes import state as state_routes
 
 __all__ = ["BLOCKS", "Block", "GrpcService"]
@@ -68,4 +70,5 @@ BLOCKS: tuple[Block, ...] = (
     ),
     Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
     Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),
+    Block(name="secrets", http=(secrets_routes.routes,), grpc=(SecretsRpcs,)),
 )

@@ -12,18 +12,26 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from components.base import BaseMetadata, Component, ComponentContext
-from runtime.compstore import ComponentStore, LiveComponent
+from runtime.compstore import SECRET_STORES, ComponentStore, LiveComponent
 from runtime.keyprefix import separator_problem
 from runtime.registry import MissingDriver, Registry, UnknownComponentType
 from runtime.resources.dapr_types import is_dapr_type
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest
+from runtime.resources.secretrefs import (
+    SecretRef,
+    SecretRefError,
+    deferred_errors,
+    plan_ref,
+    resolve_refs,
+    secret_store_names,
+)
 
 __all__ = [
     "RUNTIME_METADATA",
@@ -62,10 +70,15 @@ class ComponentInitError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ComponentPlan:
+    """A component ready to start. With ``secret_refs``, ``metadata`` is an unvalidated
+    placeholder: ``start_components`` reads the secrets and validates ``values`` with them."""
+
     manifest: ComponentManifest
     cls: type[Component]
     metadata: BaseMetadata
     runtime_metadata: Mapping[str, str]
+    values: Mapping[str, str] = field(default_factory=dict)
+    secret_refs: tuple[SecretRef, ...] = ()
 
 
 def _as_text(value: Any) -> str:
@@ -92,12 +105,16 @@ def plan_components(
     """
     issues: list[Issue] = list(prior_issues)
     plans: list[ComponentPlan] = []
+    mine = []
     for m in manifests:
         if app_id is not None and m.scopes and app_id not in m.scopes:
             log.info("component %s skipped: not scoped to app %s", m.name, app_id)
             continue
+        mine.append(m)
+    stores = secret_store_names(mine)
+    for m in mine:
         found: list[Issue] = []
-        plan = _plan(m, registry, env, found)
+        plan = _plan(m, registry, env, found, stores)
         if found and m.spec.ignoreErrors:
             for issue in found:
                 log.warning("component %s skipped (ignoreErrors): %s", m.name, issue)
@@ -129,7 +146,11 @@ def _resolve(
 
 
 def _plan(
-    m: ComponentManifest, registry: Registry, env: Mapping[str, str], issues: list[Issue]
+    m: ComponentManifest,
+    registry: Registry,
+    env: Mapping[str, str],
+    issues: list[Issue],
+    secret_stores: frozenset[str] = frozenset(),
 ) -> ComponentPlan | None:
     """One component's plan, or None with its problems appended to ``issues``."""
     cls = _resolve(m, registry, issues)
@@ -138,6 +159,7 @@ def _plan(
     values: dict[str, str] = {}
     runtime_values: dict[str, str] = {}
     index_of: dict[str, int] = {}
+    refs: list[SecretRef] = []
     ok = True
     for i, item in enumerate(m.spec.metadata):
         where = f"spec.metadata[{i}]"
@@ -155,17 +177,12 @@ def _plan(
                 continue
             value = env[item.envRef]
         elif item.secretKeyRef is not None:
-            store = m.auth.secretStore if m.auth else "(none)"
-            issues.append(
-                Issue(
-                    m.source,
-                    f"secretKeyRef {item.secretKeyRef.name!r} cannot be "
-                    f"resolved: secret store {store!r} is not loaded",
-                    m.document,
-                    where + ".secretKeyRef",
-                )
-            )
-            ok = False
+            ref = plan_ref(m, i, item, secret_stores, issues)
+            if ref is None:
+                ok = False
+            else:
+                refs.append(ref)
+                index_of[item.name.lower()] = i
             continue
         else:
             value = "" if item.value is None else _as_text(item.value)
@@ -181,7 +198,25 @@ def _plan(
                 runtime_values[item.name.lower()] = value
             values[item.name] = value
             index_of[item.name.lower()] = i
-    unknown = cls.Metadata.unknown_fields(values)
+    metadata = _validate(m, cls, values, index_of=index_of, refs=refs, issues=issues)
+    if not ok or metadata is None:
+        return None
+    return ComponentPlan(m, cls, metadata, runtime_values, values, tuple(refs))
+
+
+def _validate(
+    m: ComponentManifest,
+    cls: type[Component],
+    values: Mapping[str, str],
+    *,
+    index_of: Mapping[str, int],
+    refs: Sequence[SecretRef],
+    issues: list[Issue],
+) -> BaseMetadata | None:
+    """The metadata model (an unvalidated placeholder while ``refs`` wait for their secrets:
+    the fields they fill are checked at start), or None with the problems in ``issues``."""
+    pending = {r.field: "" for r in refs if r.field.lower() not in RUNTIME_METADATA}
+    unknown = cls.Metadata.unknown_fields({**values, **pending})
     if unknown:
         log.warning(
             "component %s (%s): ignoring unknown metadata %s",
@@ -192,7 +227,8 @@ def _plan(
     try:
         metadata = cls.Metadata.model_validate(values)
     except ValidationError as exc:
-        for err in exc.errors():
+        errors = deferred_errors(exc, refs)
+        for err in errors:
             field = str(err["loc"][0]) if err["loc"] else ""
             idx = index_of.get(field.lower())
             path = (
@@ -201,8 +237,10 @@ def _plan(
                 else (f"spec.metadata ({field})" if field else "spec.metadata")
             )
             issues.append(Issue(m.source, err["msg"], m.document, path))
-        return None
-    return ComponentPlan(m, cls, metadata, runtime_values) if ok else None
+        if errors:
+            return None
+        return cls.Metadata.model_construct(None, **values)
+    return cls.Metadata.model_construct(None, **values) if refs else metadata
 
 
 async def start_components(
@@ -216,9 +254,22 @@ async def start_components(
     ``close_timeout`` seconds so that one stuck component cannot hold the shutdown. Raises
     ComponentInitError."""
     store = ComponentStore()
-    for plan in plans:
+    # secret stores first: other components' secretKeyRefs are read from them
+    for plan in sorted(plans, key=lambda p: p.manifest.block != SECRET_STORES):
         m = plan.manifest
-        instance = plan.cls(plan.metadata, context=make_context(m))
+        metadata, runtime_metadata = plan.metadata, plan.runtime_metadata
+        if plan.secret_refs:
+            try:
+                async with asyncio.timeout(m.spec.initTimeout):
+                    metadata, runtime_metadata = await resolve_refs(plan, RUNTIME_METADATA, store)
+            except (SecretRefError, TimeoutError) as exc:
+                reason = str(exc) or "reading its secretKeyRefs timed out"
+                message = f"component {m.name} ({m.spec.type}) from {m.source}: {reason}"
+                if m.spec.ignoreErrors:
+                    log.warning("%s; skipped (ignoreErrors)", message)
+                    continue
+                raise ComponentInitError(message) from None
+        instance = plan.cls(metadata, context=make_context(m))
         stack.push_async_callback(_close, instance, m.name, close_timeout)
         try:
             async with asyncio.timeout(m.spec.initTimeout):
@@ -243,7 +294,7 @@ async def start_components(
                 version=m.spec.version,
                 block=m.block,
                 instance=instance,
-                runtime_metadata=plan.runtime_metadata,
+                runtime_metadata=runtime_metadata,
             )
         )
         log.info("component loaded: %s (%s/%s)", m.name, m.spec.type, m.spec.version)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the services import components; keep ``import runtime.servi
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
     from runtime.services.pubsub_subscriptions import SubscriptionManager
+    from runtime.services.secrets import SecretsService
     from runtime.services.state import StateService
     from runtime.status import RuntimeStatus
 
@@ -31,5 +32,6 @@ class Services:
     status: RuntimeStatus
     configuration: ConfigurationService
     pubsub: PubSubService
+    secrets: SecretsService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)
     flags: FlagsService | None = None  # None when no flag source is configured

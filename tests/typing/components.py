@@ -25,6 +25,10 @@ from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.secretstores import SecretStore
+from components.secretstores.local.env import EnvSecretStore
+from components.secretstores.local.file import LocalFileSecretStore
+from components.secretstores.redis import RedisSecretStore
 from components.state import (
     KeyLister,
     QueryableStateStore,
@@ -88,6 +92,13 @@ _bulk_publishers(InMemoryPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 
+def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]:
+    return classes
+
+
+SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
+
+
 def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
     return classes
 
@@ -98,6 +109,7 @@ CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
+    "secretstores": SECRET_STORES,
     "flags": FLAG_SOURCES,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -28,6 +28,8 @@ EXPECTED_DAPR_RPCS = {
     "DeleteState",
     "DeleteBulkState",
     "ExecuteStateTransaction",
+    "GetSecret",
+    "GetBulkSecret",
     "GetMetadata",
     "SetMetadata",
     "Shutdown",

@@ -43,6 +43,7 @@ from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
+from runtime.services.secrets import SecretsService
 from runtime.services.state import StateService
 from runtime.status import RuntimeStatus
 from tests.integration.harness import free_port
@@ -113,6 +114,7 @@ def _services(components: ComponentStore) -> Services:
         status=RuntimeStatus(),
         configuration=ConfigurationService(components),
         pubsub=PubSubService(components, app_id="bare-app"),
+        secrets=SecretsService(components),
     )
 
 

@@ -420,7 +420,6 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
     "pubsub_simple": [("pubsub.yaml", "pubsub.redis")],
     "distributed_lock": [("lockstore.yaml", "lock.redis")],
     "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
-    "secret_store": [("localsecretstore.yaml", "secretstores.local.file")],
     "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
     "conversation": [("conversation.yaml", "conversation.echo")],
 }
@@ -428,7 +427,7 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
 IMPLEMENTED: dict[str, set[str]] = {
     "state_store": {"state.redis"},
     "configuration": {"configuration.redis"},
-    "secret_store": {"state.in-memory"},
+    "secret_store": {"state.in-memory", "secretstores.local.file"},
     "http_endpoint": {"state.in-memory"},
 }
 

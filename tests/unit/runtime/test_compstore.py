@@ -30,3 +30,14 @@ def test_state_returns_only_state_components() -> None:
     assert store.get("pubsub", "two") is other
     assert store.names("state") == ["one"]
     assert sorted(c.name for c in store) == ["one", "two"]
+
+
+def test_secret_store_returns_only_secret_stores() -> None:
+    store = ComponentStore()
+    state, secrets = _live("same", "state"), _live("vault", "secretstores")
+    store.add(state)
+    store.add(secrets)
+    found: object = store.secret_store("vault")
+    assert found is secrets
+    assert store.secret_store("same") is None
+    assert store.state("vault") is None

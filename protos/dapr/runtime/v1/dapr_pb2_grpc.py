@@ -8,6 +8,7 @@ from protos.dapr.runtime.v1 import configuration_pb2 as protos_dot_dapr_dot_runt
 from protos.dapr.runtime.v1 import dapr_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2
 from protos.dapr.runtime.v1 import pubsub_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2
+from protos.dapr.runtime.v1 import secret_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2
 from protos.dapr.runtime.v1 import state_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_state__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -93,6 +94,16 @@ class DaprStub:
                 '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
                 response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
+                _registered_method=True)
+        self.GetSecret = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetSecret',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretResponse.FromString,
+                _registered_method=True)
+        self.GetBulkSecret = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/GetBulkSecret',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretResponse.FromString,
                 _registered_method=True)
         self.GetMetadata = channel.unary_unary(
                 '/dapr.proto.runtime.v1.Dapr/GetMetadata',
@@ -221,6 +232,20 @@ class DaprServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSecret(self, request, context):
+        """Reads one secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBulkSecret(self, request, context):
+        """Reads every secret of a store the app may see.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMetadata(self, request, context):
         """Describes the sidecar.
         """
@@ -338,6 +363,16 @@ def add_DaprServicer_to_server(servicer, server):
                     servicer.SubscribeTopicEventsAlpha1,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.FromString,
                     response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.SerializeToString,
+            ),
+            'GetSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecret,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretResponse.SerializeToString,
+            ),
+            'GetBulkSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBulkSecret,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretResponse.SerializeToString,
             ),
             'GetMetadata': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMetadata,
@@ -682,6 +717,60 @@ class Dapr:
             '/dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1',
             protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsRequestAlpha1.SerializeToString,
             protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2.SubscribeTopicEventsResponseAlpha1.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetSecret',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBulkSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/GetBulkSecret',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretRequest.SerializeToString,
+            protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2.GetBulkSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

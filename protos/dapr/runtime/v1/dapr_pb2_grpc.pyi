@@ -15,6 +15,7 @@ from protos.dapr.runtime.v1 import configuration_pb2 as _configuration_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
 from protos.dapr.runtime.v1 import pubsub_pb2 as _pubsub_pb2
+from protos.dapr.runtime.v1 import secret_pb2 as _secret_pb2
 from protos.dapr.runtime.v1 import state_pb2 as _state_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -63,6 +64,10 @@ class DaprStub:
     """Publishes several events."""
     SubscribeTopicEventsAlpha1: _grpc.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]
     """A streaming subscription: no app port needed."""
+    GetSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]
+    """Reads one secret."""
+    GetBulkSecret: _grpc.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]
     """Describes the sidecar."""
     SetMetadata: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]
@@ -104,6 +109,10 @@ class DaprAsyncStub(DaprStub):
     """Publishes several events."""
     SubscribeTopicEventsAlpha1: _aio.StreamStreamMultiCallable[_pubsub_pb2.SubscribeTopicEventsRequestAlpha1, _pubsub_pb2.SubscribeTopicEventsResponseAlpha1]  # type: ignore[assignment]
     """A streaming subscription: no app port needed."""
+    GetSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetSecretRequest, _secret_pb2.GetSecretResponse]  # type: ignore[assignment]
+    """Reads one secret."""
+    GetBulkSecret: _aio.UnaryUnaryMultiCallable[_secret_pb2.GetBulkSecretRequest, _secret_pb2.GetBulkSecretResponse]  # type: ignore[assignment]
+    """Reads every secret of a store the app may see."""
     GetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetMetadataRequest, _metadata_pb2.GetMetadataResponse]  # type: ignore[assignment]
     """Describes the sidecar."""
     SetMetadata: _aio.UnaryUnaryMultiCallable[_metadata_pb2.SetMetadataRequest, _empty_pb2.Empty]  # type: ignore[assignment]
@@ -208,6 +217,22 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1], _abc.AsyncIterator[_pubsub_pb2.SubscribeTopicEventsResponseAlpha1]]:
         """A streaming subscription: no app port needed."""
+
+    @_abc_1.abstractmethod
+    def GetSecret(
+        self,
+        request: _secret_pb2.GetSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetSecretResponse, _abc.Awaitable[_secret_pb2.GetSecretResponse]]:
+        """Reads one secret."""
+
+    @_abc_1.abstractmethod
+    def GetBulkSecret(
+        self,
+        request: _secret_pb2.GetBulkSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_secret_pb2.GetBulkSecretResponse, _abc.Awaitable[_secret_pb2.GetBulkSecretResponse]]:
+        """Reads every secret of a store the app may see."""
 
     @_abc_1.abstractmethod
     def GetMetadata(

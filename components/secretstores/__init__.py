@@ -1,0 +1,5 @@
+"""Secret store contract (see ``_api``)."""
+
+from components.secretstores._api import SecretStore, SecretStoreFeature
+
+__all__ = ["SecretStore", "SecretStoreFeature"]

@@ -1,0 +1,199 @@
+"""``secretstores.redis`` through a running sidecar, on a private Redis server (never the
+shared one: this module stops and pauses its own).
+
+- strings and hashes under the prefix are secrets; keys outside the prefix, or of another
+  type, never are; both protocols answer the same;
+- with the server gone or unresponsive, calls fail with ``ERR_SECRET_GET`` (HTTP 500 / gRPC
+  INTERNAL) well within the client's own timeout (the store's ``readTimeout`` is 1 s), the
+  sidecar keeps serving, and calls succeed again, with no restart, once the server is back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
+from tests.integration.secrets._grpc import SecretsGrpc
+from tests.integration.state._grpc import fail
+from tests.servers import unique
+
+pytestmark = [pytest.mark.integration, pytest.mark.redis]
+
+CLIENT_TIMEOUT = 8.0  # the bound every failing call must return within (store timeout: 1 s)
+
+
+@dataclass
+class PrivateRedis:
+    port: int
+    tmp: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_until(self._pings, 10.0), "private redis-server did not start"
+
+    def _pings(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("redis-server is not installed (CI=true)")
+        pytest.skip("redis-server is not installed")
+    srv = PrivateRedis(free_port(), tmp_path_factory.mktemp("private-redis"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+PREFIX = unique("sec") + ":"
+
+
+def _seed(srv: PrivateRedis) -> None:
+    c = srv.client()
+    c.set(PREFIX + "token", "t-value")
+    c.hset(PREFIX + "db", "user", "u")
+    c.hset(PREFIX + "db", "password", "p")
+    c.rpush(PREFIX + "alist", "x")
+    c.set("outside-the-prefix", "never")
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def sidecar(server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    _seed(server)
+    comp = component_yaml(
+        "redissecrets",
+        "secretstores.redis",
+        {
+            "redisHost": f"127.0.0.1:{server.port}",
+            "prefix": PREFIX,
+            "dialTimeout": "1s",
+            "readTimeout": "1s",
+            "maxRetries": "1",
+        },
+    )
+    with Sidecar.start(tmp_path_factory.mktemp("redis-secrets"), components=[comp]) as sc:
+        yield sc
+
+
+@pytest.fixture(scope="module")
+def rpc(sidecar: Sidecar) -> Iterator[SecretsGrpc]:
+    client = SecretsGrpc(sidecar.grpc_target, timeout=CLIENT_TIMEOUT)
+    yield client
+    client.close()
+
+
+def _http(sc: Sidecar, key: str) -> tuple[int, dict[str, object]]:
+    resp = sc.request("GET", f"/v1.0/secrets/redissecrets/{key}", timeout=CLIENT_TIMEOUT)
+    body: dict[str, object] = resp.json()
+    return resp.status, body
+
+
+def test_strings_and_hashes_under_the_prefix_are_secrets(
+    sidecar: Sidecar, rpc: SecretsGrpc
+) -> None:
+    assert _http(sidecar, "token") == (200, {"token": "t-value"})
+    assert _http(sidecar, "db") == (200, {"user": "u", "password": "p"})
+    assert rpc.get("redissecrets", "token") == {"token": "t-value"}
+    assert rpc.get("redissecrets", "db") == {"user": "u", "password": "p"}
+
+
+def test_bulk_holds_only_the_prefix_and_secret_types(sidecar: Sidecar, rpc: SecretsGrpc) -> None:
+    expected = {"token": {"token": "t-value"}, "db": {"user": "u", "password": "p"}}
+    assert _http(sidecar, "bulk") == (200, expected)
+    assert rpc.bulk("redissecrets") == expected
+
+
+def test_outside_the_prefix_or_another_type_is_never_a_secret(
+    sidecar: Sidecar, rpc: SecretsGrpc
+) -> None:
+    status, body = _http(sidecar, "..%2Foutside-the-prefix")
+    assert (status, body["errorCode"]) == (404, "ERR_SECRET_GET")
+    status, body = _http(sidecar, "alist")  # a list: stored data that is not a secret
+    assert (status, body["errorCode"]) == (500, "ERR_SECRET_GET")
+    failure = fail(rpc.get, "redissecrets", "alist")
+    assert (failure.code, failure.error_code) == (grpc.StatusCode.INTERNAL, "ERR_SECRET_GET")
+
+
+def _fails(sidecar: Sidecar, rpc: SecretsGrpc) -> None:
+    status, body = _http(sidecar, "token")  # returns well within CLIENT_TIMEOUT or raises
+    assert (status, body["errorCode"]) == (500, "ERR_SECRET_GET")
+    status, body = _http(sidecar, "bulk")
+    assert (status, body["errorCode"]) == (500, "ERR_SECRET_GET")
+    failure = fail(rpc.get, "redissecrets", "token")
+    assert (failure.code, failure.error_code) == (grpc.StatusCode.INTERNAL, "ERR_SECRET_GET")
+    assert sidecar.request("GET", "/v1.0/healthz/outbound").status == 204
+
+
+def test_server_gone_then_back(sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateRedis) -> None:
+    server.stop()
+    try:
+        _fails(sidecar, rpc)
+    finally:
+        server.start()
+    _seed(server)  # a fresh server without persistence: the data is gone
+    assert wait_until(lambda: _http(sidecar, "token")[0] == 200, 10.0)
+    assert rpc.get("redissecrets", "db") == {"user": "u", "password": "p"}
+
+
+def test_server_unresponsive_then_back(
+    sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateRedis
+) -> None:
+    server.pause()
+    try:
+        _fails(sidecar, rpc)
+        _, body = _http(sidecar, "token")
+        assert "timed out" in str(body["message"])
+    finally:
+        server.resume()
+    assert wait_until(lambda: _http(sidecar, "token")[0] == 200, 10.0)
