@@ -322,10 +322,13 @@ class FlagsService:
             return dict(self._last_change.flags)
         return {key: "update" for key in self._view(selector).flags}
 
-    async def changes(self, *, stop: asyncio.Event, keepalive: float) -> AsyncIterator[int | None]:
-        """For one subscriber: the revision after each change, None every ``keepalive``
-        seconds without one; ends when ``stop`` is set (the sidecar shutting down)."""
-        watch = aiter(self.watch())
+    async def changes(
+        self, since: int, *, stop: asyncio.Event, keepalive: float
+    ) -> AsyncIterator[int | None]:
+        """For one subscriber: the revision after each change past ``since`` (the revision the
+        subscriber last sent, read before sending it), None every ``keepalive`` seconds
+        without one; ends when ``stop`` is set (the sidecar shutting down)."""
+        watch = aiter(self.watch(since))
         ended: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
         change: asyncio.Future[Any] | None = None
         try:
@@ -347,9 +350,9 @@ class FlagsService:
                 if future is not None:
                     future.cancel()
 
-    async def watch(self) -> AsyncIterator[int]:
-        """Yields the revision after every change, from the next change on."""
-        seen = self.revision
+    async def watch(self, since: int) -> AsyncIterator[int]:
+        """Yields the revision after every change past ``since`` (at once if one happened)."""
+        seen = since
         while True:
             while self.revision == seen:
                 await self._changed.wait()

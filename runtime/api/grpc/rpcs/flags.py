@@ -84,14 +84,14 @@ class _Evaluate(BlockRpcs):
 
     async def _events(self, context: Ctx, make: Callable[..., Any]) -> AsyncIterator[Any]:
         flags = self._services.flags
+        seen = 0 if flags is None else flags.revision  # read first: no change slips between
         yield make(type="provider_ready", data=struct({}))
         if flags is None:
             await self._services.status.shutdown_requested.wait()
             return
         sel = selector(context)
-        seen = flags.revision
         async for revision in flags.changes(
-            stop=self._services.status.shutdown_requested, keepalive=KEEPALIVE_SECONDS
+            seen, stop=self._services.status.shutdown_requested, keepalive=KEEPALIVE_SECONDS
         ):
             if revision is None:
                 yield make(type="keep_alive", data=struct({}))

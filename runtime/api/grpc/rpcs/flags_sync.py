@@ -40,10 +40,11 @@ class FlagdSyncRpcs(BlockRpcs, sync_pb2_grpc.FlagSyncServiceServicer):
             yield sync_pb2.SyncFlagsResponse(flag_configuration=_EMPTY)
             await self._services.status.shutdown_requested.wait()
             return
+        since = flags.revision  # read with the document: no change slips between
         yield sync_pb2.SyncFlagsResponse(flag_configuration=await _document(flags, sel, context))
         # Keep-alives are left to HTTP/2 pings; this stream only carries configurations.
         async for revision in flags.changes(
-            stop=self._services.status.shutdown_requested, keepalive=3600.0
+            since, stop=self._services.status.shutdown_requested, keepalive=3600.0
         ):
             if revision is not None:
                 yield sync_pb2.SyncFlagsResponse(flag_configuration=flags.sync_document(sel))

@@ -140,12 +140,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     }
     if request.method == "HEAD":  # the headers only: a HEAD never streams
         return web.Response(headers=headers)
+    since = services.flags.revision  # before the first byte: no change can slip between
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     await response.write(b": connected\n\n")
     try:
         async for revision in services.flags.changes(
-            stop=services.status.shutdown_requested, keepalive=_KEEPALIVE_SECONDS
+            since, stop=services.status.shutdown_requested, keepalive=_KEEPALIVE_SECONDS
         ):
             if revision is None:
                 await response.write(b": keep-alive\n\n")
