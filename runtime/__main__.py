@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -57,6 +58,16 @@ def _validate(paths: Sequence[str]) -> int:
     return 0
 
 
+def _tool(ns: argparse.Namespace) -> int:
+    """The commands other than ``run``."""
+    if ns.command == "ca":
+        from runtime.config import tandem_home
+        from runtime.security.cli import run_ca
+
+        return run_ca(ns, os.environ, tandem_home(os.environ))
+    return _validate(ns.resource_path if hasattr(ns, "resource_path") else ns.resources_path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -64,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _err(f"{exc}\nRun 'tandem --help' for usage.")
         return EXIT_USAGE
-    if ns.command == "validate":
-        return _validate(ns.resource_path if hasattr(ns, "resource_path") else ns.resources_path)
+    if ns.command in ("validate", "ca"):
+        return _tool(ns)
     if ns.command != "run":
         from runtime.config import build_parser
 

@@ -22,6 +22,13 @@ class CatalogEntry:
 
 
 CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        type="nameresolution.sqlite", target="components.nameresolution.sqlite:SqliteResolver"
+    ),
+    CatalogEntry(
+        type="nameresolution.static", target="components.nameresolution.static:StaticResolver"
+    ),
+    CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
     CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
     CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
     CatalogEntry(
@@ -30,11 +37,36 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
+    CatalogEntry(type="pubsub.sqlite", target="components.pubsub.sqlite:SqlitePubSub"),
     CatalogEntry(
         type="state.redis",
         target="components.state.redis:RedisStateStore",
         extra="redis",
         requires=("redis",),
+    ),
+    CatalogEntry(
+        type="pubsub.redis",
+        target="components.pubsub.redis:RedisPubSub",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="pubsub.jetstream",
+        target="components.pubsub.jetstream:JetStreamPubSub",
+        extra="nats",
+        requires=("nats",),
+    ),
+    CatalogEntry(
+        type="pubsub.rabbitmq",
+        target="components.pubsub.rabbitmq:RabbitMQPubSub",
+        extra="rabbitmq",
+        requires=("aio_pika",),
+    ),
+    CatalogEntry(
+        type="pubsub.mqtt3",
+        target="components.pubsub.mqtt:MqttPubSub",
+        extra="mqtt",
+        requires=("aiomqtt",),
     ),
     CatalogEntry(
         type="secretstores.local.file",

@@ -59,7 +59,7 @@ class SidecarConfig:
     app_channel_address: str = "127.0.0.1"
     http_port: int = DEFAULT_HTTP_PORT
     grpc_port: int = DEFAULT_GRPC_PORT
-    internal_grpc_port: int | None = None  # --dapr-internal-grpc-port: sidecar-to-sidecar (later)
+    internal_grpc_port: int | None = None  # --dapr-internal-grpc-port: sidecar-to-sidecar calls
     listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     resources_paths: tuple[Path, ...] = ()
     config_paths: tuple[Path, ...] = ()
@@ -80,6 +80,9 @@ class SidecarConfig:
     app_health_threshold: int = 3
     app_max_concurrency: int = -1  # concurrent calls into the app; -1 or 0: unlimited
     enable_metrics: bool = True
+    enable_mtls: bool | None = None  # --enable-mtls; None: the Configuration decides (default on)
+    ca_files: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+    """--trust-anchors-file, --issuer-cert, --issuer-key"""
     metrics_port: int = DEFAULT_METRICS_PORT
     flagd_port: int | None = None  # an extra gRPC listener (flagd providers' default: 8013)
     api_token: str | None = None
@@ -175,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="resources_path",
         metavar="DIR",
     )
+    from runtime.security.cli import add_ca_parser
+
+    add_ca_parser(sub)
     return parser
 
 
@@ -185,6 +191,7 @@ BOOL_FLAGS = frozenset(
         "--log-as-json",
         "--enable-api-logging",
         "--enable-metrics",
+        "--enable-mtls",
         *UNUSED_BOOL_FLAGS,
     }
 )
@@ -255,6 +262,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     api = p.add_argument_group("API servers")
     _flag(api, "--dapr-http-port", type=int, default=DEFAULT_HTTP_PORT)
     _flag(api, "--dapr-grpc-port", type=int, default=DEFAULT_GRPC_PORT)
+    _flag(
+        api,
+        "--dapr-internal-grpc-port",
+        default=None,
+        metavar="PORT",
+        help="port for calls from other sidecars (default: a free port, registered for them)",
+    )
     _flag(
         api,
         "--dapr-listen-addresses",
@@ -350,6 +364,16 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _flag(obs, "--enable-api-logging", default=False, help="one log line per API call")
     _flag(obs, "--enable-metrics", default=True)
     _flag(obs, "--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    sec = p.add_argument_group("security (mTLS between sidecars; see SECURITY.md)")
+    _flag(
+        sec,
+        "--enable-mtls",
+        default=None,
+        help="mTLS on the sidecar-to-sidecar channel (default true; false: cleartext, warned)",
+    )
+    from runtime.security.cli import add_ca_source_flags
+
+    add_ca_source_flags(sec)
     _flag(
         p.add_argument_group("feature flags"),
         "--flagd-port",
@@ -537,6 +561,12 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         app_health_threshold=ns.app_health_threshold,
         app_max_concurrency=ns.app_max_concurrency,
         enable_metrics=ns.enable_metrics,
+        enable_mtls=ns.enable_mtls,
+        ca_files=(
+            Path(ns.trust_anchors_file) if ns.trust_anchors_file else None,
+            Path(ns.issuer_cert) if ns.issuer_cert else None,
+            Path(ns.issuer_key) if ns.issuer_key else None,
+        ),
         metrics_port=ns.metrics_port,
         flagd_port=ns.flagd_port,
         api_token=token,

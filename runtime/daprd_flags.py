@@ -25,7 +25,6 @@ BOOL_LITERALS = _TRUE | _FALSE
 
 # daprd flags Tandem accepts for compatibility but does not act on (yet): flag -> what it is for.
 UNUSED_VALUE_FLAGS: dict[str, str] = {
-    "--dapr-internal-grpc-port": "sidecar-to-sidecar calls",
     "--dapr-internal-grpc-listen-address": "sidecar-to-sidecar calls",
     "--dapr-public-port": "the public health port",
     "--dapr-public-listen-address": "the public health port",
@@ -45,12 +44,10 @@ UNUSED_VALUE_FLAGS: dict[str, str] = {
     "--hot-reload-reconcile-interval": "hot reload",
     "--app-binding-options-timeout": "input bindings",
     "--actors-disseminate-timeout": "actors",
-    "--trust-anchors-file": "mTLS",
     "--kubeconfig": "Kubernetes mode",
 }
 UNUSED_BOOL_FLAGS: dict[str, str] = {
     "--enable-profiling": "profiling",
-    "--enable-mtls": "mTLS",
     "--disable-builtin-k8s-secret-store": "Kubernetes secrets",
     "--wait": "waiting for outbound readiness",
 }

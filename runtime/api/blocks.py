@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from grpc import aio
 
 from protos.flagd.evaluation.v1 import evaluation_pb2_grpc as flagd_v1
@@ -24,6 +25,7 @@ from runtime.api.grpc.rpcs import BlockRpcs
 from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
 from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
 from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
+from runtime.api.grpc.rpcs.invoke import InvokeRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
 from runtime.api.grpc.rpcs.runtime import RuntimeRpcs
@@ -32,6 +34,7 @@ from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import configuration as configuration_routes
 from runtime.api.http.routes import flags as flags_routes
+from runtime.api.http.routes import invoke as invoke_routes
 from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import secrets as secrets_routes
@@ -45,10 +48,14 @@ GrpcService = tuple[type[Any], Callable[[Any, aio.Server], None]]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Block:
-    """One building block's API surface: its HTTP route tables and its gRPC mixins."""
+    """One building block's API surface: its HTTP route tables and its gRPC mixins.
+
+    ``http_middleware`` are placed after authentication and before body buffering: for a block
+    that must see requests on any path or stream their bodies (service invocation)."""
 
     name: str
     http: tuple[web.RouteTableDef, ...] = ()
+    http_middleware: tuple[Middleware, ...] = ()
     grpc: tuple[type[BlockRpcs], ...] = ()
     # gRPC services of the block's own, served beside Dapr's (its mixins extend their bases)
     grpc_services: tuple[GrpcService, ...] = ()
@@ -58,6 +65,12 @@ BLOCKS: tuple[Block, ...] = (
     # health, metadata and shutdown
     Block(name="runtime", http=(runtime_routes.routes,), grpc=(MetadataRpcs, RuntimeRpcs)),
     Block(name="state", http=(state_routes.routes,), grpc=(StateRpcs, StateKeysRpcs)),
+    Block(
+        name="invoke",
+        http=(invoke_routes.routes,),
+        http_middleware=(invoke_routes.invoke_middleware,),
+        grpc=(InvokeRpcs,),
+    ),
     Block(
         name="flags",
         http=(flags_routes.routes,),

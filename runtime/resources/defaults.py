@@ -11,8 +11,9 @@ __all__ = ["default_components"]
 
 def default_components(home: Path) -> list[ComponentManifest]:
     """``statestore``: SQLite in ``$TANDEM_HOME/data/state.db``, shared by every app on the
-    machine (keys are prefixed with the app id); ``flags``: ``$TANDEM_HOME/flags.json`` as a
-    ``flags.file`` source when that file exists."""
+    machine (keys are prefixed with the app id); ``pubsub``: SQLite in
+    ``$TANDEM_HOME/data/pubsub.db``, shared likewise (apps on one machine talk through it);
+    ``flags``: ``$TANDEM_HOME/flags.json`` as a ``flags.file`` source when that file exists."""
     db = home / "data" / "state.db"
     statestore = ComponentManifest.model_validate(
         {
@@ -27,21 +28,37 @@ def default_components(home: Path) -> list[ComponentManifest]:
             "source": "<embedded defaults>",
         }
     )
-    flags = home / "flags.json"
-    if not flags.is_file():
-        return [statestore]
-    # ``flags``: the flagd flag file $TANDEM_HOME/flags.json, when it exists (watched)
-    flag_source = ComponentManifest.model_validate(
+    pubsub = ComponentManifest.model_validate(
         {
             "apiVersion": "dapr.io/v1alpha1",
             "kind": "Component",
-            "metadata": {"name": "flags"},
+            "metadata": {"name": "pubsub"},
             "spec": {
-                "type": "flags.file",
+                "type": "pubsub.sqlite",
                 "version": "v1",
-                "metadata": [{"name": "path", "value": str(flags)}],
+                "metadata": [
+                    {"name": "connectionString", "value": str(home / "data" / "pubsub.db")}
+                ],
             },
             "source": "<embedded defaults>",
         }
     )
-    return [statestore, flag_source]
+    defaults = [statestore, pubsub]
+    flags = home / "flags.json"
+    if flags.is_file():  # ``flags``: the flagd flag file, watched
+        defaults.append(
+            ComponentManifest.model_validate(
+                {
+                    "apiVersion": "dapr.io/v1alpha1",
+                    "kind": "Component",
+                    "metadata": {"name": "flags"},
+                    "spec": {
+                        "type": "flags.file",
+                        "version": "v1",
+                        "metadata": [{"name": "path", "value": str(flags)}],
+                    },
+                    "source": "<embedded defaults>",
+                }
+            )
+        )
+    return defaults

@@ -23,8 +23,17 @@ from components.flags import FlagSource
 from components.flags.configuration import ConfigurationFlagSource
 from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
+from components.nameresolution import NameResolver, RegisteringResolver
+from components.nameresolution.dns import DnsResolver
+from components.nameresolution.sqlite import SqliteResolver
+from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.jetstream import JetStreamPubSub
+from components.pubsub.mqtt import MqttPubSub
+from components.pubsub.rabbitmq import RabbitMQPubSub
+from components.pubsub.redis import RedisPubSub
+from components.pubsub.sqlite import SqlitePubSub
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -66,6 +75,18 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _resolvers(*classes: type[NameResolver]) -> tuple[type[NameResolver], ...]:
+    return classes
+
+
+def _registering(*classes: type[RegisteringResolver]) -> object:
+    return classes
+
+
+RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
+_registering(SqliteResolver)
+
+
 def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
     return classes
 
@@ -87,8 +108,10 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
-_bulk_publishers(InMemoryPubSub)
+PUBSUBS = _pubsub(
+    InMemoryPubSub, SqlitePubSub, RedisPubSub, JetStreamPubSub, RabbitMQPubSub, MqttPubSub
+)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 
@@ -109,6 +132,7 @@ CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
+    "nameresolution": RESOLVERS,
     "secretstores": SECRET_STORES,
     "flags": FLAG_SOURCES,
 }

@@ -1,0 +1,3 @@
+"""Zero trust between sidecars: the CA, workload certificates, mTLS contexts, access control."""
+
+__all__: list[str] = []

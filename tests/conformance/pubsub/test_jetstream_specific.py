@@ -1,0 +1,222 @@
+"""``pubsub.jetstream`` beyond the shared cases: Dapr manifests, streams made or reused,
+slow handlers kept alive, and a broker outage (a private nats-server, killed and restarted)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from components.base import ComponentContext
+from components.errors import ComponentError
+from components.pubsub import Ack, Message
+from components.pubsub.jetstream import JetStreamMetadata, JetStreamPubSub
+from tests.brokers.private import PrivateServer
+from tests.conformance._harness import eventually
+from tests.conformance.pubsub.harness import Inbox, payloads, publish_all
+from tests.servers import require_server, unique
+
+pytestmark = pytest.mark.nats
+URL = "nats://127.0.0.1:4222"
+Make = Callable[..., JetStreamPubSub]
+
+
+@pytest.fixture
+async def streams() -> AsyncIterator[list[str]]:
+    """Names of the streams a test makes on the shared server: deleted afterwards."""
+    require_server("nats")
+    made: list[str] = []
+    yield made
+    nc = await nats.connect(URL)
+    js = nc.jetstream()
+    for name in made:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(name)
+    await nc.close()
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
+    built: list[JetStreamPubSub] = []
+
+    def build(**metadata: Any) -> JetStreamPubSub:
+        meta = JetStreamMetadata.model_validate({"natsURL": URL, **metadata})
+        context = ComponentContext(
+            name="jetstream", app_id="test", namespace="default", home=tmp_path
+        )
+        component = JetStreamPubSub(meta, context=context)
+        built.append(component)
+        return component
+
+    yield build
+    for component in reversed(built):
+        await component.close()
+
+
+def test_a_dapr_manifest_validates_unchanged() -> None:
+    meta = JetStreamMetadata.model_validate(
+        {
+            "natsURL": "nats://localhost:4222",
+            "name": "my-conn-name",
+            "streamName": "my-stream",
+            "durableName": "my-durable-subscription",
+            "queueGroupName": "my-queue-group",
+            "startSequence": "1",
+            "flowControl": "false",
+            "ackWait": "10s",
+            "maxDeliver": "5",
+            "backOff": "50ms, 1s, 10s",
+            "maxAckPending": "5000",
+            "replicas": "1",
+            "memoryStorage": "false",
+            "rateLimit": "1024",
+            "heartbeat": "15s",
+            "ackPolicy": "explicit",
+            "deliverPolicy": "all",
+            "consumerID": "channel1",
+        }
+    )
+    assert meta.ack_wait == 10.0
+    assert meta.back_off == (0.05, 1.0, 10.0)
+    assert meta.max_deliver == 5
+    assert JetStreamMetadata.unknown_fields({"NATSurl": "x", "ackwait": "1s"}) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ackPolicy": "none"},  # no acknowledgements: not at-least-once
+        {"deliverPolicy": "sequence"},  # without startSequence
+        {"natsURL": "localhost:4222"},
+        {"ackWait": "-1s"},
+    ],
+)
+def test_bad_metadata_is_refused(bad: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        JetStreamMetadata.model_validate(bad)
+
+
+async def test_the_stream_is_created_when_missing_and_extended(
+    make: Make, streams: list[str]
+) -> None:
+    name = unique("S")
+    streams.append(name)
+    pubsub = make(streamName=name)
+    await pubsub.init()
+    first, second = unique("t"), unique("t")
+    await pubsub.publish(first, b"1", metadata={})
+    await pubsub.publish(second, b"2", metadata={})
+    nc = await nats.connect(URL)
+    info = await nc.jetstream().stream_info(name)
+    await nc.close()
+    assert set(info.config.subjects or []) == {first, second}
+    assert info.state.messages == 2
+
+
+async def test_an_existing_stream_holding_the_subject_is_used(
+    make: Make, streams: list[str]
+) -> None:
+    name, topic = unique("S"), unique("t")
+    streams.append(name)
+    nc = await nats.connect(URL)
+    js = nc.jetstream()
+    await js.add_stream(name=name, subjects=[f"{topic}.>"])
+    pubsub = make()  # no streamName: found by subject
+    await pubsub.init()
+    inbox = Inbox()
+    await pubsub.subscribe(f"{topic}.a", inbox, consumer_group="g", metadata={})
+    await pubsub.publish(f"{topic}.a", b"x", metadata={}, content_type="text/plain")
+    await inbox.wait_acked([b"x"])
+    assert inbox.messages[0].content_type == "text/plain"
+    assert (await js.stream_info(name)).state.messages == 1
+    await nc.close()
+
+
+async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(
+    make: Make, streams: list[str]
+) -> None:
+    name, topic = unique("S"), unique("t")
+    streams.append(name)
+    pubsub = make(streamName=name, ackWait="1s")
+    await pubsub.init()
+    calls: list[Message] = []
+    release = asyncio.Event()
+
+    async def slow(message: Message) -> Ack:
+        calls.append(message)
+        await release.wait()
+        return Ack.ACK
+
+    await pubsub.subscribe(topic, slow, consumer_group="g", metadata={}, concurrency=4)
+    await pubsub.publish(topic, b"slow", metadata={})
+
+    async def started() -> bool:
+        return len(calls) == 1
+
+    await eventually(started, within=10)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 3.5  # more than three ackWaits
+
+    async def three_ack_waits() -> bool:
+        return loop.time() > until
+
+    await eventually(three_ack_waits, within=10)
+    release.set()
+    assert len(calls) == 1
+
+
+async def test_outage_publish_fails_fast_and_subscription_resumes(
+    make: Make, tmp_path: Path
+) -> None:
+    server = PrivateServer(
+        ["nats-server", "-js", "-a", "127.0.0.1", "-p", "{port}", "-sd", "{dir}"],
+        tmp_path / "nats",
+    )
+    server.start()
+    try:
+        pubsub = make(natsURL=f"nats://127.0.0.1:{server.port}", ackWait="2s")
+        await pubsub.init()
+        topic = unique("t")
+        inbox = Inbox()
+        await pubsub.subscribe(topic, inbox, consumer_group="g", metadata={})
+        await publish_all(pubsub, topic, payloads("before", 5))
+        await inbox.wait_acked(payloads("before", 5))
+
+        server.stop()
+        loop = asyncio.get_running_loop()
+
+        async def publish_fails() -> bool:
+            started = loop.time()
+            with pytest.raises(ComponentError):
+                await pubsub.publish(topic, b"during", metadata={})
+            return loop.time() - started < 1.0  # fails fast, not after the publish timeout
+
+        await eventually(publish_fails, within=10)
+
+        server.start()
+
+        async def publishes_again() -> bool:
+            try:
+                await pubsub.publish(topic, b"after", metadata={})
+            except ComponentError:
+                return False
+            return True
+
+        await eventually(publishes_again, within=20, interval=0.2)
+        await inbox.wait_acked([b"after"], within=30)
+        assert b"during" not in inbox.received
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_nats_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.CRITICAL, logger="nats")
