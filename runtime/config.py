@@ -84,6 +84,7 @@ class SidecarConfig:
     ca_files: tuple[Path | None, Path | None, Path | None] = (None, None, None)
     """--trust-anchors-file, --issuer-cert, --issuer-key"""
     metrics_port: int = DEFAULT_METRICS_PORT
+    flagd_port: int | None = None  # an extra gRPC listener (flagd providers' default: 8013)
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str = ""  # $NAMESPACE; empty in standalone mode, as in Dapr
@@ -373,6 +374,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     from runtime.security.cli import add_ca_source_flags
 
     add_ca_source_flags(sec)
+    _flag(
+        p.add_argument_group("feature flags"),
+        "--flagd-port",
+        type=int,
+        default=None,
+        help="also serve the gRPC API (flagd's services included) on this port, e.g. 8013,"
+        " the OpenFeature flagd providers' default",
+    )
     p.add_argument("--version", action="version", version=f"tandem {__version__}")
     p.add_argument("--build-info", action="version", version=f"tandem {__version__}")
     compat = p.add_argument_group(
@@ -490,6 +499,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         ("--dapr-http-port", ns.dapr_http_port),
         ("--dapr-grpc-port", ns.dapr_grpc_port),
         ("--metrics-port", ns.metrics_port),
+        ("--flagd-port", ns.flagd_port or 0),
     ):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag}: {port} is not a TCP port")
@@ -558,6 +568,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
             Path(ns.issuer_key) if ns.issuer_key else None,
         ),
         metrics_port=ns.metrics_port,
+        flagd_port=ns.flagd_port,
         api_token=token,
         app_api_token=env.get("APP_API_TOKEN") or None,
         namespace=env.get("NAMESPACE", ""),

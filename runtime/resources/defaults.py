@@ -12,7 +12,8 @@ __all__ = ["default_components"]
 def default_components(home: Path) -> list[ComponentManifest]:
     """``statestore``: SQLite in ``$TANDEM_HOME/data/state.db``, shared by every app on the
     machine (keys are prefixed with the app id); ``pubsub``: SQLite in
-    ``$TANDEM_HOME/data/pubsub.db``, shared likewise (apps on one machine talk through it)."""
+    ``$TANDEM_HOME/data/pubsub.db``, shared likewise (apps on one machine talk through it);
+    ``flags``: ``$TANDEM_HOME/flags.json`` as a ``flags.file`` source when that file exists."""
     db = home / "data" / "state.db"
     statestore = ComponentManifest.model_validate(
         {
@@ -42,4 +43,22 @@ def default_components(home: Path) -> list[ComponentManifest]:
             "source": "<embedded defaults>",
         }
     )
-    return [statestore, pubsub]
+    defaults = [statestore, pubsub]
+    flags = home / "flags.json"
+    if flags.is_file():  # ``flags``: the flagd flag file, watched
+        defaults.append(
+            ComponentManifest.model_validate(
+                {
+                    "apiVersion": "dapr.io/v1alpha1",
+                    "kind": "Component",
+                    "metadata": {"name": "flags"},
+                    "spec": {
+                        "type": "flags.file",
+                        "version": "v1",
+                        "metadata": [{"name": "path", "value": str(flags)}],
+                    },
+                    "source": "<embedded defaults>",
+                }
+            )
+        )
+    return defaults
