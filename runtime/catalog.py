@@ -22,6 +22,13 @@ class CatalogEntry:
 
 
 CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        type="nameresolution.sqlite", target="components.nameresolution.sqlite:SqliteResolver"
+    ),
+    CatalogEntry(
+        type="nameresolution.static", target="components.nameresolution.static:StaticResolver"
+    ),
+    CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),

@@ -59,7 +59,7 @@ class SidecarConfig:
     app_channel_address: str = "127.0.0.1"
     http_port: int = DEFAULT_HTTP_PORT
     grpc_port: int = DEFAULT_GRPC_PORT
-    internal_grpc_port: int | None = None  # --dapr-internal-grpc-port: sidecar-to-sidecar (later)
+    internal_grpc_port: int | None = None  # --dapr-internal-grpc-port: sidecar-to-sidecar calls
     listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     resources_paths: tuple[Path, ...] = ()
     config_paths: tuple[Path, ...] = ()
@@ -254,6 +254,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     api = p.add_argument_group("API servers")
     _flag(api, "--dapr-http-port", type=int, default=DEFAULT_HTTP_PORT)
     _flag(api, "--dapr-grpc-port", type=int, default=DEFAULT_GRPC_PORT)
+    _flag(
+        api,
+        "--dapr-internal-grpc-port",
+        default=None,
+        metavar="PORT",
+        help="port for calls from other sidecars (default: a free port, registered for them)",
+    )
     _flag(
         api,
         "--dapr-listen-addresses",

@@ -25,7 +25,6 @@ BOOL_LITERALS = _TRUE | _FALSE
 
 # daprd flags Tandem accepts for compatibility but does not act on (yet): flag -> what it is for.
 UNUSED_VALUE_FLAGS: dict[str, str] = {
-    "--dapr-internal-grpc-port": "sidecar-to-sidecar calls",
     "--dapr-internal-grpc-listen-address": "sidecar-to-sidecar calls",
     "--dapr-public-port": "the public health port",
     "--dapr-public-listen-address": "the public health port",

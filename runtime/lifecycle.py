@@ -16,12 +16,16 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import ValidationError
 
 from components.base import ComponentContext
+from components.nameresolution import Address, NameResolver, RegisteringResolver, Registration
 from runtime._version import __version__
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
@@ -29,6 +33,8 @@ from runtime.appchannel.base import AppChannel, AppSubscription
 from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
+from runtime.internal.client import InternalClient
+from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
@@ -44,6 +50,7 @@ from runtime.resources.manifest import ComponentManifest
 from runtime.resources.subscription import load_subscriptions
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
+from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.pubsub_outbox import Outbox
@@ -141,8 +148,22 @@ class Sidecar:
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
+            resolver = await self._start_resolver(stack)
+            client = InternalClient()
+            stack.push_async_callback(client.aclose)  # after the APIs drain
+            policies = Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             services = self._services(
-                components, observer, Resiliency(resiliency, events=metrics or NOOP_EVENTS)
+                components,
+                observer,
+                policies,
+                InvokeService(
+                    app_id=cfg.app_id,
+                    namespace=cfg.namespace,
+                    resolver=resolver,
+                    client=client,
+                    app_channel=lambda: self.app_channel,
+                    resiliency=policies,
+                ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
             # after the APIs drain, before the app channel closes: no callback is cut short
@@ -151,6 +172,7 @@ class Sidecar:
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
                 await self._start_delivery(stack, services, services.subscriptions)
+            await self._start_internal(stack, services, resolver)
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -162,8 +184,68 @@ class Sidecar:
             )
             return await self._serve(stack, services)
 
+    async def _start_resolver(self, stack: AsyncExitStack) -> NameResolver:
+        """The Configuration's ``nameResolution`` component (default ``nameresolution.sqlite``),
+        initialised; raises ConfigError when its type or configuration is invalid."""
+        spec = self.configuration.model.nameResolution
+        kind = f"nameresolution.{spec.component}" if spec else "nameresolution.sqlite"
+        where = ", ".join(self.configuration.sources) or "defaults"
+        try:
+            cls = Registry().resolve(kind, spec.version if spec else "v1")
+            data = spec.configuration if spec and spec.configuration else {}
+            metadata = cls.Metadata.model_validate(data)
+        except (LookupError, ImportError, ValidationError) as exc:
+            raise ConfigError([Issue(where, str(exc), path="spec.nameResolution")]) from exc
+        resolver = cast("NameResolver", cls(metadata, context=self._context_for(kind)))
+        await resolver.init()
+        stack.push_async_callback(resolver.close)
+        return resolver
+
+    def _context_for(self, name: str) -> ComponentContext:
+        return ComponentContext(
+            name=name,
+            app_id=self.config.app_id,
+            namespace=self.config.namespace,
+            home=self.config.home,
+            logger=logging.getLogger(f"tandem.component.{name}"),
+        )
+
+    async def _start_internal(
+        self, stack: AsyncExitStack, services: Services, resolver: NameResolver
+    ) -> None:
+        """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
+        name resolver (withdrawn first on shutdown)."""
+        cfg = self.config
+        server = InternalServer(
+            services.invoke.call_local,
+            addresses=cfg.listen_addresses,
+            port=cfg.internal_grpc_port or 0,
+            grace=cfg.graceful_shutdown_seconds,
+        )
+        await server.start()
+        stack.push_async_callback(server.stop)
+        if isinstance(resolver, RegisteringResolver):
+            host = cfg.listen_addresses[0]
+            if host in ("0.0.0.0", "::", ""):
+                host = socket.gethostname()
+            await resolver.register(
+                Registration(
+                    app_id=cfg.app_id,
+                    namespace=cfg.namespace,
+                    address=Address(host, server.port),
+                    pid=os.getpid(),
+                    hostname=socket.gethostname(),
+                )
+            )
+            stack.push_async_callback(resolver.unregister)
+        log.info("sidecar-to-sidecar calls on port %d", server.port)
+
     def _services(
-        self, components: ComponentStore, observer: Observer, resiliency: Resiliency
+        self,
+        components: ComponentStore,
+        observer: Observer,
+        resiliency: Resiliency,
+        invoke: InvokeService,
     ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
@@ -209,6 +291,7 @@ class Sidecar:
             state=state,
             metadata=metadata,
             status=self.status,
+            invoke=invoke,
             configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,

@@ -31,6 +31,7 @@ class Reply:
     headers: Headers
     body: AsyncIterator[bytes]
     close: Callable[[], Awaitable[None]]
+    complete: bytes | None = None  # the whole body, when it arrived with the headers
 
 
 class Transport(Protocol):
@@ -82,12 +83,20 @@ class AiohttpTransport:
         async def close() -> None:
             resp.release()
 
+        if resp.content.is_eof():  # the whole body came with the headers: no streaming needed
+            complete = resp.content.read_nowait(-1)
+            resp.release()
+            return Reply(resp.status, tuple(resp.headers.items()), _once(complete), close, complete)
         return Reply(resp.status, tuple(resp.headers.items()), chunks(), close)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 class HttpxH2CTransport:

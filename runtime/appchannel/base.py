@@ -141,6 +141,11 @@ class InvokeResponse:
         finally:
             await self.aclose()
 
+    @property
+    def complete_body(self) -> bytes | None:
+        """The whole body when it is already in memory (no streaming needed), else None."""
+        return self._body if isinstance(self._body, bytes) else None
+
     async def read(self) -> bytes:
         """The whole body (and the response is closed)."""
         return b"".join([chunk async for chunk in self])

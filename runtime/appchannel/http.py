@@ -93,7 +93,7 @@ class HttpAppChannel:
             status=reply.status,
             headers=resp_headers,
             content_type=content_type,
-            body=reply.body,
+            body=reply.complete if reply.complete is not None else reply.body,
             on_close=close,
         )
 

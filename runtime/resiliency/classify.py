@@ -6,7 +6,8 @@ never retried and never counts as a circuit-breaker failure. They are
 * the component errors about the request: ``ETagMismatch``, ``ETagInvalid``,
   ``InvalidRequest``, ``NotSupported``, and a ``BulkError`` made only of those;
 * an error carrying an HTTP status below 500 (``APIError`` and the app channel's status
-  errors expose ``http_status``), except 408 Request Timeout and 429 Too Many Requests.
+  errors expose ``http_status``, and ``grpc_code`` or ``grpc_status``), except 408 Request
+  Timeout and 429 Too Many Requests.
 
 Everything else (connection errors, timeouts, server errors, open breakers) is a failure.
 ``status_codes`` gives the HTTP and gRPC status an error carries, for ``matching`` filters.
@@ -31,7 +32,7 @@ def _http_status(exc: BaseException) -> int | None:
 
 
 def _grpc_status(exc: BaseException) -> int | None:
-    status = getattr(exc, "grpc_status", None)
+    status = getattr(exc, "grpc_code", None) or getattr(exc, "grpc_status", None)
     if status is None:
         return None
     value = getattr(status, "value", status)  # grpc.StatusCode's value is (code, name)

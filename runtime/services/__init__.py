@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
     from runtime.services.configuration import ConfigurationService
+    from runtime.services.invoke import InvokeService
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
     from runtime.services.pubsub_subscriptions import SubscriptionManager
@@ -29,6 +30,7 @@ class Services:
     state: StateService
     metadata: MetadataService
     status: RuntimeStatus
+    invoke: InvokeService
     configuration: ConfigurationService
     pubsub: PubSubService
     secrets: SecretsService

@@ -12,13 +12,16 @@ from typing import Any
 
 from tests.conformance._harness import Block
 from tests.conformance.configuration.block import CONFIGURATION
+from tests.conformance.nameresolution.block import NAMERESOLUTION
 from tests.conformance.pubsub.block import PUBSUB
 from tests.conformance.secretstores.block import SECRETSTORES
 from tests.conformance.state.block import STATE
 
 __all__ = ["BLOCKS", "block_of"]
 
-BLOCKS: Mapping[str, Block[Any]] = {b.name: b for b in (STATE, CONFIGURATION, PUBSUB, SECRETSTORES)}
+BLOCKS: Mapping[str, Block[Any]] = {
+    b.name: b for b in (STATE, CONFIGURATION, PUBSUB, SECRETSTORES, NAMERESOLUTION)
+}
 
 _ROOT = Path(__file__).resolve().parent
 

@@ -345,7 +345,7 @@ def test_sdk_test_runner_style_command_line_starts_and_names_ignored_flags(tmp_p
         "--mode",
         "standalone",
         "--dapr-internal-grpc-port",
-        str(free_port()),
+        str(internal := free_port()),
         "--placement-host-address",
         "localhost:50005",
         "-scheduler-host-address=localhost:50006",
@@ -356,7 +356,7 @@ def test_sdk_test_runner_style_command_line_starts_and_names_ignored_flags(tmp_p
     logs = sc.logs()
     for flag in ("--placement-host-address", "--scheduler-host-address", "--enable-profiling"):
         assert f"flag {flag} accepted for compatibility with daprd and ignored" in logs
-    assert "--dapr-internal-grpc-port" in logs
+    assert f"sidecar-to-sidecar calls on port {internal}" in logs
     assert "Traceback" not in logs
 
 

@@ -64,7 +64,12 @@ def test_empty_home_components_folder_means_no_components(tmp_path: Path) -> Non
     (tmp_path / "home" / "components").mkdir(parents=True)
     with Sidecar.start(tmp_path) as sc:
         assert components(sc) == []
-    assert not (tmp_path / "home" / "data").exists()
+    data = tmp_path / "home" / "data"  # only the name resolution registry, no state store file
+    assert {p.name for p in data.iterdir()} <= {
+        "nameresolution.db",
+        "nameresolution.db-wal",
+        "nameresolution.db-shm",
+    }
 
 
 def test_resources_path_wins_over_home_components(tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ from components.configuration import ConfigurationStore
 from components.configuration.file import FileConfigurationStore
 from components.configuration.postgresql import PostgresConfigurationStore
 from components.configuration.redis import RedisConfigurationStore
+from components.nameresolution import NameResolver, RegisteringResolver
+from components.nameresolution.dns import DnsResolver
+from components.nameresolution.sqlite import SqliteResolver
+from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
 from components.secretstores import SecretStore
@@ -62,6 +66,18 @@ _queryable(InMemoryStateStore, SqliteStateStore, PostgresStateStore)
 _key_listers(InMemoryStateStore, SqliteStateStore, RedisStateStore, PostgresStateStore)
 
 
+def _resolvers(*classes: type[NameResolver]) -> tuple[type[NameResolver], ...]:
+    return classes
+
+
+def _registering(*classes: type[RegisteringResolver]) -> object:
+    return classes
+
+
+RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
+_registering(SqliteResolver)
+
+
 def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
     return classes
 
@@ -99,5 +115,6 @@ CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
     "secretstores": SECRET_STORES,
+    "nameresolution": RESOLVERS,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -33,6 +33,7 @@ EXPECTED_DAPR_RPCS = {
     "GetMetadata",
     "SetMetadata",
     "Shutdown",
+    "InvokeService",
     "GetConfigurationAlpha1",
     "GetConfiguration",
     "SubscribeConfigurationAlpha1",

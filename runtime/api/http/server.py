@@ -2,7 +2,8 @@
 
 Middleware order, outermost first: in-flight count (for the drain), telemetry (span, metrics,
 API log; sees the final status), errors (every failure becomes a Dapr error body), auth
-(``dapr-api-token``), body limits (reads the body within its timeout and budget), the handler.
+(``dapr-api-token``), the blocks' own middleware (service invocation, which streams), body
+limits (reads the body within its timeout and budget), the handler.
 Connections are served by ``limits.GuardedRunner`` (header/idle timeouts).
 """
 
@@ -66,6 +67,7 @@ def build_app(
     chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
     if api_token:
         chain.append(auth_middleware(api_token))
+    chain.extend(m for block in blocks for m in block.http_middleware)
     chain.append(limits_middleware(limits))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
     app[_IN_FLIGHT] = _InFlight()

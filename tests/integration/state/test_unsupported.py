@@ -39,8 +39,10 @@ from protos.tandem.v1 import tandem_pb2, tandem_pb2_grpc
 from runtime.api.grpc.server import GrpcServer
 from runtime.api.http.server import build_app
 from runtime.compstore import ComponentStore, LiveComponent
+from runtime.internal.client import InternalClient
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
+from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
 from runtime.services.secrets import SecretsService
@@ -112,6 +114,13 @@ def _services(components: ComponentStore) -> Services:
             app_connection=AppConnection(port=None, protocol="http", channel_address="127.0.0.1"),
         ),
         status=RuntimeStatus(),
+        invoke=InvokeService(
+            app_id="bare-app",
+            namespace="",
+            resolver=None,
+            client=InternalClient(),
+            app_channel=lambda: None,
+        ),
         configuration=ConfigurationService(components),
         pubsub=PubSubService(components, app_id="bare-app"),
         secrets=SecretsService(components),

@@ -387,7 +387,6 @@ def test_value_flags_take_both_go_forms(argv: list[str], attr: str, expected: ob
 
 
 UNUSED = [
-    ["--dapr-internal-grpc-port", "50002"],
     ["--placement-host-address", "localhost:50005"],
     ["--scheduler-host-address=localhost:50006"],
     ["-control-plane-address", "localhost:50007"],
@@ -414,7 +413,17 @@ def test_daprd_flags_tandem_does_not_use_are_accepted_and_named(argv: list[str])
 
 def test_every_unused_flag_at_once_like_an_sdk_test_runner() -> None:
     argv = [a for item in UNUSED for a in item]
-    cfg = config("--app-id", "o", *argv, "--mode", "standalone", "--", "app")
+    cfg = config(
+        "--app-id",
+        "o",
+        *argv,
+        "--dapr-internal-grpc-port",
+        "50002",
+        "--mode",
+        "standalone",
+        "--",
+        "app",
+    )
     assert len(cfg.unused_flags) == len(UNUSED)
     assert cfg.internal_grpc_port == 50002
 

@@ -4,8 +4,10 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from protos.dapr.common.v1 import common_pb2 as protos_dot_dapr_dot_common_dot_v1_dot_common__pb2
 from protos.dapr.runtime.v1 import configuration_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_configuration__pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2
+from protos.dapr.runtime.v1 import invoke_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_metadata__pb2
 from protos.dapr.runtime.v1 import pubsub_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_pubsub__pb2
 from protos.dapr.runtime.v1 import secret_pb2 as protos_dot_dapr_dot_runtime_dot_v1_dot_secret__pb2
@@ -119,6 +121,11 @@ class DaprStub:
                 '/dapr.proto.runtime.v1.Dapr/Shutdown',
                 request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.InvokeService = channel.unary_unary(
+                '/dapr.proto.runtime.v1.Dapr/InvokeService',
+                request_serializer=protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.SerializeToString,
+                response_deserializer=protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.FromString,
                 _registered_method=True)
         self.GetConfigurationAlpha1 = channel.unary_unary(
                 '/dapr.proto.runtime.v1.Dapr/GetConfigurationAlpha1',
@@ -267,6 +274,13 @@ class DaprServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InvokeService(self, request, context):
+        """Calls a method of another app (deprecated in Dapr, still used by the SDKs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetConfigurationAlpha1(self, request, context):
         """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name).
         """
@@ -388,6 +402,11 @@ def add_DaprServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'InvokeService': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvokeService,
+                    request_deserializer=protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.FromString,
+                    response_serializer=protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.SerializeToString,
             ),
             'GetConfigurationAlpha1': grpc.unary_unary_rpc_method_handler(
                     servicer.GetConfigurationAlpha1,
@@ -852,6 +871,33 @@ class Dapr:
             '/dapr.proto.runtime.v1.Dapr/Shutdown',
             protos_dot_dapr_dot_runtime_dot_v1_dot_dapr__pb2.ShutdownRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvokeService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dapr.proto.runtime.v1.Dapr/InvokeService',
+            protos_dot_dapr_dot_runtime_dot_v1_dot_invoke__pb2.InvokeServiceRequest.SerializeToString,
+            protos_dot_dapr_dot_common_dot_v1_dot_common__pb2.InvokeResponse.FromString,
             options,
             channel_credentials,
             insecure,

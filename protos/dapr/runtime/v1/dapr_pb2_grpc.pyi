@@ -11,8 +11,10 @@ Dapr's. Methods not declared here are answered with UNIMPLEMENTED by gRPC.
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from protos.dapr.common.v1 import common_pb2 as _common_pb2
 from protos.dapr.runtime.v1 import configuration_pb2 as _configuration_pb2
 from protos.dapr.runtime.v1 import dapr_pb2 as _dapr_pb2
+from protos.dapr.runtime.v1 import invoke_pb2 as _invoke_pb2
 from protos.dapr.runtime.v1 import metadata_pb2 as _metadata_pb2
 from protos.dapr.runtime.v1 import pubsub_pb2 as _pubsub_pb2
 from protos.dapr.runtime.v1 import secret_pb2 as _secret_pb2
@@ -74,6 +76,8 @@ class DaprStub:
     """Sets one extended metadata attribute."""
     Shutdown: _grpc.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]
     """Asks the sidecar to shut down."""
+    InvokeService: _grpc.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]
+    """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
     GetConfigurationAlpha1: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
     """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
     GetConfiguration: _grpc.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]
@@ -119,6 +123,8 @@ class DaprAsyncStub(DaprStub):
     """Sets one extended metadata attribute."""
     Shutdown: _aio.UnaryUnaryMultiCallable[_dapr_pb2.ShutdownRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Asks the sidecar to shut down."""
+    InvokeService: _aio.UnaryUnaryMultiCallable[_invoke_pb2.InvokeServiceRequest, _common_pb2.InvokeResponse]  # type: ignore[assignment]
+    """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
     GetConfigurationAlpha1: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
     """Reads configuration items (GetConfigurationAlpha1: the same, Dapr's older name)."""
     GetConfiguration: _aio.UnaryUnaryMultiCallable[_configuration_pb2.GetConfigurationRequest, _configuration_pb2.GetConfigurationResponse]  # type: ignore[assignment]
@@ -257,6 +263,14 @@ class DaprServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Asks the sidecar to shut down."""
+
+    @_abc_1.abstractmethod
+    def InvokeService(
+        self,
+        request: _invoke_pb2.InvokeServiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.InvokeResponse, _abc.Awaitable[_common_pb2.InvokeResponse]]:
+        """Calls a method of another app (deprecated in Dapr, still used by the SDKs)."""
 
     @_abc_1.abstractmethod
     def GetConfigurationAlpha1(

@@ -1,0 +1,324 @@
+"""Service invocation: the latency and cost Tandem adds per hop, beside nginx, in one run.
+
+    python bench/invoke.py                    # 5 s per wrk point
+    python bench/invoke.py --duration 3 --stream-bytes 268435456   # quicker
+
+Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. One aiohttp app
+(``_invoke_app.py``: ``GET /hello`` answers 100 bytes) is called
+
+- directly;
+- through one Tandem sidecar (the callee's own: ``/v1.0/invoke/callee/method/hello``);
+- through two sidecars (the caller's, then the callee's, found by ``nameresolution.sqlite``);
+- through one and two nginx reverse proxies (keep-alive upstreams, one worker each, configured
+  here in a temp folder) as the reference proxy.
+
+Per path, wrk gives the throughput at 16 connections and p50/p99 at 1 connection. The added
+p50 per hop is (p50 of the path - p50 direct) / hops. Then, at a fixed 1,000 requests/s through
+both sidecars (an open-loop asyncio client), each sidecar's CPU (mCPU) and RSS; and a 1 GiB
+response streamed through both, with each sidecar's peak RSS growth. Targets (issue 10): Tandem
+adds at most 3x nginx's p50 per hop; < 150 mCPU and < 60 MB per sidecar at 1,000 rps; RSS growth
+< 20 MB while streaming 1 GB. Results go to ``bench/results/invoke-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    REPO,
+    Sidecar,
+    cpu_seconds,
+    free_port,
+    git_revision,
+    machine,
+    probe,
+    rss_kib,
+    verdict,
+)
+
+__all__ = ["main"]
+
+APP = Path(__file__).resolve().with_name("_invoke_app.py")
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx-{port}.pid;
+error_log {dir}/nginx-{port}.err warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body-{port};
+  proxy_temp_path {dir}/proxy-{port};
+  fastcgi_temp_path {dir}/fcgi-{port};
+  uwsgi_temp_path {dir}/uwsgi-{port};
+  scgi_temp_path {dir}/scgi-{port};
+  upstream next {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://next;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+def _wait_port(port: int, path: str = "/hello", timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe(port, path) is not None:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+def _nginx(workdir: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    conf = workdir / f"nginx-{port}.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, upstream=upstream))
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_port(port)
+    return proc, port
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        result[f"p{pct}_ms"] = _ms(match.group(1)) if match else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return result
+
+
+async def _fixed_rate(url: str, rate: int, seconds: float) -> dict[str, float]:
+    """Open loop: one request every 1/rate s (up to 64 in flight); the rate achieved."""
+    import aiohttp
+
+    done = failed = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        slots = asyncio.Semaphore(64)
+
+        async def one() -> None:
+            nonlocal done, failed
+            try:
+                async with session.get(url) as r:
+                    await r.read()
+                    done += r.status == 200
+                    failed += r.status != 200
+            finally:
+                slots.release()
+
+        start = time.perf_counter()
+        tasks = set()
+        n = 0
+        while (now := time.perf_counter()) - start < seconds:
+            due = start + n / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            await slots.acquire()
+            task = asyncio.create_task(one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {"achieved_rps": done / elapsed, "failed": failed}
+
+
+def cost_at_rate(url: str, pids: dict[str, int], rate: int, seconds: float) -> dict[str, Any]:
+    asyncio.run(_fixed_rate(url, rate, 2.0))  # warm-up
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    t0 = time.perf_counter()
+    load = asyncio.run(_fixed_rate(url, rate, seconds))
+    elapsed = time.perf_counter() - t0
+    out: dict[str, Any] = {"load": load}
+    for name, pid in pids.items():
+        out[name] = {
+            "mcpu": (cpu_seconds(pid) - before[name]) / elapsed * 1000,
+            "rss_mb": (rss_kib(pid) or 0) / 1024,
+        }
+    return out
+
+
+def stream(url: str, pids: dict[str, int], size: int) -> dict[str, Any]:
+    import urllib.request
+
+    before = {name: rss_kib(pid) or 0 for name, pid in pids.items()}
+    peak = dict(before)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for name, pid in pids.items():
+                peak[name] = max(peak[name], rss_kib(pid) or 0)
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    received = 0
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            while chunk := response.read(1 << 20):
+                received += len(chunk)
+    finally:
+        stop.set()
+        sampler.join()
+    elapsed = time.perf_counter() - t0
+    return {
+        "bytes": received,
+        "seconds": elapsed,
+        "mb_per_s": received / elapsed / 1e6,
+        "rss_growth_mb": {n: (peak[n] - before[n]) / 1024 for n in pids},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk point")
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--stream-bytes", type=int, default=1 << 30)
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install -y wrk nginx", file=sys.stderr)
+            return 2
+
+    procs: list[subprocess.Popen[bytes]] = []
+    sidecars: list[Sidecar] = []
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-invoke-") as tmp:
+        workdir = Path(tmp)
+        try:
+            app_port = free_port()
+            procs.append(subprocess.Popen([sys.executable, str(APP), str(app_port)]))
+            _wait_port(app_port)
+            env = {"PYTHONPATH": str(REPO)}  # run this checkout, whatever venv runs the bench
+            callee = Sidecar.spawn(
+                workdir, app_id="callee", extra_args=["--app-port", str(app_port)], env=env
+            )
+            sidecars.append(callee)
+            callee.wait_ready()
+            caller = Sidecar.spawn(workdir, app_id="caller", env=env)
+            sidecars.append(caller)
+            caller.wait_ready()
+            nginx2, nginx2_port = _nginx(workdir, app_port)
+            nginx1, nginx1_port = _nginx(workdir, nginx2_port)
+            procs += [nginx2, nginx1]
+            invoke = "/v1.0/invoke/callee/method/hello"
+            paths = {
+                "direct": (f"http://127.0.0.1:{app_port}/hello", 0),
+                "nginx x1": (f"http://127.0.0.1:{nginx2_port}/hello", 1),
+                "nginx x2": (f"http://127.0.0.1:{nginx1_port}/hello", 2),
+                "tandem x1": (f"http://127.0.0.1:{callee.http_port}{invoke}", 1),
+                "tandem x2": (f"http://127.0.0.1:{caller.http_port}{invoke}", 2),
+            }
+            results: dict[str, Any] = {}
+            for name, (url, hops) in paths.items():
+                wrk(url, 16, 1.0)  # warm-up: connections, caches
+                c16 = wrk(url, 16, args.duration)
+                c1 = wrk(url, 1, args.duration)
+                results[name] = {"hops": hops, "c16": c16, "c1": c1}
+                bad = c16["non_2xx"] + c1["non_2xx"]
+                print(
+                    f"{name:10s} c=16 {c16['rps']:8.0f}/s   c=1 p50 {c1['p50_ms'] * 1000:6.0f} us"
+                    f"  p99 {c1['p99_ms'] * 1000:6.0f} us   non-2xx {bad:.0f}"
+                )
+            direct = results["direct"]["c1"]["p50_ms"]
+            added = {
+                name: (r["c1"]["p50_ms"] - direct) / r["hops"]
+                for name, r in results.items()
+                if r["hops"]
+            }
+            tandem_hop = (added["tandem x1"] + added["tandem x2"]) / 2
+            nginx_hop = (added["nginx x1"] + added["nginx x2"]) / 2
+            ratio = tandem_hop / nginx_hop if nginx_hop > 0 else float("inf")
+            print(
+                f"p50 added per hop: tandem {tandem_hop * 1000:.0f} us, "
+                f"nginx {nginx_hop * 1000:.0f} us -> {ratio:.1f}x  [{verdict(ratio <= 3)} <= 3x]"
+            )
+            cost = cost_at_rate(
+                paths["tandem x2"][0],
+                {"caller": caller.pid, "callee": callee.pid},
+                args.rate,
+                args.rate_seconds,
+            )
+            for side in ("caller", "callee"):
+                c = cost[side]
+                print(
+                    f"{side} sidecar at {cost['load']['achieved_rps']:.0f} rps: "
+                    f"{c['mcpu']:.0f} mCPU [{verdict(c['mcpu'] < 150)} < 150], "
+                    f"RSS {c['rss_mb']:.1f} MB [{verdict(c['rss_mb'] < 60)} < 60]"
+                )
+            streamed = stream(
+                f"http://127.0.0.1:{caller.http_port}/v1.0/invoke/callee/method/big"
+                f"?bytes={args.stream_bytes}",
+                {"caller": caller.pid, "callee": callee.pid},
+                args.stream_bytes,
+            )
+            growth = streamed["rss_growth_mb"]
+            print(
+                f"streamed {streamed['bytes'] / 2**30:.2f} GiB through two sidecars at "
+                f"{streamed['mb_per_s']:.0f} MB/s; RSS growth caller {growth['caller']:.1f} MB, "
+                f"callee {growth['callee']:.1f} MB [{verdict(max(growth.values()) < 20)} < 20]"
+            )
+            report = {
+                "machine": machine(),
+                "git": git_revision(),
+                "args": vars(args),
+                "paths": results,
+                "added_p50_ms_per_hop": added,
+                "ratio_tandem_to_nginx": ratio,
+                "at_rate": cost,
+                "stream": streamed,
+            }
+            out = REPO / "bench" / "results"
+            out.mkdir(exist_ok=True)
+            target = out / f"invoke-{time.strftime('%Y%m%d-%H%M%S')}.json"
+            target.write_text(json.dumps(report, indent=2))
+            print(f"written to {target.relative_to(REPO)}")
+        finally:
+            for sc in sidecars:
+                sc.stop()
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
