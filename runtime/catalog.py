@@ -29,6 +29,11 @@ CATALOG: tuple[CatalogEntry, ...] = (
         type="nameresolution.static", target="components.nameresolution.static:StaticResolver"
     ),
     CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
+    CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
+    CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
+    CatalogEntry(
+        type="flags.configuration", target="components.flags.configuration:ConfigurationFlagSource"
+    ),
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),

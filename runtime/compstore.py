@@ -15,12 +15,14 @@ from typing import Generic, TypeVar, cast
 
 from components.base import Component
 from components.configuration import ConfigurationStore
+from components.flags import FlagSource
 from components.pubsub import PubSub
 from components.secretstores import SecretStore
 from components.state import StateStore
 
 __all__ = [
     "CONFIGURATION",
+    "FLAGS",
     "PUBSUB",
     "SECRET_STORES",
     "STATE",
@@ -32,6 +34,7 @@ STATE = "state"
 CONFIGURATION = "configuration"
 PUBSUB = "pubsub"
 SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
+FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
 
@@ -50,13 +53,22 @@ class LiveComponent(Generic[C_co]):
 class ComponentStore:
     def __init__(self) -> None:
         self._by_block: dict[str, dict[str, LiveComponent[Component]]] = {}
+        # served by another block's getters too, but listed once (see ``add_view``)
+        self._views: dict[str, dict[str, LiveComponent[Component]]] = {}
 
     def add(self, component: LiveComponent[Component]) -> None:
         self._by_block.setdefault(component.block, {})[component.name] = component
 
+    def add_view(self, component: LiveComponent[Component]) -> None:
+        """Serve ``component`` through ``block``'s getters without listing it (iteration,
+        ``names``): another block's component seen through this block's API (a flag source
+        read through the configuration API). A real component of that name wins."""
+        self._views.setdefault(component.block, {})[component.name] = component
+
     def get(self, block: str, name: str) -> LiveComponent[Component] | None:
         """The component, typed only as a Component: prefer the block's own getter."""
-        return self._by_block.get(block, {}).get(name)
+        found = self._by_block.get(block, {}).get(name)
+        return found if found is not None else self._views.get(block, {}).get(name)
 
     def state(self, name: str) -> LiveComponent[StateStore] | None:
         """The state store ``name``, or None when no state store has that name."""
@@ -74,8 +86,12 @@ class ComponentStore:
         """The secret store ``name``, or None when no secret store has that name."""
         return cast("LiveComponent[SecretStore] | None", self.get(SECRET_STORES, name))
 
+    def flags(self) -> list[LiveComponent[FlagSource]]:
+        """Every flag source, in the order the resources declared them."""
+        return cast("list[LiveComponent[FlagSource]]", list(self._by_block.get(FLAGS, {}).values()))
+
     def has_block(self, block: str) -> bool:
-        return bool(self._by_block.get(block))
+        return bool(self._by_block.get(block) or self._views.get(block))
 
     def names(self, block: str) -> list[str]:
         return sorted(self._by_block.get(block, {}))

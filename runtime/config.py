@@ -81,6 +81,7 @@ class SidecarConfig:
     app_max_concurrency: int = -1  # concurrent calls into the app; -1 or 0: unlimited
     enable_metrics: bool = True
     metrics_port: int = DEFAULT_METRICS_PORT
+    flagd_port: int | None = None  # an extra gRPC listener (flagd providers' default: 8013)
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str = ""  # $NAMESPACE; empty in standalone mode, as in Dapr
@@ -356,6 +357,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _flag(obs, "--enable-api-logging", default=False, help="one log line per API call")
     _flag(obs, "--enable-metrics", default=True)
     _flag(obs, "--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    _flag(
+        p.add_argument_group("feature flags"),
+        "--flagd-port",
+        type=int,
+        default=None,
+        help="also serve the gRPC API (flagd's services included) on this port, e.g. 8013,"
+        " the OpenFeature flagd providers' default",
+    )
     p.add_argument("--version", action="version", version=f"tandem {__version__}")
     p.add_argument("--build-info", action="version", version=f"tandem {__version__}")
     compat = p.add_argument_group(
@@ -473,6 +482,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         ("--dapr-http-port", ns.dapr_http_port),
         ("--dapr-grpc-port", ns.dapr_grpc_port),
         ("--metrics-port", ns.metrics_port),
+        ("--flagd-port", ns.flagd_port or 0),
     ):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag}: {port} is not a TCP port")
@@ -535,6 +545,7 @@ def config_from_args(ns: argparse.Namespace, env: Mapping[str, str]) -> SidecarC
         app_max_concurrency=ns.app_max_concurrency,
         enable_metrics=ns.enable_metrics,
         metrics_port=ns.metrics_port,
+        flagd_port=ns.flagd_port,
         api_token=token,
         app_api_token=env.get("APP_API_TOKEN") or None,
         namespace=env.get("NAMESPACE", ""),

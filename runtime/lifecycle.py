@@ -61,6 +61,7 @@ from runtime.status import RuntimeStatus
 
 if TYPE_CHECKING:
     from runtime.observability.metrics import Metrics
+    from runtime.services.flags import FlagsService
 
 __all__ = ["Sidecar", "load_all"]
 
@@ -145,6 +146,7 @@ class Sidecar:
             components = await start_components(
                 plans, stack, self._context, close_timeout=cfg.graceful_shutdown_seconds
             )
+            await self._bind_flag_sources(components)
             observer = TelemetryObserver(
                 metrics, component_types={c.name: c.type for c in components}
             )
@@ -277,6 +279,16 @@ class Sidecar:
         pubsub = PubSubService(
             components, app_id=cfg.app_id, observer=observer, resiliency=resiliency
         )
+        flags = None
+        if components.flags():
+            from runtime.services.flags import FlagsService, flag_telemetry
+
+            metrics = observer.metrics if isinstance(observer, TelemetryObserver) else None
+            flags = FlagsService(
+                [(c.name, c.instance) for c in components.flags()],
+                observe=flag_telemetry(metrics, self.config.app_id),
+            )
+            self._flags_as_configuration(components, flags)
         subscriptions = SubscriptionManager(
             pubsub,
             app_id=cfg.app_id,
@@ -295,6 +307,7 @@ class Sidecar:
             configuration=configuration,
             pubsub=pubsub,
             subscriptions=subscriptions,
+            flags=flags,
             secrets=self._secrets_service(components, observer),
         )
 
@@ -327,6 +340,39 @@ class Sidecar:
                 await outbox.aclose()
 
         stack.push_async_callback(stop)
+
+    @staticmethod
+    def _flags_as_configuration(components: ComponentStore, flags: FlagsService) -> None:
+        """Each flag source is also a configuration store of its name (Dapr SDKs read flags)."""
+        from runtime.compstore import CONFIGURATION, LiveComponent
+        from runtime.services.flags_configuration import FlagsConfigurationView
+
+        for live in components.flags():
+            view = FlagsConfigurationView(flags, live.name)
+            components.add_view(
+                LiveComponent(
+                    name=live.name,
+                    type=live.type,
+                    version=live.version,
+                    block=CONFIGURATION,
+                    instance=view,
+                )
+            )
+
+    @staticmethod
+    async def _bind_flag_sources(components: ComponentStore) -> None:
+        """Flag sources kept in configuration stores (``flags.configuration``) get their store
+        once every component is up; one that cannot load stops start-up."""
+        if not components.flags():
+            return
+        from components.flags.engine import FlagSetError
+        from runtime.resources.build import ComponentInitError
+        from runtime.services.flags import bind_sources
+
+        try:
+            await bind_sources(components)
+        except FlagSetError as exc:
+            raise ComponentInitError(str(exc)) from exc
 
     async def _close_app_channel(self) -> None:
         if self.app_channel is not None:
@@ -380,6 +426,7 @@ class Sidecar:
             port=cfg.grpc_port,
             max_message_size=cfg.max_body_size,
             api_token=cfg.api_token,
+            extra_ports=[(cfg.flagd_port, "--flagd-port")] if cfg.flagd_port else (),
             extra_interceptors=[
                 GrpcTelemetryInterceptor(metrics, app_id=cfg.app_id, api_logging=api_logging)
             ],

@@ -55,6 +55,7 @@ class ReceivedSpan:
     resource: dict[str, Any] = field(default_factory=dict)
     scope: str = ""
     transport: str = "grpc"
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, attributes)
 
 
 def _value(value: AnyValue) -> Any:
@@ -94,6 +95,7 @@ def _spans(request: ExportTraceServiceRequest, transport: str) -> list[ReceivedS
                         resource=resource,
                         scope=scope_spans.scope.name,
                         transport=transport,
+                        events=[(e.name, _attributes(e.attributes)) for e in span.events],
                     )
                 )
     return spans

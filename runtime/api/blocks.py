@@ -2,20 +2,29 @@
 
 Adding a block: write its service (``runtime/services/<block>.py``, a field on ``Services``),
 its HTTP routes (``runtime/api/http/routes/<block>.py``), its gRPC mixin
-(``runtime/api/grpc/rpcs/<block>.py``), then add one ``Block`` line below. ``build_app`` adds
+(``runtime/api/grpc/rpcs/<block>.py``), then add one ``Block`` line below. A block serving a
+gRPC service other than Dapr's and Tandem's names it in ``grpc_services``. ``build_app`` adds
 every block's routes; ``GrpcServer`` composes every block's mixins into one servicer per gRPC
 service (a mixin's generated base, e.g. ``DaprServicer``, says which service it extends).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from grpc import aio
 
+from protos.flagd.evaluation.v1 import evaluation_pb2_grpc as flagd_v1
+from protos.flagd.evaluation.v2 import evaluation_pb2_grpc as flagd_v2
+from protos.flagd.sync.v1 import sync_pb2_grpc as flagd_sync
 from runtime.api.grpc.rpcs import BlockRpcs
 from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
+from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
+from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.invoke import InvokeRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
@@ -24,13 +33,17 @@ from runtime.api.grpc.rpcs.secrets import SecretsRpcs
 from runtime.api.grpc.rpcs.state import StateRpcs
 from runtime.api.grpc.rpcs.state_keys import StateKeysRpcs
 from runtime.api.http.routes import configuration as configuration_routes
+from runtime.api.http.routes import flags as flags_routes
 from runtime.api.http.routes import invoke as invoke_routes
 from runtime.api.http.routes import pubsub as pubsub_routes
 from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import secrets as secrets_routes
 from runtime.api.http.routes import state as state_routes
 
-__all__ = ["BLOCKS", "Block"]
+__all__ = ["BLOCKS", "Block", "GrpcService"]
+
+GrpcService = tuple[type[Any], Callable[[Any, aio.Server], None]]
+"""A generated servicer base and its ``add_*_to_server``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +57,8 @@ class Block:
     http: tuple[web.RouteTableDef, ...] = ()
     http_middleware: tuple[Middleware, ...] = ()
     grpc: tuple[type[BlockRpcs], ...] = ()
+    # gRPC services of the block's own, served beside Dapr's (its mixins extend their bases)
+    grpc_services: tuple[GrpcService, ...] = ()
 
 
 BLOCKS: tuple[Block, ...] = (
@@ -55,6 +70,16 @@ BLOCKS: tuple[Block, ...] = (
         http=(invoke_routes.routes,),
         http_middleware=(invoke_routes.invoke_middleware,),
         grpc=(InvokeRpcs,),
+    ),
+    Block(
+        name="flags",
+        http=(flags_routes.routes,),
+        grpc=(FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs, FlagdSyncRpcs),
+        grpc_services=(
+            (flagd_v1.ServiceServicer, flagd_v1.add_ServiceServicer_to_server),
+            (flagd_v2.ServiceServicer, flagd_v2.add_ServiceServicer_to_server),
+            (flagd_sync.FlagSyncServiceServicer, flagd_sync.add_FlagSyncServiceServicer_to_server),
+        ),
     ),
     Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),
     Block(name="pubsub", http=(pubsub_routes.routes,), grpc=(PubSubRpcs,)),

@@ -232,6 +232,8 @@ class Metrics:
       ``breaker_rejections`` ``tandem_resiliency_breaker_rejections_total{app_id,target,policy}``
       (``target`` as in the Resiliency YAML: ``components.<name>.outbound``, ``apps.<id>``;
       recorded by ``runtime.resiliency`` through ``resiliency_retry`` and friends)
+    * ``feature_flag_evaluations``
+      ``tandem_feature_flag_evaluations_total{app_id,flag_key,variant,reason,error_type}``
 
     The API and component series are ``tandem_http_server_requests_total{app_id,method,path,
     status}``, ``tandem_http_server_latency_seconds{app_id,method,path}``,
@@ -350,6 +352,12 @@ class Metrics:
             "tandem_circuit_breaker_state",
             "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
             ["app_id", "target"],
+            registry=reg,
+        )
+        self.feature_flag_evaluations = Counter(
+            "tandem_feature_flag_evaluations_total",
+            "Feature flag evaluations, by flag key, variant, reason and error type.",
+            ["app_id", "flag_key", "variant", "reason", "error_type"],
             registry=reg,
         )
         self.resiliency_retries = Counter(

@@ -11,7 +11,8 @@ __all__ = ["default_components"]
 
 def default_components(home: Path) -> list[ComponentManifest]:
     """``statestore``: SQLite in ``$TANDEM_HOME/data/state.db``, shared by every app on the
-    machine (keys are prefixed with the app id)."""
+    machine (keys are prefixed with the app id); ``flags``: ``$TANDEM_HOME/flags.json`` as a
+    ``flags.file`` source when that file exists."""
     db = home / "data" / "state.db"
     statestore = ComponentManifest.model_validate(
         {
@@ -26,4 +27,21 @@ def default_components(home: Path) -> list[ComponentManifest]:
             "source": "<embedded defaults>",
         }
     )
-    return [statestore]
+    flags = home / "flags.json"
+    if not flags.is_file():
+        return [statestore]
+    # ``flags``: the flagd flag file $TANDEM_HOME/flags.json, when it exists (watched)
+    flag_source = ComponentManifest.model_validate(
+        {
+            "apiVersion": "dapr.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "flags"},
+            "spec": {
+                "type": "flags.file",
+                "version": "v1",
+                "metadata": [{"name": "path", "value": str(flags)}],
+            },
+            "source": "<embedded defaults>",
+        }
+    )
+    return [statestore, flag_source]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
     from runtime.services.configuration import ConfigurationService
+    from runtime.services.flags import FlagsService
     from runtime.services.invoke import InvokeService
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
@@ -35,3 +36,4 @@ class Services:
     pubsub: PubSubService
     secrets: SecretsService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)
+    flags: FlagsService | None = None  # None when no flag source is configured

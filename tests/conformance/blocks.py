@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.conformance._harness import Block
 from tests.conformance.configuration.block import CONFIGURATION
+from tests.conformance.flags.block import FLAGS
 from tests.conformance.nameresolution.block import NAMERESOLUTION
 from tests.conformance.pubsub.block import PUBSUB
 from tests.conformance.secretstores.block import SECRETSTORES
@@ -20,7 +21,7 @@ from tests.conformance.state.block import STATE
 __all__ = ["BLOCKS", "block_of"]
 
 BLOCKS: Mapping[str, Block[Any]] = {
-    b.name: b for b in (STATE, CONFIGURATION, PUBSUB, SECRETSTORES, NAMERESOLUTION)
+    b.name: b for b in (STATE, CONFIGURATION, PUBSUB, SECRETSTORES, NAMERESOLUTION, FLAGS)
 }
 
 _ROOT = Path(__file__).resolve().parent

@@ -19,6 +19,10 @@ from components.configuration import ConfigurationStore
 from components.configuration.file import FileConfigurationStore
 from components.configuration.postgresql import PostgresConfigurationStore
 from components.configuration.redis import RedisConfigurationStore
+from components.flags import FlagSource
+from components.flags.configuration import ConfigurationFlagSource
+from components.flags.file import FileFlagSource
+from components.flags.http import HttpFlagSource
 from components.nameresolution import NameResolver, RegisteringResolver
 from components.nameresolution.dns import DnsResolver
 from components.nameresolution.sqlite import SqliteResolver
@@ -110,11 +114,19 @@ def _secret_stores(*classes: type[SecretStore]) -> tuple[type[SecretStore], ...]
 
 SECRET_STORES = _secret_stores(LocalFileSecretStore, EnvSecretStore, RedisSecretStore)
 
+
+def _flag_sources(*classes: type[FlagSource]) -> tuple[type[FlagSource], ...]:
+    return classes
+
+
+FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource, ConfigurationFlagSource)
+
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
     "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
     "secretstores": SECRET_STORES,
     "nameresolution": RESOLVERS,
+    "flags": FLAG_SOURCES,
 }
 """Block -> the classes checked above against the block's Protocol."""

@@ -31,7 +31,9 @@ class GrpcServer:
         api_token: str | None = None,
         extra_interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
         blocks: Sequence[Block] = BLOCKS,
+        extra_ports: Sequence[tuple[int, str]] = (),
     ) -> None:
+        """``extra_ports``: more (port, flag name) listeners serving the same services."""
         options = [
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
@@ -52,21 +54,18 @@ class GrpcServer:
         )
         add_servicers(self._server, services, blocks)
         self._addresses = addresses
-        self._port = port
+        self._ports = [(port, "the gRPC API"), *extra_ports]
 
     async def start(self) -> None:
-        for address in self._addresses:
-            host = f"[{address}]" if ":" in address else address
-            try:
-                bound = self._server.add_insecure_port(f"{host}:{self._port}")
-            except RuntimeError as exc:
-                raise OSError(
-                    f"cannot listen on {address}:{self._port} for the gRPC API: {exc}"
-                ) from exc
-            if bound == 0:
-                raise OSError(
-                    f"cannot listen on {address}:{self._port} for the gRPC API: address in use"
-                )
+        for port, what in self._ports:
+            for address in self._addresses:
+                host = f"[{address}]" if ":" in address else address
+                try:
+                    bound = self._server.add_insecure_port(f"{host}:{port}")
+                except RuntimeError as exc:
+                    raise OSError(f"cannot listen on {address}:{port} for {what}: {exc}") from exc
+                if bound == 0:
+                    raise OSError(f"cannot listen on {address}:{port} for {what}: address in use")
         await self._server.start()
 
     async def stop(self, grace: float) -> None:

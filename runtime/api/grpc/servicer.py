@@ -1,6 +1,7 @@
 """Compose the blocks' RPC mixins into one servicer per gRPC service, and register them.
 
-Each generated servicer (``DaprServicer``, ``TandemServicer``) is served by one class whose
+Each generated servicer (``DaprServicer``, ``TandemServicer``, and those a block adds in its
+``grpc_services``, such as flagd's) is served by one class whose
 bases are the mixins that extend it, in ``BLOCKS`` order; an RPC no mixin implements keeps the
 generated default (UNIMPLEMENTED). Two mixins implementing the same RPC, or a mixin extending
 no known service, is a programming error and fails at start-up.
@@ -45,11 +46,13 @@ def compose(base: type[Any], mixins: Sequence[type[BlockRpcs]]) -> type[BlockRpc
 
 
 def add_servicers(server: aio.Server, services: Services, blocks: Iterable[Block]) -> None:
+    blocks = list(blocks)
     mixins = [m for block in blocks for m in block.grpc]
+    known = [*GRPC_SERVICES, *(s for block in blocks for s in block.grpc_services)]
     for mixin in mixins:
-        if not any(issubclass(mixin, base) for base, _ in GRPC_SERVICES):
+        if not any(issubclass(mixin, base) for base, _ in known):
             raise TypeError(f"{mixin.__name__} extends no gRPC service in GRPC_SERVICES")
-    for base, add in GRPC_SERVICES:
+    for base, add in known:
         mine = [m for m in mixins if issubclass(m, base)]
         if mine:
             add(compose(base, mine)(services), server)

@@ -49,10 +49,10 @@ MakeComponent = Callable[..., Awaitable[Any]]
 
 PLACEHOLDERS: dict[str, Callable[[Path, str], str]] = {
     "${TMP}": lambda tmp, _: str(tmp),  # a fresh folder per test, also the component's home
+    "${CONFORMANCE}": lambda *_: str(Path(__file__).resolve().parents[1]),  # fixture files
     "${UNIQUE}": lambda _, name: name,  # a name unique to the test (tables, prefixes)
     "${REDIS_URL}": lambda *_: REDIS_URL,  # env TANDEM_TEST_REDIS
     "${POSTGRES_DSN}": lambda *_: POSTGRES_DSN,  # env TANDEM_TEST_POSTGRES
-    "${CONFORMANCE}": lambda *_: str(ROOT),  # tests/conformance: fixture files of the blocks
 }
 """Placeholders a manifest may use, and their values for (temp folder, unique name)."""
 
