@@ -34,7 +34,7 @@ from components.base import Component, ComponentContext
 from runtime.registry import Registry
 from runtime.resources.build import plan_components
 from runtime.resources.loader import load_resources
-from tests.conformance._harness.block import ROOT, Block
+from tests.conformance._harness.block import Block
 from tests.servers import POSTGRES_DSN, REDIS_URL, SERVERS
 
 __all__ = ["APP_ID", "PLACEHOLDERS", "Case", "MakeComponent", "build_component", "load_matrix"]
