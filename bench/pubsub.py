@@ -35,6 +35,7 @@ import math
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,6 +68,104 @@ spec:
 
 Baseline = Callable[["Settings"], Awaitable[dict[str, Any]]]
 BASELINES: dict[str, Baseline] = {}  # component -> the same work driven directly
+CLEANUPS: dict[str, Callable[[], Awaitable[None]]] = {}  # component -> after its sidecar stopped
+REDIS = "127.0.0.1:6379"
+_REDIS_STREAM = f"tandem-bench-{uuid.uuid4().hex[:8]}"  # the redis component's topic
+
+
+def _topic(component: str) -> str:
+    return _REDIS_STREAM if component == "redis" else TOPIC
+
+
+COMPONENTS["sqlite"] = """apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: bench-sqlite
+spec:
+  type: pubsub.sqlite
+  version: v1
+"""
+COMPONENTS["redis"] = f"""apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: bench-redis
+spec:
+  type: pubsub.redis
+  version: v1
+  metadata:
+  - name: redisHost
+    value: {REDIS}
+"""
+
+
+async def _direct_publish(
+    settings: Settings, publish: Callable[[int], Awaitable[None]]
+) -> dict[str, Any]:
+    done, lat = await _workers(settings.concurrency, settings.duration, settings.warmup, publish)
+    return {
+        "concurrency": settings.concurrency,
+        "ops_per_s": done / settings.duration,
+        "p50_ms": percentile(lat, 50) * 1000,
+        "p99_ms": percentile(lat, 99) * 1000,
+    }
+
+
+async def _redis_baseline(settings: Settings) -> dict[str, Any]:
+    """redis-py: one ``XADD`` per message, the same body, on a stream of its own."""
+    import redis.asyncio as aredis
+
+    host, _, port = REDIS.partition(":")
+    client = aredis.Redis(host=host, port=int(port), max_connections=settings.concurrency + 4)
+    key = f"{_REDIS_STREAM}-direct"
+    try:
+
+        async def xadd(seq: int) -> None:
+            await client.xadd(key, {"data": body(seq)})
+
+        return await _direct_publish(settings, xadd)
+    finally:
+        await client.delete(key)
+        await client.aclose()
+
+
+async def _redis_cleanup() -> None:
+    import redis.asyncio as aredis
+
+    host, _, port = REDIS.partition(":")
+    client = aredis.Redis(host=host, port=int(port))
+    await client.delete(_REDIS_STREAM)
+    await client.aclose()
+
+
+async def _sqlite_baseline(settings: Settings) -> dict[str, Any]:
+    """sqlite3 on a WAL file (``synchronous=NORMAL``): one ``INSERT`` (autocommit) per message on
+    the connection's own thread, as a non-blocking app would."""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(1) as thread:
+        conn = sqlite3.connect(
+            Path(tmp) / "direct.db", isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("CREATE TABLE m (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB)")
+        loop = asyncio.get_running_loop()
+
+        async def insert(seq: int) -> None:
+            data = body(seq)
+            await loop.run_in_executor(
+                thread, conn.execute, "INSERT INTO m (data) VALUES (?)", (data,)
+            )
+
+        try:
+            return await _direct_publish(settings, insert)
+        finally:
+            conn.close()
+
+
+BASELINES.update({"redis": _redis_baseline, "sqlite": _sqlite_baseline})
+CLEANUPS["redis"] = _redis_cleanup
 
 
 @dataclass
@@ -96,8 +195,9 @@ def percentile(values: Sequence[float], p: float) -> float:
 class App:
     """The subscriber: records (send time, receive time) of every bench event."""
 
-    def __init__(self, pubsub: str) -> None:
+    def __init__(self, pubsub: str, topic: str = TOPIC) -> None:
         self.pubsub = pubsub
+        self.topic = topic
         self.received: dict[int, float] = {}
         self.count = 0
         self.port = free_port()
@@ -116,7 +216,9 @@ class App:
             await self._runner.cleanup()
 
     async def _subscribe(self, _: web.Request) -> web.Response:
-        return web.json_response([{"pubsubname": self.pubsub, "topic": TOPIC, "route": "/bench"}])
+        return web.json_response(
+            [{"pubsubname": self.pubsub, "topic": self.topic, "route": "/bench"}]
+        )
 
     async def _event(self, request: web.Request) -> web.Response:
         now = time.perf_counter()
@@ -154,7 +256,7 @@ async def _workers(
 
 async def bench_component(name: str, settings: Settings, work: Path, results: Results) -> None:
     pubsub = f"bench-{name}"
-    app = App(pubsub)
+    app = App(pubsub, _topic(name))
     await app.start()
     resources = work / name
     resources.mkdir()
@@ -168,7 +270,7 @@ async def bench_component(name: str, settings: Settings, work: Path, results: Re
     )
     try:
         side.wait_ready()
-        url = f"http://127.0.0.1:{side.http_port}/v1.0/publish/{pubsub}/{TOPIC}"
+        url = f"http://127.0.0.1:{side.http_port}/v1.0/publish/{pubsub}/{_topic(name)}"
         headers = {"Content-Type": "application/json"}
         connector = aiohttp.TCPConnector(limit=settings.concurrency)
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -197,7 +299,7 @@ async def bench_component(name: str, settings: Settings, work: Path, results: Re
                     await stub.PublishEvent(
                         pubsub_pb2.PublishEventRequest(
                             pubsub_name=pubsub,
-                            topic=TOPIC,
+                            topic=_topic(name),
                             data=body(seq),
                             data_content_type="application/json",
                         )
@@ -218,6 +320,8 @@ async def bench_component(name: str, settings: Settings, work: Path, results: Re
     finally:
         side.stop()
         await app.stop()
+        if name in CLEANUPS:
+            await CLEANUPS[name]()
 
 
 def _sample(

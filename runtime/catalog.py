@@ -37,6 +37,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
     CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
     CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
+    CatalogEntry(type="pubsub.sqlite", target="components.pubsub.sqlite:SqlitePubSub"),
     CatalogEntry(
         type="state.redis",
         target="components.state.redis:RedisStateStore",
@@ -53,6 +54,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         type="secretstores.redis",
         target="components.secretstores.redis:RedisSecretStore",
+        extra="redis",
+        requires=("redis",),
+    ),
+    CatalogEntry(
+        type="pubsub.redis",
+        target="components.pubsub.redis:RedisPubSub",
         extra="redis",
         requires=("redis",),
     ),

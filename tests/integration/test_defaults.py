@@ -1,5 +1,6 @@
 """Where components come from without --resources-path: $TANDEM_HOME/components when it
-exists, else the embedded defaults (``statestore``: SQLite in $TANDEM_HOME/data/state.db)."""
+exists, else the embedded defaults (``statestore``: SQLite in $TANDEM_HOME/data/state.db, and
+``pubsub``: SQLite in $TANDEM_HOME/data/pubsub.db)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ def components(sc: Sidecar) -> list[dict[str, Any]]:
 def test_embedded_defaults(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with Sidecar.start(tmp_path, app_id="defaults") as sc:
-        (store,) = components(sc)
-        assert (store["name"], store["type"], store["version"]) == (
-            "statestore",
-            "state.sqlite",
-            "v1",
-        )
+        found = {c["name"]: c for c in components(sc)}
+        assert sorted(found) == ["pubsub", "statestore"]
+        store, pubsub = found["statestore"], found["pubsub"]
+        assert (store["type"], store["version"]) == ("state.sqlite", "v1")
         assert {"ETAG", "TRANSACTIONAL"} <= set(store["capabilities"])
+        assert (pubsub["type"], pubsub["version"]) == ("pubsub.sqlite", "v1")
         assert (home / "data" / "state.db").is_file()
+        assert (home / "data" / "pubsub.db").is_file()
         save = sc.request("POST", "/v1.0/state/statestore", '[{"key": "k", "value": "durable"}]')
         assert save.status == 204
     assert "resources from embedded defaults" in sc.logs()
@@ -45,8 +46,9 @@ def test_default_home_is_dot_tandem_under_home(tmp_path: Path) -> None:
     user_home.mkdir()
     # TANDEM_HOME empty = unset: the default ~/.tandem applies
     with Sidecar.start(tmp_path, env={"TANDEM_HOME": "", "HOME": str(user_home)}) as sc:
-        assert [c["name"] for c in components(sc)] == ["statestore"]
+        assert sorted(c["name"] for c in components(sc)) == ["pubsub", "statestore"]
     assert (user_home / ".tandem" / "data" / "state.db").is_file()
+    assert (user_home / ".tandem" / "data" / "pubsub.db").is_file()
 
 
 def test_home_components_folder_is_used_instead(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
 from components.pubsub.in_memory import InMemoryPubSub
+from components.pubsub.redis import RedisPubSub
+from components.pubsub.sqlite import SqlitePubSub
 from components.secretstores import SecretStore
 from components.secretstores.local.env import EnvSecretStore
 from components.secretstores.local.file import LocalFileSecretStore
@@ -103,8 +105,8 @@ def _bulk_subscribers(*classes: type[BulkSubscriber]) -> object:
     return classes
 
 
-PUBSUBS = _pubsub(InMemoryPubSub)
-_bulk_publishers(InMemoryPubSub)
+PUBSUBS = _pubsub(InMemoryPubSub, SqlitePubSub, RedisPubSub)
+_bulk_publishers(InMemoryPubSub, SqlitePubSub, RedisPubSub)
 _bulk_subscribers(InMemoryPubSub)
 
 
@@ -123,8 +125,8 @@ FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource, ConfigurationFlagSo
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
-    "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
+    "configuration": CONFIGURATION_STORES,
     "secretstores": SECRET_STORES,
     "nameresolution": RESOLVERS,
     "flags": FLAG_SOURCES,

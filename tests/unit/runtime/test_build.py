@@ -416,8 +416,6 @@ async def test_a_stuck_close_is_abandoned_after_the_timeout(
 SDK_RESOURCES = Path(__file__).parent / "sdk_resources"
 # folder -> the (file, type) of each component whose type Dapr has and Tandem does not
 UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
-    "state_store": [("pubsub.yaml", "pubsub.redis")],
-    "pubsub_simple": [("pubsub.yaml", "pubsub.redis")],
     "distributed_lock": [("lockstore.yaml", "lock.redis")],
     "invoke_binding": [("kafka-binding.yaml", "bindings.kafka")],
     "crypto": [("crypto-localstorage.yaml", "crypto.dapr.localstorage")],
@@ -425,7 +423,8 @@ UNIMPLEMENTED: dict[str, list[tuple[str, str]]] = {
 }
 # folder -> the types Tandem loads from it
 IMPLEMENTED: dict[str, set[str]] = {
-    "state_store": {"state.redis"},
+    "state_store": {"state.redis", "pubsub.redis"},
+    "pubsub_simple": {"pubsub.redis"},
     "configuration": {"configuration.redis"},
     "secret_store": {"state.in-memory", "secretstores.local.file"},
     "http_endpoint": {"state.in-memory"},

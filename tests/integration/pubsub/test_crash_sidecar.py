@@ -1,0 +1,158 @@
+"""Issue 9's crash test end to end: kill -9 a sidecar while it delivers 10,000 messages to its
+app, start it again; every message reaches the app (duplicates allowed, no losses).
+
+The app is an HTTP server in this test process (it outlives the sidecars); each delivery takes
+a few milliseconds, as a real handler would, so the kill lands mid-stream. Messages are
+published through the sidecar (bulk publish, 500 per call) after it subscribed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
+from tests.servers import REDIS_URL, require_server, unique
+
+pytestmark = pytest.mark.integration
+
+PUBSUB = "crashps"
+COUNT = 10_000
+CHUNK = 500
+KILL_AFTER = 1_000
+HANDLER_SECONDS = 0.005
+
+
+class App:
+    """Answers ``/dapr/subscribe`` with one subscription and records every delivered ``data``."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.handled: set[str] = set()
+        self.deliveries = 0
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def _answer(self, body: Any) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self) -> None:
+                route = {"pubsubname": PUBSUB, "topic": app.topic, "route": "/crash"}
+                self._answer([route])
+
+            def do_POST(self) -> None:
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(HANDLER_SECONDS)  # the app's work
+                with app._lock:
+                    app.handled.add(str(event["data"]))
+                    app.deliveries += 1
+                self._answer({"status": "SUCCESS"})
+
+        return Handler
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.handled)
+
+    def __enter__(self) -> App:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _component(type_: str, tmp: Path) -> str:
+    if type_ == "pubsub.sqlite":
+        meta = {"connectionString": str(tmp / "crash.db"), "processingTimeout": "2s"}
+    else:
+        meta = {"redisHost": REDIS_URL, "processingTimeout": "2s", "redeliverInterval": "500ms"}
+    return component_yaml(PUBSUB, type_, meta)
+
+
+@pytest.fixture(params=["pubsub.sqlite", "pubsub.redis"])
+def component_type(request: pytest.FixtureRequest) -> str:
+    if request.param == "pubsub.redis":
+        require_server("redis")
+    type_: str = request.param
+    return type_
+
+
+@pytest.fixture
+def topic(component_type: str) -> Iterator[str]:
+    name = unique("tandem-crash-e2e-")
+    yield name
+    if component_type == "pubsub.redis":
+        import redis
+
+        host, _, port = REDIS_URL.partition(":")
+        with redis.Redis(host=host, port=int(port or 6379)) as client:
+            client.delete(name)
+
+
+def _start(tmp: Path, component: str, app: App) -> Sidecar:
+    sidecar = Sidecar.spawn(
+        tmp, app_id="crashapp", components=[component], args=["--app-port", str(app.port)]
+    )
+    sidecar.wait_outbound()
+    assert sidecar.wait_for_log("subscribed to"), sidecar.logs()
+    return sidecar
+
+
+def test_a_sidecar_killed_mid_delivery_loses_no_message(
+    component_type: str, topic: str, tmp_path: Path
+) -> None:
+    component = _component(component_type, tmp_path)
+    sent = [f"m-{n}" for n in range(COUNT)]
+    with App(topic) as app:
+        first = _start(tmp_path, component, app)
+        try:
+            for start in range(0, COUNT, CHUNK):
+                entries = [
+                    {"entryId": str(n), "event": sent[n], "contentType": "text/plain"}
+                    for n in range(start, min(start + CHUNK, COUNT))
+                ]
+                resp = first.request(
+                    "POST",
+                    f"/v1.0-alpha1/publish/bulk/{PUBSUB}/{topic}",
+                    json.dumps(entries),
+                    {"Content-Type": "application/json"},
+                    timeout=60,
+                )
+                assert resp.status == 204, resp.text
+            assert wait_until(lambda: app.count() >= KILL_AFTER, 60), first.logs()
+        finally:
+            first.proc.kill()  # SIGKILL: no drain, no acknowledgement of what is in flight
+            first.proc.wait()
+        assert app.count() < COUNT, "every message was delivered before the kill"
+        second = _start(tmp_path, component, app)
+        try:
+            done = wait_until(lambda: app.count() == COUNT, 120, interval=0.1)
+            assert done, f"{COUNT - app.count()} messages never arrived:\n{second.logs()}"
+        finally:
+            second.stop()
+        assert app.handled == set(sent)
+        assert app.deliveries >= COUNT  # duplicates allowed
