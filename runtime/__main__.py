@@ -78,6 +78,14 @@ def run_file_arg(args: Sequence[str]) -> str | None:
     return None
 
 
+def _list(output: str) -> int:
+    from runtime.cli.listing import format_table, running_sidecars
+    from runtime.config import tandem_home
+
+    print(format_table(running_sidecars(tandem_home(os.environ)), as_json=output == "json"))
+    return 0
+
+
 def _maybe_run_many(args: Sequence[str]) -> int | None:
     """``tandem run -f FILE``'s exit code, or None when ``args`` start one sidecar."""
     try:
@@ -106,19 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["run"] and (code := _maybe_run_many(args[1:])) is not None:
         return code
+    return _main(args)
+
+
+def _main(args: list[str]) -> int:
     try:
         ns = parse_args(args)
     except UsageError as exc:
         _err(f"{exc}\nRun 'tandem --help' for usage.")
         return EXIT_USAGE
-    if ns.command == "list":
-        from runtime.cli.listing import format_table, running_sidecars
-        from runtime.config import tandem_home
-
-        print(format_table(running_sidecars(tandem_home(os.environ)), as_json=ns.output == "json"))
-        return 0
-    if ns.command == "validate":
-        return _validate(ns.resource_path if hasattr(ns, "resource_path") else ns.resources_path)
+    if ns.command in ("list", "validate"):
+        return _list(ns.output) if ns.command == "list" else _validate(ns.resources_path)
     if ns.command != "run":
         from runtime.config import build_parser
 
