@@ -110,7 +110,7 @@ async def run_all(run_file: RunFile, *, out: TextIO = sys.stdout) -> int:
             proc = await asyncio.create_subprocess_exec(
                 *sidecar_argv(app, ports),
                 cwd=app.app_dir,
-                env={**os.environ, **app.env},
+                env=_env(app),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -166,6 +166,17 @@ async def _wait(
             await asyncio.wait(pending)
     stopper.cancel()
     return [_code(p) for p in procs]
+
+
+def _env(app: AppSpec) -> dict[str, str]:
+    """The run file's variables over ours; this interpreter's folder first on PATH, so a
+    ``python`` command is the virtualenv's Tandem runs in (as if it were activated)."""
+    env = {**os.environ, **app.env}
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(
+        [bindir, *(p for p in env.get("PATH", "").split(os.pathsep) if p)]
+    )
+    return env
 
 
 def _grace(apps: Sequence[AppSpec]) -> float:
