@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import PUBSUB, TOPIC, serve
+from shop_common import PUBSUB, TOPIC, serve
 
 routes = web.RouteTableDef()
 sent: deque[str] = deque(maxlen=100)

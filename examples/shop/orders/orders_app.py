@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import PUBSUB, TOPIC, call, serve
+from shop_common import PUBSUB, TOPIC, call, serve
 
 STORE = "statestore"
 routes = web.RouteTableDef()

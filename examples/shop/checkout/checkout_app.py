@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import PUBSUB, TOPIC, call, serve
+from shop_common import PUBSUB, TOPIC, call, serve
 
 PRICES = {"tea": 4.0, "cake": 3.5, "coffee": 3.0}
 routes = web.RouteTableDef()
