@@ -120,23 +120,18 @@ def check_shop(checkout_url: str, sidecar_url: str, timeout: float = 60.0) -> di
             "checkout never accepted an order"
         )
         order = placed[-1]
-        stored = wait_until(
-            lambda o=order: (
-                http("GET", f"{sidecar_url}/v1.0/invoke/orders/method/orders/{o['id']}") == (200, o)
-            ),
-            timeout=5,
-            interval=0.1,
-        )
-        notified = wait_until(
-            lambda o=order: (
-                o["id"]
-                in (
-                    http("GET", f"{sidecar_url}/v1.0/invoke/notifier/method/notifications")[1] or []
-                )
-            ),
-            timeout=5,
-            interval=0.1,
-        )
+        stored, notified = _reached(sidecar_url, order)
         if stored and notified:
             return dict(order)
     raise AssertionError(f"no order reached both orders and notifier; placed {placed}")
+
+
+def _reached(sidecar_url: str, order: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether ``order`` is in orders' store (over invocation) and the notifier's list."""
+    url = f"{sidecar_url}/v1.0/invoke/orders/method/orders/{order['id']}"
+    notes = f"{sidecar_url}/v1.0/invoke/notifier/method/notifications"
+    stored = wait_until(lambda: http("GET", url) == (200, order), timeout=5, interval=0.1)
+    notified = wait_until(
+        lambda: order["id"] in (http("GET", notes)[1] or []), timeout=5, interval=0.1
+    )
+    return stored, notified
