@@ -5,10 +5,11 @@ The apps use plain aiohttp and the Dapr HTTP API, so any Dapr sidecar would serv
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 __all__ = ["PUBSUB", "SIDECAR", "TOPIC", "app_port", "call", "serve"]
 
@@ -22,14 +23,21 @@ def app_port(default: int) -> int:
 
 
 async def call(session: ClientSession, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """One call to the sidecar: (status, parsed JSON body or None)."""
-    async with session.request(method, SIDECAR + path, json=body) as resp:
-        text = await resp.text()
-        try:
-            data = await resp.json(content_type=None) if text else None
-        except ValueError:
-            data = text
-        return resp.status, data
+    """One call to the sidecar: (status, parsed JSON body or None). An unreachable sidecar
+    (not started yet, restarting) answers 503 to the app's caller, who may retry."""
+    try:
+        async with session.request(method, SIDECAR + path, json=body) as resp:
+            text = await resp.text()
+            try:
+                data = await resp.json(content_type=None) if text else None
+            except ValueError:
+                data = text
+            return resp.status, data
+    except ClientError as exc:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": f"sidecar {SIDECAR} unreachable: {exc}"}),
+            content_type="application/json",
+        ) from None
 
 
 def serve(app: web.Application, default_port: int) -> None:
