@@ -41,7 +41,7 @@ async def call(session: ClientSession, method: str, path: str, body: Any = None)
 
 
 def serve(app: web.Application, default_port: int) -> None:
-    """Run ``app`` on 127.0.0.1:$APP_PORT with a client session in ``app["session"]``."""
+    """Run ``app`` on $APP_HOST (127.0.0.1):$APP_PORT, a client session in ``app["session"]``."""
 
     async def session_ctx(app: web.Application) -> Any:
         app["session"] = ClientSession(timeout=ClientTimeout(total=10))
@@ -49,4 +49,5 @@ def serve(app: web.Application, default_port: int) -> None:
         await app["session"].close()
 
     app.cleanup_ctx.append(session_ctx)
-    web.run_app(app, host="127.0.0.1", port=app_port(default_port), print=None)
+    host = os.environ.get("APP_HOST", "127.0.0.1")  # containers: 0.0.0.0 (probes, ports)
+    web.run_app(app, host=host, port=app_port(default_port), print=None)

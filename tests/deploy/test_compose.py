@@ -171,7 +171,9 @@ def _sidecar_argv(
 
 def test_compose_services_run_natively_end_to_end(tmp_path: Path, private_redis: int) -> None:
     services = _services()
-    native = _Native(services, {"redis:6379": f"127.0.0.1:{private_redis}"}, tmp_path)
+    native = _Native(
+        services, {"redis:6379": f"127.0.0.1:{private_redis}", "0.0.0.0": "127.0.0.1"}, tmp_path
+    )
     apps = _apps(services)
     ports = {
         app: {k: free_port() for k in ("app", "http", "grpc", "metrics", "internal")}
