@@ -277,8 +277,8 @@ class StateService:
         fn: Callable[[], Awaitable[T]],
         **fields: object,
     ) -> T:
-        """Every component call passes here: resiliency policies (each attempt observed),
-        then the mapping of component errors to API errors."""
+        """Run a store call under its resiliency policies (each attempt observed); its failure
+        becomes one of ``errs`` (message ``fields`` + detail)."""
         runner = self._runner(store)
         try:
             if runner is None:  # fast path: no policy

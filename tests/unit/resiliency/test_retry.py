@@ -9,13 +9,9 @@ import grpc
 import pytest
 
 from components.errors import BulkError, ETagInvalid, ETagMismatch, InvalidRequest, NotSupported
-from runtime import errors
+from runtime.errors import APIError, ErrorKind
 from runtime.resiliency.breaker import BreakerOpen, BreakerState
 from runtime.resiliency.retry import MIN_INTERVAL, RetryPolicy
-
-
-def _api_error(http: HTTPStatus, code: grpc.StatusCode) -> errors.APIError:
-    return errors.ErrorKind(code="ERR_TEST", http_status=http, grpc_code=code, message="m")()
 
 
 class StatusError(Exception):
@@ -27,6 +23,12 @@ class StatusError(Exception):
             self.http_status = HTTPStatus(http)
         if grpc_code is not None:
             self.grpc_status = grpc_code
+
+
+def api_error(status: HTTPStatus, code: grpc.StatusCode) -> APIError:
+    """An API error of the given statuses (an unregistered table entry)."""
+    kind = ErrorKind(code="ERR_TEST", http_status=status, grpc_code=code, message="{detail}")
+    return kind(detail="test")
 
 
 def test_max_retries_counts_retries_not_attempts() -> None:
@@ -47,9 +49,9 @@ def test_max_retries_counts_retries_not_attempts() -> None:
         InvalidRequest("bad"),
         NotSupported("no ttl"),
         BulkError({"a": ETagMismatch("a"), "b": InvalidRequest("b")}),
-        _api_error(HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT),
-        _api_error(HTTPStatus.CONFLICT, grpc.StatusCode.ABORTED),
-        _api_error(HTTPStatus.NOT_FOUND, grpc.StatusCode.NOT_FOUND),
+        api_error(HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT),
+        api_error(HTTPStatus.CONFLICT, grpc.StatusCode.ABORTED),
+        api_error(HTTPStatus.NOT_FOUND, grpc.StatusCode.NOT_FOUND),
         BreakerOpen(BreakerState.OPEN),
     ],
 )
@@ -63,8 +65,8 @@ def test_client_mistakes_and_open_breakers_are_never_retried(exc: Exception) -> 
         TimeoutError(),
         ConnectionResetError(),
         BulkError({"a": ETagMismatch("a"), "b": ConnectionError("b")}),
-        _api_error(HTTPStatus.INTERNAL_SERVER_ERROR, grpc.StatusCode.INTERNAL),
-        _api_error(HTTPStatus.SERVICE_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
+        api_error(HTTPStatus.INTERNAL_SERVER_ERROR, grpc.StatusCode.INTERNAL),
+        api_error(HTTPStatus.SERVICE_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
         StatusError(429),
         StatusError(408),
     ],
@@ -83,6 +85,13 @@ def test_matching_filters_by_the_status_an_error_carries() -> None:
     assert policy.should_retry(StatusError(grpc_code=grpc.StatusCode.UNAVAILABLE), 0)
     assert not policy.should_retry(StatusError(grpc_code=grpc.StatusCode.INTERNAL), 0)
     assert policy.should_retry(ConnectionError(), 0)  # no status: retried whatever the filter
+    grpc_only = RetryPolicy(name="g", grpc_codes=frozenset({14}))
+    assert grpc_only.should_retry(
+        api_error(HTTPStatus.SERVICE_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE), 0
+    )
+    assert not grpc_only.should_retry(
+        api_error(HTTPStatus.INTERNAL_SERVER_ERROR, grpc.StatusCode.INTERNAL), 0
+    )
 
 
 def test_constant_waits() -> None:

@@ -11,8 +11,8 @@ from components.base import ComponentContext
 from components.errors import ETagMismatch
 from components.state import GetRequest, StateItem
 from components.state.in_memory import InMemoryMetadata, InMemoryStateStore
-from runtime import errors
 from runtime.compstore import ComponentStore, LiveComponent
+from runtime.errors import APIError
 from runtime.resiliency import Resiliency, ResiliencyConfig
 from runtime.resiliency.model import BreakerSpec, ComponentTarget, PolicyNames, RetrySpec
 from runtime.services.state import SaveItem, StateService
@@ -67,7 +67,7 @@ async def test_client_mistakes_are_not_retried() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, POLICY, rec)
     store.errors = [ETagMismatch("k")]
-    with pytest.raises(errors.APIError):
+    with pytest.raises(APIError, match="etag mismatch"):
         await state.get("s", "k")
     assert store.gets == 1
 
@@ -76,10 +76,9 @@ async def test_exhausted_retries_keep_the_api_error_code() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, POLICY, rec)
     store.errors = [ConnectionError("reset")] * 3
-    with pytest.raises(errors.APIError) as info:
+    with pytest.raises(APIError) as info:
         await state.get("s", "k")
-    assert info.value.code == "ERR_STATE_GET"
-    assert info.value.http_status == 500
+    assert (info.value.code, info.value.http_status) == ("ERR_STATE_GET", 500)
     assert store.gets == 3
 
 
@@ -87,7 +86,7 @@ async def test_no_policy_runs_the_bare_call() -> None:
     store, rec = FlakyStore(), Recorder()
     state = service(store, None, rec)
     store.errors = [ConnectionError("reset")]
-    with pytest.raises(errors.APIError) as info:
+    with pytest.raises(APIError) as info:
         await state.get("s", "k")
     assert info.value.http_status == 500
     assert store.gets == 1
