@@ -160,10 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
             " comes from $DAPR_API_TOKEN or --api-token-file."
         ),
         epilog=(
-            "example: tandem run --app-id orders --app-port 8080 -- python app.py\n"
-            "several apps from a run file (Dapr CLI format): tandem run -f tandem.yaml"
+            "example: tandem run --app-id orders --app-port 8080 -- python app.py. Several apps"
+            " from a run file (the Dapr CLI's format): tandem run -f tandem.yaml"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_flags(run)
     listing = sub.add_parser(
