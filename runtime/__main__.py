@@ -107,7 +107,11 @@ def _run_many(path: str) -> int:
     except RunFileError as exc:
         _err(str(exc))
         return EXIT_USAGE
-    return asyncio.run(run_all(run_file))
+    try:
+        return asyncio.run(run_all(run_file))
+    except OSError as exc:  # a sidecar could not be started at all
+        _err(f"{path}: {exc}")
+        return EXIT_STARTUP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
