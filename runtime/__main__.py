@@ -60,6 +60,8 @@ def _validate(paths: Sequence[str]) -> int:
 
 def _tool(ns: argparse.Namespace) -> int:
     """The commands other than ``run``."""
+    if ns.command == "list":
+        return _list(ns.output)
     if ns.command == "ca":
         from runtime.config import tandem_home
         from runtime.security.cli import run_ca
@@ -68,14 +70,77 @@ def _tool(ns: argparse.Namespace) -> int:
     return _validate(ns.resource_path if hasattr(ns, "resource_path") else ns.resources_path)
 
 
+def run_file_arg(args: Sequence[str]) -> str | None:
+    """The run file of ``tandem run -f FILE`` (also ``--run-file``), or None for one sidecar;
+    UsageError when other flags come with it (they belong in the file)."""
+    head = list(args[: args.index("--")] if "--" in args else args)
+    for i, arg in enumerate(head):
+        name, eq, value = arg.partition("=")
+        if name in ("-f", "--f", "-run-file", "--run-file"):
+            if not eq:
+                if i + 1 >= len(head):
+                    raise UsageError(f"{name} needs a run file: tandem run -f tandem.yaml")
+                value = head[i + 1]
+            rest = head[:i] + head[i + (1 if eq else 2) :]
+            if rest or "--" in args:
+                raise UsageError(
+                    "tandem run -f takes no other flags or app command"
+                    f" (got {' '.join(rest or ['--'])}): put them in the run file"
+                )
+            return value
+    return None
+
+
+def _list(output: str) -> int:
+    from runtime.cli.listing import format_table, running_sidecars
+    from runtime.config import tandem_home
+
+    print(format_table(running_sidecars(tandem_home(os.environ)), as_json=output == "json"))
+    return 0
+
+
+def _maybe_run_many(args: Sequence[str]) -> int | None:
+    """``tandem run -f FILE``'s exit code, or None when ``args`` start one sidecar."""
+    try:
+        run_file = run_file_arg(args)
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    return None if run_file is None else _run_many(run_file)
+
+
+def _run_many(path: str) -> int:
+    from pathlib import Path
+
+    from runtime.cli.multirun import run_all
+    from runtime.cli.runfile import RunFileError, load_run_file
+
+    try:
+        run_file = load_run_file(Path(path))
+    except RunFileError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    try:
+        return asyncio.run(run_all(run_file))
+    except OSError as exc:  # a sidecar could not be started at all
+        _err(f"{path}: {exc}")
+        return EXIT_STARTUP
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"] and (code := _maybe_run_many(args[1:])) is not None:
+        return code
+    return _main(args)
+
+
+def _main(args: list[str]) -> int:
     try:
         ns = parse_args(args)
     except UsageError as exc:
         _err(f"{exc}\nRun 'tandem --help' for usage.")
         return EXIT_USAGE
-    if ns.command in ("validate", "ca"):
+    if ns.command in ("list", "validate", "ca"):
         return _tool(ns)
     if ns.command != "run":
         from runtime.config import build_parser

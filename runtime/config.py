@@ -162,9 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
             " boolean flag alone means true), so existing scripts keep working. The API token"
             " comes from $DAPR_API_TOKEN or --api-token-file."
         ),
-        epilog="example: tandem run --app-id orders --app-port 8080 -- python app.py",
+        epilog=(
+            "example: tandem run --app-id orders --app-port 8080 -- python app.py. Several apps"
+            " from a run file (the Dapr CLI's format): tandem run -f tandem.yaml"
+        ),
     )
     _add_run_flags(run)
+    listing = sub.add_parser(
+        "list", allow_abbrev=False, help="show the sidecars running on this machine, with ports"
+    )
+    listing.add_argument("-o", "--output", choices=("table", "json"), default="table")
     validate = sub.add_parser(
         "validate",
         allow_abbrev=False,

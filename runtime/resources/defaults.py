@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from runtime.resources.manifest import ComponentManifest
 
 __all__ = ["default_components"]
+
+
+def _embedded(name: str, type_: str, metadata: dict[str, str]) -> ComponentManifest:
+    spec: dict[str, Any] = {
+        "type": type_,
+        "version": "v1",
+        "metadata": [{"name": k, "value": v} for k, v in metadata.items()],
+    }
+    return ComponentManifest.model_validate(
+        {
+            "apiVersion": "dapr.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": name},
+            "spec": spec,
+            "source": "<embedded defaults>",
+        }
+    )
 
 
 def default_components(home: Path) -> list[ComponentManifest]:
@@ -14,51 +32,12 @@ def default_components(home: Path) -> list[ComponentManifest]:
     machine (keys are prefixed with the app id); ``pubsub``: SQLite in
     ``$TANDEM_HOME/data/pubsub.db``, shared likewise (apps on one machine talk through it);
     ``flags``: ``$TANDEM_HOME/flags.json`` as a ``flags.file`` source when that file exists."""
-    db = home / "data" / "state.db"
-    statestore = ComponentManifest.model_validate(
-        {
-            "apiVersion": "dapr.io/v1alpha1",
-            "kind": "Component",
-            "metadata": {"name": "statestore"},
-            "spec": {
-                "type": "state.sqlite",
-                "version": "v1",
-                "metadata": [{"name": "connectionString", "value": str(db)}],
-            },
-            "source": "<embedded defaults>",
-        }
-    )
-    pubsub = ComponentManifest.model_validate(
-        {
-            "apiVersion": "dapr.io/v1alpha1",
-            "kind": "Component",
-            "metadata": {"name": "pubsub"},
-            "spec": {
-                "type": "pubsub.sqlite",
-                "version": "v1",
-                "metadata": [
-                    {"name": "connectionString", "value": str(home / "data" / "pubsub.db")}
-                ],
-            },
-            "source": "<embedded defaults>",
-        }
-    )
-    defaults = [statestore, pubsub]
+    data = home / "data"
+    found = [
+        _embedded("statestore", "state.sqlite", {"connectionString": str(data / "state.db")}),
+        _embedded("pubsub", "pubsub.sqlite", {"connectionString": str(data / "pubsub.db")}),
+    ]
     flags = home / "flags.json"
-    if flags.is_file():  # ``flags``: the flagd flag file, watched
-        defaults.append(
-            ComponentManifest.model_validate(
-                {
-                    "apiVersion": "dapr.io/v1alpha1",
-                    "kind": "Component",
-                    "metadata": {"name": "flags"},
-                    "spec": {
-                        "type": "flags.file",
-                        "version": "v1",
-                        "metadata": [{"name": "path", "value": str(flags)}],
-                    },
-                    "source": "<embedded defaults>",
-                }
-            )
-        )
-    return defaults
+    if flags.is_file():  # the flagd flag file, watched
+        found.append(_embedded("flags", "flags.file", {"path": str(flags)}))
+    return found
