@@ -58,8 +58,13 @@ def test_each_app_runs_tandem_as_a_native_sidecar_with_probes_and_resources() ->
         for volume in volumes.values():
             if "configMap" in volume:
                 assert volume["configMap"]["name"] in _named("ConfigMap")
-            if "secret" in volume:
+            if "secret" in volume and volume["secret"]["secretName"] != "tandem-ca":
                 assert volume["secret"]["secretName"] in _named("Secret")
+        # one CA for every pod (mTLS): the user-created Secret tandem-ca, named by the CA flags
+        assert volumes[mounts["/etc/tandem/ca"]]["secret"]["secretName"] == "tandem-ca"
+        for flag in ("--trust-anchors-file", "--issuer-cert", "--issuer-key"):
+            (value,) = [a.partition("=")[2] for a in sidecar["args"] if a.startswith(flag + "=")]
+            assert value.startswith("/etc/tandem/ca/")
         # other sidecars reach this one at <app id>:50002 (the DNS template)
         service = _named("Service")[name]
         assert {"port": 50002, "name": "dapr-internal", "targetPort": "dapr-internal"} in service[
