@@ -130,6 +130,7 @@ FLAG_SOURCES = _flag_sources(FileFlagSource, HttpFlagSource, ConfigurationFlagSo
 
 CHECKED: Mapping[str, tuple[type[Component], ...]] = {
     "state": STATE_STORES,
+    "configuration": CONFIGURATION_STORES,
     "pubsub": PUBSUBS,
     "nameresolution": RESOLVERS,
     "secretstores": SECRET_STORES,

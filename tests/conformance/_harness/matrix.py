@@ -34,7 +34,7 @@ from components.base import Component, ComponentContext
 from runtime.registry import Registry
 from runtime.resources.build import plan_components
 from runtime.resources.loader import load_resources
-from tests.conformance._harness.block import Block
+from tests.conformance._harness.block import ROOT, Block
 from tests.servers import POSTGRES_DSN, REDIS_URL, SERVERS
 
 __all__ = ["APP_ID", "PLACEHOLDERS", "Case", "MakeComponent", "build_component", "load_matrix"]
@@ -52,6 +52,7 @@ PLACEHOLDERS: dict[str, Callable[[Path, str], str]] = {
     "${UNIQUE}": lambda _, name: name,  # a name unique to the test (tables, prefixes)
     "${REDIS_URL}": lambda *_: REDIS_URL,  # env TANDEM_TEST_REDIS
     "${POSTGRES_DSN}": lambda *_: POSTGRES_DSN,  # env TANDEM_TEST_POSTGRES
+    "${CONFORMANCE}": lambda *_: str(ROOT),  # tests/conformance: fixture files of the blocks
 }
 """Placeholders a manifest may use, and their values for (temp folder, unique name)."""
 
