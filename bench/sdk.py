@@ -1,16 +1,20 @@
 """SDK overhead per call: ``tandem.AsyncClient`` (and ``tandem.Client``) vs raw aiohttp.
 
-    python bench/sdk.py [--calls 2000] [--rounds 5]
+    python bench/sdk.py [--calls 2000] [--rounds 5] [--ref main]
 
 One sidecar (in-memory state store and pub/sub), one process, one connection each. For each
 operation (state GET of a 100-byte JSON value, state SAVE, publish) the same request is made
 back to back at concurrency 1 by:
 
 - ``raw``: an ``aiohttp.ClientSession`` doing the HTTP call by hand (what the SDK does on the
-  wire), reading the body;
+  wire), JSON-encoding the value on each call as a hand-written client does, reading the body;
 - ``async``: ``AsyncClient`` (validation, error mapping, ``StateItem``);
 - ``blocking``: ``Client`` called from the main thread with no event loop running there, as a
   blocking program uses it (adds a hop to the client's private loop thread).
+
+- ``ref async`` (with ``--ref REV``): ``AsyncClient`` as of git revision ``REV`` (its
+  ``sdk/tandem`` extracted and imported as ``tandem_ref``), to measure an SDK change before
+  and after in the same run.
 
 Rounds alternate the paths (raw, async, blocking, raw, ...) so drift of the shared machine hits
 all alike; each figure is the median over rounds of a round's mean per-call latency. Added
@@ -24,11 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
+import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -49,6 +59,31 @@ metadata: {name: pubsub}
 spec: {type: pubsub.in-memory, version: v1}
 """
 VALUE = {"id": "order-1", "item": "green tea", "qty": 2, "note": "x" * 40}
+
+
+def _import_ref(rev: str, into: Path) -> type[AsyncClient]:
+    """``AsyncClient`` from the SDK at git revision ``rev``, imported as ``tandem_ref``."""
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{rev}:sdk/tandem"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    package = into / "tandem_ref"
+    package.mkdir()
+    for name in names:
+        text = subprocess.run(
+            ["git", "show", f"{rev}:sdk/tandem/{name}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (package / name).write_text(re.sub(r"\bfrom tandem\b", "from tandem_ref", text))
+    sys.path.insert(0, str(into))
+    client: type[AsyncClient] = importlib.import_module("tandem_ref").AsyncClient
+    return client
 
 
 CPU: dict[str, list[float]] = {}  # client CPU us per call, by path
@@ -73,17 +108,17 @@ def _blocking_mean_us(op: Callable[[], object], calls: int, path: str = "") -> f
 class Paths:
     """The three paths to one sidecar; async ones run on ``loop`` (idle between rounds)."""
 
-    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, url: str, loop: asyncio.AbstractEventLoop, ref: type[AsyncClient] | None
+    ) -> None:
         self.url, self.loop = url, loop
         self.session = loop.run_until_complete(_session())
         self.client = AsyncClient(http_endpoint=url)
         loop.run_until_complete(self.client.__aenter__())
+        self.ref = ref(http_endpoint=url) if ref is not None else None
+        if self.ref is not None:
+            loop.run_until_complete(self.ref.__aenter__())
         self.sync = Client(http_endpoint=url)
-        self.save_body = (
-            b'[{"key":"bench","value":{"id":"order-1","item":"green tea","qty":2,"note":"'
-            + b"x" * 40
-            + b'"}}]'
-        )
 
     async def raw_get(self) -> bytes:
         async with self.session.get(self.url + "/v1.0/state/statestore/bench") as r:
@@ -92,7 +127,7 @@ class Paths:
     async def raw_save(self) -> bytes:
         async with self.session.post(
             self.url + "/v1.0/state/statestore",
-            data=self.save_body,
+            data=json.dumps([{"key": "bench", "value": VALUE}], separators=(",", ":")),
             headers={"Content-Type": "application/json"},
         ) as r:
             return await r.read()
@@ -100,66 +135,81 @@ class Paths:
     async def raw_publish(self) -> bytes:
         async with self.session.post(
             self.url + "/v1.0/publish/pubsub/bench",
-            data=b'{"id":1}',
+            data=json.dumps({"id": 1}, separators=(",", ":")),
             headers={"Content-Type": "application/json"},
         ) as r:
             return await r.read()
 
-    def ops(
-        self,
-    ) -> dict[
-        str,
-        tuple[
-            Callable[[], Awaitable[object]], Callable[[], Awaitable[object]], Callable[[], object]
-        ],
-    ]:
-        c, s = self.client, self.sync
+    def ops(self) -> dict[str, Ops]:
+        c, s, r = self.client, self.sync, self.ref or self.client
         return {
-            "state GET": (
+            "state GET": Ops(
                 self.raw_get,
                 lambda: c.get_state("statestore", "bench"),
                 lambda: s.get_state("statestore", "bench"),
+                lambda: r.get_state("statestore", "bench"),
             ),
-            "state SAVE": (
+            "state SAVE": Ops(
                 self.raw_save,
                 lambda: c.save_state("statestore", "bench", VALUE),
                 lambda: s.save_state("statestore", "bench", VALUE),
+                lambda: r.save_state("statestore", "bench", VALUE),
             ),
-            "publish": (
+            "publish": Ops(
                 self.raw_publish,
                 lambda: c.publish("pubsub", "bench", {"id": 1}),
                 lambda: s.publish("pubsub", "bench", {"id": 1}),
+                lambda: r.publish("pubsub", "bench", {"id": 1}),
             ),
         }
 
     def close(self) -> None:
         self.sync.close()
         self.loop.run_until_complete(self.client.close())
+        if self.ref is not None:
+            self.loop.run_until_complete(self.ref.close())
         self.loop.run_until_complete(self.session.close())
+
+
+@dataclass(frozen=True)
+class Ops:
+    raw: Callable[[], Awaitable[object]]
+    sdk: Callable[[], Awaitable[object]]
+    blocking: Callable[[], object]
+    ref: Callable[[], Awaitable[object]]
 
 
 async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
 
 
-def run(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
-    """Rounds alternate raw, async (on an event loop) and blocking (from this thread, with
-    no loop running here, as a blocking program calls it)."""
+def run(
+    url: str, calls: int, rounds: int, ref: type[AsyncClient] | None = None
+) -> dict[str, dict[str, float]]:
+    """Rounds alternate raw, async (on an event loop), blocking (from this thread, with
+    no loop running here, as a blocking program calls it) and, with ``ref``, ref async."""
     loop = asyncio.new_event_loop()
-    paths = Paths(url, loop)
+    paths = Paths(url, loop, ref)
     results: dict[str, dict[str, float]] = {}
     try:
         loop.run_until_complete(paths.raw_save())
-        for name, (raw, sdk, blocking) in paths.ops().items():
+        for name, op in paths.ops().items():
             samples: dict[str, list[float]] = {"raw": [], "async": [], "blocking": []}
-            loop.run_until_complete(_mean_us(raw, calls // 4))  # warm-up
-            loop.run_until_complete(_mean_us(sdk, calls // 4))
-            _blocking_mean_us(blocking, calls // 4)
+            if ref is not None:
+                samples["ref async"] = []
+            loop.run_until_complete(_mean_us(op.raw, calls // 4))  # warm-up
+            loop.run_until_complete(_mean_us(op.sdk, calls // 4))
+            loop.run_until_complete(_mean_us(op.ref, calls // 4))
+            _blocking_mean_us(op.blocking, calls // 4)
             CPU.clear()
             for _ in range(rounds):
-                samples["raw"].append(loop.run_until_complete(_mean_us(raw, calls, "raw")))
-                samples["async"].append(loop.run_until_complete(_mean_us(sdk, calls, "async")))
-                samples["blocking"].append(_blocking_mean_us(blocking, calls, "blocking"))
+                samples["raw"].append(loop.run_until_complete(_mean_us(op.raw, calls, "raw")))
+                samples["async"].append(loop.run_until_complete(_mean_us(op.sdk, calls, "async")))
+                samples["blocking"].append(_blocking_mean_us(op.blocking, calls, "blocking"))
+                if ref is not None:
+                    samples["ref async"].append(
+                        loop.run_until_complete(_mean_us(op.ref, calls, "ref async"))
+                    )
             results[name] = {k: statistics.median(v) for k, v in samples.items()}
             results[name] |= {f"{k} cpu": statistics.median(v) for k, v in CPU.items()}
             results[name] |= {f"{k} min": min(v) for k, v in samples.items()}
@@ -173,31 +223,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ref", help="also measure the SDK at this git revision")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        ref = _import_ref(args.ref, work) if args.ref else None
         (work / "res").mkdir()
         (work / "res" / "components.yaml").write_text(COMPONENTS)
         sidecar = Sidecar.spawn(work, app_id="sdkbench", resources=work / "res")
         try:
             sidecar.wait_ready()
-            results = run(f"http://127.0.0.1:{sidecar.http_port}", args.calls, args.rounds)
+            url = f"http://127.0.0.1:{sidecar.http_port}"
+            results = run(url, args.calls, args.rounds, ref)
         finally:
             sidecar.stop()
-    print(f"per-call latency (us), c=1, {args.rounds} rounds x {args.calls} calls")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"per-call latency (us), c=1, {args.rounds} rounds x {args.calls} calls; load {load}")
     for stat, suffix in (
         ("latency, median of rounds", ""),
         ("latency, best round", " min"),
         ("client CPU per call (this process), median of rounds", " cpu"),
     ):
         print(f"{stat}:")
-        print(f"  {'op':<12}{'raw':>9}{'async':>9}{'added':>9}{'blocking':>10}{'added':>9}")
+        head = f"  {'op':<12}{'raw':>9}{'async':>9}{'added':>9}{'blocking':>10}{'added':>9}"
+        print(head + (f"{'ref async':>11}{'added':>9}" if ref is not None else ""))
         for name, r in results.items():
             raw, aio, blk = r["raw" + suffix], r["async" + suffix], r["blocking" + suffix]
-            print(
+            line = (
                 f"  {name:<12}{raw:>9.0f}{aio:>9.0f}{(aio - raw) / raw * 100:>8.1f}%"
                 f"{blk:>10.0f}{(blk - raw) / raw * 100:>8.1f}%"
             )
+            if ref is not None:
+                old = r["ref async" + suffix]
+                line += f"{old:>11.0f}{(old - raw) / raw * 100:>8.1f}%"
+            print(line)
 
 
 if __name__ == "__main__":

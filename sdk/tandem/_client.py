@@ -62,6 +62,34 @@ def _checked(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return dict(metadata or {})
 
 
+_PUBLISH_PATHS: dict[tuple[str, str], str] = {}  # (pubsub, topic) -> path; bounded
+_CONTENT_TYPES: dict[str, dict[str, str]] = {}  # content type -> its header (read-only)
+
+
+def _publish_path(pubsub: str, topic: str) -> str:
+    """The publish URL path (validated and quoted once per pubsub and topic)."""
+    try:
+        return _PUBLISH_PATHS[pubsub, topic]
+    except (KeyError, TypeError):  # TypeError: unhashable arguments, rejected below
+        pass
+    check_name("pubsub", pubsub)
+    check_name("topic", topic)
+    path = f"/v1.0/publish/{quote(pubsub, safe='')}/{quote(topic)}"
+    if len(_PUBLISH_PATHS) >= 256:
+        _PUBLISH_PATHS.clear()
+    _PUBLISH_PATHS[pubsub, topic] = path
+    return path
+
+
+def _content_type_header(ctype: str) -> dict[str, str]:
+    header = _CONTENT_TYPES.get(ctype)
+    if header is None:
+        header = {"Content-Type": ctype}
+        if len(_CONTENT_TYPES) < 64:
+            _CONTENT_TYPES[ctype] = header
+    return header
+
+
 def _body(data: Any, content_type: str | None) -> tuple[bytes, str]:
     """``bytes``/``str`` sent as is; anything else as JSON."""
     if isinstance(data, bytes | bytearray):
@@ -101,15 +129,14 @@ class AsyncClient(StateAPI):
 
             await client.publish("pubsub", "orders", {"id": 1}, metadata={"ttlInSeconds": "60"})
         """
-        check_name("pubsub", pubsub)
-        check_name("topic", topic)
+        path = _publish_path(pubsub, topic)
         body, ctype = _body(data, content_type)
         await self.call(
             "POST",
-            f"/v1.0/publish/{quote(pubsub, safe='')}/{quote(topic)}",
+            path,
             body=body,
-            headers={"Content-Type": ctype},
-            params=meta_params(metadata),
+            headers=_content_type_header(ctype),
+            params=meta_params(metadata) if metadata else None,
         )
 
     async def publish_bulk(

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tandem._rawjson import raw_array_of_objects, raw_object
-from tandem._transport import Transport, check_name, meta_params, to_json_bytes
+from tandem._transport import Transport, check_name, json_str, meta_params, to_json_bytes
 from tandem._types import Delete, KeysPage, QueryResult, StateEntry, StateItem, Upsert
 from tandem.errors import InvalidArgument
 
@@ -17,48 +17,80 @@ __all__ = ["StateAPI"]
 _JSON = {"Content-Type": "application/json"}
 
 
+_PATHS: dict[tuple[str, str, str], str] = {}  # (store, suffix, version) -> path; bounded
+
+
 def _key_path(store: str, key: str) -> str:
-    return _store_path(store, "/" + quote(check_name("key", key), safe=""))
+    return _store_path(store) + "/" + quote(check_name("key", key), safe="")
 
 
 def _store_path(store: str, suffix: str = "", version: str = "v1.0") -> str:
-    return f"/{version}/state/{quote(check_name('store', store), safe='')}{suffix}"
+    """The store's URL path (validated and quoted once per store name)."""
+    try:
+        return _PATHS[store, suffix, version]
+    except (KeyError, TypeError):  # TypeError: an unhashable store, rejected below
+        pass
+    path = f"/{version}/state/{quote(check_name('store', store), safe='')}{suffix}"
+    if len(_PATHS) >= 256:
+        _PATHS.clear()
+    _PATHS[store, suffix, version] = path
+    return path
 
 
 def _entry_json(entry: StateEntry) -> bytes:
-    """A save item as JSON; a ``bytes`` value is embedded unchanged when it is JSON."""
-    check_name("key", entry.key)
-    meta = dict(entry.metadata)
-    if entry.ttl_seconds is not None:
-        if not isinstance(entry.ttl_seconds, int) or entry.ttl_seconds < -1:  # type: ignore[redundant-expr]
-            raise InvalidArgument(f"ttl_seconds must be an int >= -1, got {entry.ttl_seconds!r}")
-        meta["ttlInSeconds"] = str(entry.ttl_seconds)
-    head: dict[str, Any] = {"key": entry.key}
-    if entry.etag is not None:
-        head["etag"] = check_name("etag", entry.etag)
-    if meta:
+    return _save_item(
+        entry.key,
+        entry.value,
+        etag=entry.etag,
+        ttl_seconds=entry.ttl_seconds,
+        concurrency=entry.concurrency,
+        consistency=entry.consistency,
+        metadata=entry.metadata,
+    )
+
+
+def _save_item(
+    key: str,
+    value: Any,
+    *,
+    etag: str | None = None,
+    ttl_seconds: int | None = None,
+    concurrency: str | None = None,
+    consistency: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> bytes:
+    """A save item as JSON, written directly (no intermediate dict); a ``bytes`` value is
+    embedded unchanged when it is JSON text."""
+    out = '{"key":' + json_str(check_name("key", key))
+    if etag is not None:
+        out += ',"etag":' + json_str(check_name("etag", etag))
+    if ttl_seconds is not None or metadata:
+        meta = dict(metadata or {})
+        if ttl_seconds is not None:
+            if not isinstance(ttl_seconds, int) or ttl_seconds < -1:  # type: ignore[redundant-expr]
+                raise InvalidArgument(f"ttl_seconds must be an int >= -1, got {ttl_seconds!r}")
+            meta["ttlInSeconds"] = str(ttl_seconds)
         meta_params(meta)  # validates the values
-        head["metadata"] = meta
-    options = {
-        k: v
-        for k, v in (("concurrency", entry.concurrency), ("consistency", entry.consistency))
-        if v is not None
-    }
-    if options:
-        head["options"] = options
-    value = entry.value
+        out += ',"metadata":' + to_json_bytes(meta).decode()
+    if concurrency is not None or consistency is not None:
+        options = {
+            k: v
+            for k, v in (("concurrency", concurrency), ("consistency", consistency))
+            if v is not None
+        }
+        out += ',"options":' + to_json_bytes(options).decode()
     if isinstance(value, bytes | bytearray):
         raw = bytes(value)
         try:
             json.loads(raw)
         except ValueError:
             raise InvalidArgument(
-                f"bytes value for {entry.key!r} is not JSON text: Dapr's HTTP API stores JSON"
+                f"bytes value for {key!r} is not JSON text: Dapr's HTTP API stores JSON"
                 " (encode the bytes, e.g. base64, or pass a str)"
             ) from None
     else:
         raw = to_json_bytes(value)
-    return to_json_bytes(head)[:-1] + b',"value":' + raw + b"}"
+    return out.encode() + b',"value":' + raw + b"}"
 
 
 def _items(members: list[dict[str, str]]) -> list[tuple[str, dict[str, str]]]:
@@ -107,19 +139,16 @@ class StateAPI(Transport):
 
             await client.save_state("statestore", "order-1", {"qty": 2}, ttl_seconds=3600)
         """
-        await self.save_bulk_state(
-            store,
-            [
-                StateEntry(
-                    key,
-                    value,
-                    etag=etag,
-                    ttl_seconds=ttl_seconds,
-                    concurrency="first-write" if first_write else None,
-                    metadata=metadata or {},
-                )
-            ],
+        path = _store_path(store)
+        item = _save_item(
+            key,
+            value,
+            etag=etag,
+            ttl_seconds=ttl_seconds,
+            concurrency="first-write" if first_write else None,
+            metadata=metadata,
         )
+        await self.call("POST", path, body=b"[" + item + b"]", headers=_JSON)
 
     async def save_bulk_state(self, store: str, entries: Sequence[StateEntry]) -> None:
         """Save several ``StateEntry`` values in one call."""

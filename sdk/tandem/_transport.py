@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -15,7 +15,7 @@ import aiohttp
 
 from tandem.errors import InvalidArgument, SidecarUnavailable, error_from_response
 
-__all__ = ["Transport", "check_name", "meta_params", "to_json_bytes"]
+__all__ = ["Transport", "check_name", "json_str", "meta_params", "to_json_bytes"]
 
 
 def check_name(what: str, value: str) -> str:
@@ -27,8 +27,10 @@ def check_name(what: str, value: str) -> str:
 
 def meta_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """Dapr's ``metadata.<name>`` query parameters."""
-    out = {}
-    for k, v in (metadata or {}).items():
+    out: dict[str, str] = {}
+    if not metadata:
+        return out
+    for k, v in metadata.items():
         if not isinstance(v, str):
             raise InvalidArgument(f"metadata value for {k!r} must be a string, got {v!r}")
         out[f"metadata.{k}"] = v
@@ -41,10 +43,16 @@ def _default(value: object) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_encode = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+# A str as a JSON string literal (C implementation; the same output as the encoder's).
+json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
 def to_json_bytes(value: object) -> bytes:
     """``value`` as compact JSON (dataclasses as objects); InvalidArgument if it cannot be."""
     try:
-        return json.dumps(value, separators=(",", ":"), default=_default).encode()
+        return _encode(value).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"value is not JSON serializable: {exc}") from None
 
