@@ -32,6 +32,7 @@ from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
 from runtime.appchannel.base import AppChannel, AppSubscription
 from runtime.appchannel.health import AppHealth
+from runtime.cli.listing import SidecarEntry, announce
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
@@ -178,7 +179,22 @@ class Sidecar:
             self.app_channel = await build_app_channel(cfg, self.status)
             if services.subscriptions is not None:
                 await self._start_delivery(stack, services, services.subscriptions)
-            await self._start_internal(stack, services, resolver, gate)
+            internal_port = await self._start_internal(stack, services, resolver, gate)
+            stack.enter_context(
+                announce(
+                    cfg.home,
+                    SidecarEntry(
+                        cfg.app_id,
+                        os.getpid(),
+                        cfg.http_port,
+                        cfg.grpc_port,
+                        internal_port,
+                        cfg.metrics_port if metrics is not None else None,
+                        cfg.app_port,
+                        0.0,
+                    ),
+                )
+            )
             self.status.outbound_ready = True
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
@@ -218,9 +234,9 @@ class Sidecar:
 
     async def _start_internal(
         self, stack: AsyncExitStack, services: Services, resolver: NameResolver, gate: Gate
-    ) -> None:
+    ) -> int:
         """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
-        name resolver (withdrawn first on shutdown)."""
+        name resolver (withdrawn first on shutdown); returns the internal port."""
         cfg = self.config
         server = InternalServer(
             services.invoke.call_local,
@@ -250,6 +266,7 @@ class Sidecar:
             server.port,
             "mTLS" if gate.mtls else "cleartext",
         )
+        return server.port
 
     def _services(
         self,

@@ -1,24 +1,25 @@
-"""``tandem list``: the sidecars running on this machine, from the name resolution registry.
+"""``tandem list``: the sidecars running on this machine, from the files they announce.
 
-Every sidecar registers itself in ``$TANDEM_HOME/data/nameresolution.db`` (the default
-``nameresolution.sqlite`` resolver) and removes its row at exit; a row whose pid is gone is
-skipped. The API ports are read from the sidecar's command line (``/proc/<pid>/cmdline``), the
-same flags ``tandem run`` parsed. Sidecars configured with another resolver are not listed.
+Every sidecar, once it serves, writes ``$TANDEM_HOME/run/<pid>.json`` (its app id and ports)
+and holds an exclusive lock on ``$TANDEM_HOME/run/<pid>.lock`` for as long as it runs; it
+removes both at exit. The operating system releases the lock when the process ends, however it
+ends, so a lock that can be taken marks a dead sidecar (its files are then removed), with no
+``/proc`` and no pid-reuse mistakes. Portable: ``fcntl.flock`` on POSIX, ``msvcrt.locking``
+on Windows. Listed whatever the sidecar's name resolver.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import sqlite3
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO, Any
 
-from components.nameresolution.sqlite import pid_alive
-
-__all__ = ["SidecarEntry", "format_table", "running_sidecars"]
+__all__ = ["SidecarEntry", "announce", "format_table", "running_sidecars"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,51 +28,104 @@ class SidecarEntry:
     pid: int
     http_port: int | None
     grpc_port: int | None
-    internal_port: int
+    internal_port: int | None
     metrics_port: int | None
     app_port: int | None
-    age_seconds: float  # since the last heartbeat
+    uptime_seconds: float  # since it started serving
+
+
+def _run_dir(home: Path) -> Path:
+    return home / "run"
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(f: IO[bytes]) -> bool:
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(f: IO[bytes]) -> bool:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def announce(home: Path, entry: SidecarEntry) -> Iterator[None]:
+    """Announce this sidecar to ``tandem list`` until the block exits (or the process dies).
+
+    The lock is taken before the info file appears, so a reader that sees the file and can take
+    the lock knows the process is gone. Never raises for the announcement itself: a sidecar
+    that cannot announce still runs, unlisted.
+    """
+    folder = _run_dir(home)
+    lock_path, info_path = folder / f"{entry.pid}.lock", folder / f"{entry.pid}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock: IO[bytes] | None = open(lock_path, "wb")  # noqa: SIM115 - held: liveness
+    except OSError:
+        lock = None
+    if lock is None or not _try_lock(lock):
+        if lock is not None:
+            lock.close()
+        yield
+        return
+    try:
+        doc = asdict(entry)
+        del doc["uptime_seconds"]
+        doc["started"] = time.time()
+        tmp = info_path.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            tmp.write_text(json.dumps(doc))
+            tmp.replace(info_path)  # readers never see a half-written file
+        yield
+    finally:
+        info_path.unlink(missing_ok=True)
+        lock_path.unlink(missing_ok=True)
+        lock.close()
+
+
+def _alive(lock_path: Path) -> bool:
+    """True while the announcing process holds the lock."""
+    try:
+        with open(lock_path, "rb+") as f:
+            return not _try_lock(f)  # closing the file releases a lock taken here
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # not ours to judge (permissions): assume it runs
 
 
 def running_sidecars(home: Path) -> list[SidecarEntry]:
-    db_path = home / "data" / "nameresolution.db"
-    if not db_path.is_file():
-        return []
-    try:
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
-        with contextlib.closing(db):
-            rows = db.execute(
-                "SELECT app_id, pid, port, heartbeat FROM sidecars WHERE hostname = ?",
-                (socket.gethostname(),),
-            ).fetchall()
-    except sqlite3.Error:
+    """The sidecars announced under ``home`` that are still running; stale files removed."""
+    folder = _run_dir(home)
+    if not folder.is_dir():
         return []
     now = time.time()
     found = []
-    for app_id, pid, port, beat in rows:
-        if not pid_alive(int(pid)):
+    for info_path in folder.glob("*.json"):
+        lock_path = info_path.with_suffix(".lock")
+        if not _alive(lock_path):
+            with contextlib.suppress(OSError):  # the sidecar died without cleaning up
+                info_path.unlink(missing_ok=True)
+                lock_path.unlink(missing_ok=True)
             continue
-        http, grpc, metrics, app_port = _ports_of(int(pid))
-        found.append(
-            SidecarEntry(
-                str(app_id), int(pid), http, grpc, int(port), metrics, app_port, now - beat
-            )
-        )
+        try:
+            doc: dict[str, Any] = json.loads(info_path.read_text())
+            started = float(doc.pop("started"))
+            found.append(SidecarEntry(**doc, uptime_seconds=round(now - started, 1)))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # vanished or unreadable: not listed
     return sorted(found, key=lambda e: (e.app_id, e.pid))
-
-
-def _ports_of(pid: int) -> tuple[int | None, int | None, int | None, int | None]:
-    """(HTTP, gRPC, metrics, app) ports from the sidecar's own command line."""
-    from runtime.config import UsageError, config_from_args, parse_args
-
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        args = argv[argv.index("run") :]
-        cut = args.index("--") if "--" in args else len(args)
-        cfg = config_from_args(parse_args(args[:cut]), {})
-    except (OSError, ValueError, UsageError, SystemExit):
-        return None, None, None, None
-    return cfg.http_port, cfg.grpc_port, cfg.metrics_port, cfg.app_port
 
 
 def format_table(entries: list[SidecarEntry], *, as_json: bool = False) -> str:
@@ -79,7 +133,7 @@ def format_table(entries: list[SidecarEntry], *, as_json: bool = False) -> str:
         return json.dumps([asdict(e) for e in entries], indent=2)
     if not entries:
         return "no sidecars running"
-    head = ("APP ID", "PID", "HTTP", "GRPC", "INTERNAL", "METRICS", "APP PORT")
+    head = ("APP ID", "PID", "HTTP", "GRPC", "INTERNAL", "METRICS", "APP PORT", "UPTIME")
     rows = [
         tuple(
             "-" if v is None else str(v)
@@ -91,6 +145,7 @@ def format_table(entries: list[SidecarEntry], *, as_json: bool = False) -> str:
                 e.internal_port,
                 e.metrics_port,
                 e.app_port,
+                f"{e.uptime_seconds:.0f}s",
             )
         )
         for e in entries
