@@ -1,7 +1,8 @@
 # Tandem's runtime image: the sidecar with every backend driver, as a non-root user.
 #   docker build -t tandem .
 #   docker run --rm -p 3500:3500 tandem run --app-id myapp --dapr-listen-addresses 0.0.0.0
-# The image also runs Python apps (aiohttp is installed): docker-compose.yml uses it for both.
+# The image also runs Python apps: it has aiohttp and the Tandem SDK (``tandem``, from sdk/; the
+# runtime never imports it), and docker-compose.yml uses it for the example apps too.
 
 FROM python:3.12-slim AS build
 WORKDIR /src
@@ -9,8 +10,9 @@ COPY pyproject.toml README.md ./
 COPY runtime ./runtime
 COPY components ./components
 COPY protos ./protos
+COPY sdk ./sdk
 RUN python -m venv /opt/tandem \
-    && /opt/tandem/bin/pip install --no-cache-dir --disable-pip-version-check ".[all]"
+    && /opt/tandem/bin/pip install --no-cache-dir --disable-pip-version-check ".[all]" ./sdk
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/tandem --create-home tandem

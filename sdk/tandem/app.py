@@ -16,6 +16,10 @@ Example::
     async def place(request: Request) -> dict[str, str]:
         return {"id": request.json()["id"]}  # answered as JSON
 
+    @app.method("orders/{id}")              # a template: one segment per {name}
+    async def get_order(request: Request) -> dict[str, str]:
+        return {"id": request.path_params["id"]}
+
     web.run_app(app.aiohttp_app(), port=3000)   # or: uvicorn module:app (App is ASGI)
 
 The sidecar reads ``GET /dapr/subscribe`` and POSTs events to each subscription's route;
@@ -31,10 +35,11 @@ import dataclasses
 import enum
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
@@ -144,13 +149,14 @@ def parse_cloud_event(body: bytes, content_type: str = "") -> CloudEvent:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """An invocation as the app receives it."""
+    """An invocation as the app receives it (``path_params``: a template's ``{name}`` values)."""
 
     method: str
     path: str
     headers: Mapping[str, str]
     query: Mapping[str, str]
     body: bytes
+    path_params: Mapping[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -195,6 +201,22 @@ def _answer(result: Any) -> Response:
     return Response.json(result)
 
 
+def _template(path: str) -> re.Pattern[str]:
+    """``/orders/{id}`` as a pattern matching one segment per field."""
+    field_re = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"
+    literal = re.sub(field_re, "", path)
+    if "{" in literal or "}" in literal:
+        raise ValueError(f"bad method template {path!r}: use {{name}} for a segment")
+    out, pos = "", 0
+    for m in re.finditer(field_re, path):
+        out += re.escape(path[pos : m.start()]) + f"(?P<{m.group(1)}>[^/]+)"
+        pos = m.end()
+    try:
+        return re.compile(out + re.escape(path[pos:]))
+    except re.error as exc:  # a field named twice
+        raise ValueError(f"bad method template {path!r}: {exc}") from None
+
+
 def _verdict(status: Status) -> Response:
     return Response.json({"status": status.value})
 
@@ -222,6 +244,7 @@ class App:
     def __init__(self) -> None:
         self._subs: dict[str, _Subscription] = {}
         self._methods: dict[str, MethodHandler] = {}
+        self._templates: list[tuple[re.Pattern[str], MethodHandler]] = []
 
     def subscribe(
         self,
@@ -250,13 +273,22 @@ class App:
         return register
 
     def method(self, name: str) -> Callable[[MethodHandler], MethodHandler]:
-        """Declare the handler other apps reach with ``invoke(<this app>, name)``."""
+        """Declare the handler other apps reach with ``invoke(<this app>, name)``.
+
+        ``name`` may be a template, ``"orders/{id}"``: each ``{field}`` matches one path
+        segment, handed to the handler in ``request.path_params``. Exact names win over
+        templates; templates are tried in declaration order.
+        """
         path = "/" + name.strip("/")
         if path == "/":
             raise ValueError("method name must be non-empty")
+        pattern = _template(path) if "{" in path else None
 
         def register(handler: MethodHandler) -> MethodHandler:
-            self._methods[path] = handler
+            if pattern is None:
+                self._methods[path] = handler
+            else:
+                self._templates.append((pattern, handler))
             return handler
 
         return register
@@ -288,9 +320,16 @@ class App:
         if sub is not None and method == "POST":
             return _verdict(await self._deliver(sub, headers, body))
         handler = self._methods.get(path)
+        params: dict[str, str] = {}
         if handler is None:
-            return Response(b"not found", 404, "text/plain")
-        request = Request(method, path, headers, query or {}, body)
+            for pattern, candidate in self._templates:
+                if (match := pattern.fullmatch(path)) is not None:
+                    handler = candidate
+                    params = {k: unquote(v) for k, v in match.groupdict().items()}
+                    break
+            else:
+                return Response(b"not found", 404, "text/plain")
+        request = Request(method, path, headers, query or {}, body, params)
         try:
             return _answer(await handler(request))
         except Exception as exc:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.integration.harness import free_port, wait_until
-from tests.integration.shop import check_shop
+from tests.integration.shop import check_shop, sdk_path
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -204,6 +204,7 @@ def test_compose_services_run_natively_end_to_end(tmp_path: Path, private_redis:
             svc, side = services[app], services[f"{app}-tandem"]
             env = {k: native.value(str(v)) for k, v in svc["environment"].items()}
             env |= {"APP_PORT": str(ports[app]["app"]), "DAPR_HTTP_PORT": str(ports[app]["http"])}
+            env["PYTHONPATH"] = sdk_path()  # the image installs the SDK (Dockerfile)
             assert svc["entrypoint"] == ["python"]
             procs.append(
                 subprocess.Popen(

@@ -18,7 +18,16 @@ import yaml
 
 from tests.integration.harness import free_port, wait_until
 
-__all__ = ["SHOP", "check_shop", "http", "list_sidecars", "shop_run_file", "start_run_file", "stop"]
+__all__ = [
+    "SHOP",
+    "check_shop",
+    "http",
+    "list_sidecars",
+    "sdk_path",
+    "shop_run_file",
+    "start_run_file",
+    "stop",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop"
@@ -60,8 +69,14 @@ def shop_run_file(source: Path, dest: Path, env: dict[str, str]) -> tuple[Path, 
     return dest, ports
 
 
+def sdk_path() -> str:
+    """PYTHONPATH for the shop's apps: this checkout's SDK first (as ``pip install -e ./sdk``
+    gives), not whichever copy the environment has installed."""
+    return os.pathsep.join(p for p in (str(ROOT / "sdk"), os.environ.get("PYTHONPATH")) if p)
+
+
 def start_run_file(path: Path, home: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TANDEM_HOME": str(home)}
+    env = {**os.environ, "TANDEM_HOME": str(home), "PYTHONPATH": sdk_path()}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "runtime", "run", "-f", str(path)],

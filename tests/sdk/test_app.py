@@ -87,6 +87,35 @@ async def test_subscribe_document_and_invocation_answers() -> None:
     assert (await call(app, "missing")).status == 404
 
 
+async def test_method_templates_hand_their_segments_to_the_handler() -> None:
+    app = App()
+
+    @app.method("orders/{id}")
+    async def get_order(request: Request) -> dict[str, str]:
+        return {"id": request.path_params["id"], "method": request.method}
+
+    @app.method("orders/{id}/items/{item}")
+    async def get_item(request: Request) -> dict[str, str]:
+        return dict(request.path_params)
+
+    @app.method("orders/latest")  # an exact name wins over a template
+    async def latest(request: Request) -> str:
+        return "latest"
+
+    resp = await call(app, "orders/o%2F1", method="GET")
+    assert json.loads(resp.body) == {"id": "o/1", "method": "GET"}
+    assert json.loads((await call(app, "orders/o-1/items/tea")).body) == {
+        "id": "o-1",
+        "item": "tea",
+    }
+    assert (await call(app, "orders/latest")).body == b"latest"
+    assert (await call(app, "orders")).status == 404
+    assert (await call(app, "orders/a/b")).status == 404
+    for bad in ("orders/{id", "orders/{1x}", "a/{x}/{x}"):
+        with pytest.raises(ValueError, match="bad method template"):
+            app.method(bad)
+
+
 def test_cloud_event_attributes_are_parsed() -> None:
     from tandem.app import parse_cloud_event
 

@@ -15,33 +15,31 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
+from tandem import AsyncClient
+from tandem.errors import SidecarUnavailable, TandemError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from shop_common import PUBSUB, TOPIC, call, serve
+from shop_common import CLIENT, PUBSUB, TOPIC, serve
 
 PRICES = {"tea": 4.0, "cake": 3.5, "coffee": 3.0}
 routes = web.RouteTableDef()
 
 
-async def new_pricing(session: Any, customer: str) -> tuple[bool, str]:
-    status, body = await call(
-        session,
-        "POST",
-        "/ofrep/v1/evaluate/flags/new-pricing",
-        {"context": {"targetingKey": customer, "customer": customer}},
-    )
-    if status != 200 or not isinstance(body, dict):
-        return False, f"standard (flags unavailable: {status} {body})"
-    on = body.get("value") is True
-    return on, f"{'new' if on else 'standard'} ({body.get('reason', '?')})"
+async def new_pricing(client: AsyncClient, customer: str) -> tuple[bool, str]:
+    context = {"targetingKey": customer, "customer": customer}
+    try:
+        flag = await client.get_flag_details("new-pricing", False, context=context)
+    except TandemError as err:
+        return False, f"standard (flags unavailable: {err.status} {err.code})"
+    on = flag.value is True
+    return on, f"{'new' if on else 'standard'} ({flag.reason or '?'})"
 
 
 @routes.post("/checkout")
 async def checkout(request: web.Request) -> web.Response:
-    session = request.app["session"]
+    client = request.app[CLIENT]
     try:
         body = await request.json()
         item, qty, customer = str(body["item"]), int(body["qty"]), str(body.get("customer", ""))
@@ -51,24 +49,24 @@ async def checkout(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": f"unknown item or bad qty; items: {sorted(PRICES)}"}, status=400
         )
-    status, secret = await call(session, "GET", "/v1.0/secrets/secretstore/paymentApiKey")
-    if status != 200:
-        return web.json_response({"error": f"no payment key: {status} {secret}"}, status=503)
-    key = secret["paymentApiKey"]
-    discounted, pricing = await new_pricing(session, customer)
-    total = PRICES[item] * qty * (0.9 if discounted and qty >= 3 else 1.0)
-    order = {
-        "id": f"order-{uuid.uuid4().hex[:12]}",
-        "item": item,
-        "qty": qty,
-        "customer": customer,
-        "total": round(total, 2),
-        "pricing": pricing,
-        "charged_with": f"...{key[-4:]}",  # the fake payment call
-    }
-    status, err = await call(session, "POST", f"/v1.0/publish/{PUBSUB}/{TOPIC}", order)
-    if status != 204:
-        return web.json_response({"error": f"publish failed: {status} {err}"}, status=502)
+    try:
+        key = (await client.get_secret("secretstore", "paymentApiKey"))["paymentApiKey"]
+        discounted, pricing = await new_pricing(client, customer)
+        total = PRICES[item] * qty * (0.9 if discounted and qty >= 3 else 1.0)
+        order = {
+            "id": f"order-{uuid.uuid4().hex[:12]}",
+            "item": item,
+            "qty": qty,
+            "customer": customer,
+            "total": round(total, 2),
+            "pricing": pricing,
+            "charged_with": f"...{key[-4:]}",  # the fake payment call
+        }
+        await client.publish(PUBSUB, TOPIC, order)
+    except SidecarUnavailable as err:
+        return web.json_response({"error": str(err)}, status=503)
+    except TandemError as err:  # the secret or the publish failed
+        return web.json_response({"error": f"{err.code}: {err}"}, status=502)
     print(f"published {order['id']}: {pricing}, total {order['total']}", flush=True)
     return web.json_response(order, status=201)
 

@@ -1,7 +1,7 @@
 """notifier: tells the customer about each order (here: prints it and keeps the last ones).
 
 Subscribes to ``orders`` on ``pubsub``; being another app id, it is another consumer group,
-so it gets every order as ``orders`` does. ``GET /notifications`` lists what it sent
+so it gets every order as ``orders`` does. ``notifications`` lists what it sent
 (``/v1.0/invoke/notifier/method/notifications``).
 """
 
@@ -11,37 +11,29 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from aiohttp import web
+from tandem.app import App, CloudEvent, Drop, Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shop_common import PUBSUB, TOPIC, serve
 
-routes = web.RouteTableDef()
+app = App()
 sent: deque[str] = deque(maxlen=100)
 
 
-@routes.get("/dapr/subscribe")
-async def subscribe(_: web.Request) -> web.Response:
-    return web.json_response([{"pubsubname": PUBSUB, "topic": TOPIC, "route": "/events/orders"}])
-
-
-@routes.post("/events/orders")
-async def on_order(request: web.Request) -> web.Response:
-    order = (await request.json()).get("data") or {}
+@app.subscribe(PUBSUB, TOPIC, route="/events/orders")
+async def on_order(event: CloudEvent) -> None:
+    order = event.data
     if not isinstance(order, dict) or "id" not in order:
-        return web.json_response({"status": "DROP"})
+        raise Drop("not an order")
     if order["id"] not in sent:  # at-least-once delivery: notify once
         sent.append(order["id"])
-        print(f"notified: order {order['id']} ({order['item']}) is on its way", flush=True)
-    return web.json_response({"status": "SUCCESS"})
+        print(f"notified: order {order['id']} ({order.get('item')}) is on its way", flush=True)
 
 
-@routes.get("/notifications")
-async def notifications(_: web.Request) -> web.Response:
-    return web.json_response(list(sent))
+@app.method("notifications")
+async def notifications(_: Request) -> list[str]:
+    return list(sent)
 
 
 if __name__ == "__main__":
-    app = web.Application()
-    app.add_routes(routes)
-    serve(app, 8083)
+    serve(app.aiohttp_app(), 8083)
