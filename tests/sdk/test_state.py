@@ -126,7 +126,12 @@ async def test_errors_carry_code_and_status(sidecar: Sidecar) -> None:
         lambda c: c.save_state("statestore", "k", object()),
         lambda c: c.save_state("statestore", "k", 1, ttl_seconds=-5),
         lambda c: c.list_state_keys("statestore", limit=0),
+        lambda c: c.save_state(["statestore"], "k", 1),  # unhashable: not a cache TypeError
+        lambda c: c.save_state(7, "k", 1),
+        lambda c: c.save_state("statestore", "k", 1, etag=""),
+        lambda c: c.save_state("statestore", "k", 1, metadata={"a": 1}),
         lambda c: c.publish("pubsub", "", {}),
+        lambda c: c.publish(["pubsub"], "orders", {}),
         lambda c: c.invoke("orders", "place", data=b"x", json={}),
     ],
 )
