@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
@@ -45,10 +46,34 @@ class Client:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="tandem")
         self._thread.start()
+        self._tasks: set[asyncio.Task[Any]] = set()  # in flight; touched on the loop thread only
         self.aio = AsyncClient(**kwargs)
 
     def _run(self, coro: Coroutine[Any, Any, R]) -> R:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        """Run ``coro`` on the loop thread and wait for it: one wake-up of the loop and one
+        future (leaner than ``asyncio.run_coroutine_threadsafe``, which chains two)."""
+        done: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+        def settle(task: asyncio.Task[R]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                done.cancel()
+            elif (exc := task.exception()) is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(task.result())
+
+        def start() -> None:
+            task = self._loop.create_task(coro)
+            self._tasks.add(task)  # the loop keeps only a weak reference to its tasks
+            task.add_done_callback(settle)
+
+        try:
+            self._loop.call_soon_threadsafe(start)
+        except RuntimeError:  # the loop is closed
+            coro.close()
+            raise
+        return done.result()
 
     def __enter__(self) -> Self:
         try:
