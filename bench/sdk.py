@@ -18,10 +18,12 @@ back to back at concurrency 1 by:
 
 Rounds alternate the paths (raw, async, blocking, raw, ...) so drift of the shared machine hits
 all alike; each figure is the median over rounds of a round's mean per-call latency. Added
-latency = (path - raw) / raw. Target: ``async`` under 10%. The client CPU per call (this
-process, ``time.process_time``) is also printed: at concurrency 1 the SDK's own work is serial
-with the call, so added CPU is the SDK's added latency on an idle machine, and it is far less
-sensitive than wall-clock latency to other load on a shared machine.
+latency is the median over rounds of (path - raw) / raw, each round against the raw round next
+to it (a shared machine's load drifts between rounds, far less within one); many short rounds
+(``--calls 300 --rounds 40``) suit a busy machine. Target: ``async`` under 10%. The client CPU
+per call (this process, ``time.process_time``) is also printed: at concurrency 1 the SDK's own
+work is serial with the call, so added CPU is the SDK's added latency on an idle machine, and
+it is less sensitive than wall-clock latency to other load on a shared machine.
 """
 
 from __future__ import annotations
@@ -183,6 +185,10 @@ async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
 
 
+def _median_ratio(path: list[float], raw: list[float]) -> float:
+    return statistics.median(p / r for p, r in zip(path, raw, strict=True))
+
+
 def run(
     url: str, calls: int, rounds: int, ref: type[AsyncClient] | None = None
 ) -> dict[str, dict[str, float]]:
@@ -213,6 +219,11 @@ def run(
             results[name] = {k: statistics.median(v) for k, v in samples.items()}
             results[name] |= {f"{k} cpu": statistics.median(v) for k, v in CPU.items()}
             results[name] |= {f"{k} min": min(v) for k, v in samples.items()}
+            # Added cost as the median of each round's ratio to the raw round next to it: the
+            # load of a shared machine drifts between rounds, far less within one.
+            for k, values in samples.items():
+                results[name][f"{k} ratio"] = _median_ratio(values, samples["raw"])
+                results[name][f"{k} cpu ratio"] = _median_ratio(CPU[k], CPU["raw"])
     finally:
         paths.close()
         loop.close()
@@ -249,13 +260,19 @@ def main() -> None:
         print(head + (f"{'ref async':>11}{'added':>9}" if ref is not None else ""))
         for name, r in results.items():
             raw, aio, blk = r["raw" + suffix], r["async" + suffix], r["blocking" + suffix]
+
+            def added(path: str, r: dict[str, float] = r, suffix: str = suffix) -> float:
+                if suffix == " min":  # best round against best round
+                    return (r[path + suffix] / r["raw" + suffix] - 1) * 100
+                return (r[f"{path}{suffix} ratio"] - 1) * 100
+
             line = (
-                f"  {name:<12}{raw:>9.0f}{aio:>9.0f}{(aio - raw) / raw * 100:>8.1f}%"
-                f"{blk:>10.0f}{(blk - raw) / raw * 100:>8.1f}%"
+                f"  {name:<12}{raw:>9.0f}{aio:>9.0f}{added('async'):>8.1f}%"
+                f"{blk:>10.0f}{added('blocking'):>8.1f}%"
             )
             if ref is not None:
                 old = r["ref async" + suffix]
-                line += f"{old:>11.0f}{(old - raw) / raw * 100:>8.1f}%"
+                line += f"{old:>11.0f}{added('ref async'):>8.1f}%"
             print(line)
 
 
