@@ -10,7 +10,9 @@
    ``dapr-callee-app-id`` for the app. W3C trace context is propagated: a CLIENT span here, a
    SERVER span on the callee's side (``call_local``), when tracing is on.
 3. This sidecar's own app id goes straight to the local app (``call_local``). Others are
-   resolved by the name resolver (replicas in turn) and sent over the internal channel.
+   resolved by the name resolver and sent over the internal channel to the replica the
+   latency-aware balancer picks (``runtime.internal.balancer``: peak-EWMA, two random choices,
+   replicas that cannot be reached ejected for a while).
 4. ``targets.apps.<id>`` resiliency wraps every remote call: the timeout bounds the wait for the
    response headers, the breaker counts transport failures and 5xx/408/429 answers, and retries
    apply only to a request that can be replayed (a body held in memory) whose verb is
@@ -26,8 +28,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -43,6 +45,7 @@ from runtime.appchannel.base import (
 )
 from runtime.internal import tracing as invoke_tracing
 from runtime.internal import wire
+from runtime.internal.balancer import Balancer
 from runtime.internal.client import InternalClient, PeerCallFailed, PeerUnreachable
 from runtime.resiliency import BreakerOpen, Resiliency, Runner
 from runtime.resiliency.retry import RetryPolicy
@@ -130,6 +133,7 @@ class InvokeService:
         client: InternalClient,
         app_channel: Callable[[], AppChannel | None],
         resiliency: Resiliency | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -138,7 +142,7 @@ class InvokeService:
         self._app_channel = app_channel
         self._resiliency = resiliency
         self._runners: dict[tuple[str, bool], Runner | None] = {}
-        self._turn = itertools.count()
+        self._balancer = balancer or Balancer()
 
     # ---- caller side ------------------------------------------------------------------------
 
@@ -233,9 +237,9 @@ class InvokeService:
             if not addresses:
                 raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
             fresh = [a for a in addresses if a not in tried] or addresses
-            address = fresh[next(self._turn) % len(fresh)]
+            address = self._balancer.pick(dest.app_id, fresh)
             try:
-                return await self._client.send(address, request, identity)
+                return await self._send(address, request, identity)
             except PeerCallFailed as exc:
                 # the connection broke mid-call (the peer died, a stale pooled connection): an
                 # idempotent, replayable request is sent once more (another replica if any)
@@ -256,6 +260,21 @@ class InvokeService:
                 log.debug("sidecar of %r unreachable (%s); retry %d", dest.app_id, exc, retries)
                 tried.clear()
                 await asyncio.sleep(next(waits))
+
+    async def _send(
+        self, address: Address, request: InvokeRequest, identity: list[tuple[str, str]]
+    ) -> InvokeResponse:
+        """One call to one replica, reported to the balancer (time to the response headers;
+        a connection failure ejects the replica for a while)."""
+        started = time.monotonic()
+        ok = True
+        try:
+            return await self._client.send(address, request, identity)
+        except (PeerCallFailed, PeerUnreachable):
+            ok = False
+            raise
+        finally:
+            self._balancer.observe(address, time.monotonic() - started, ok=ok)
 
     def _builtin(self) -> RetryPolicy | None:
         if self._resiliency is None:
