@@ -29,6 +29,18 @@ CATALOG: tuple[CatalogEntry, ...] = (
         type="nameresolution.static", target="components.nameresolution.static:StaticResolver"
     ),
     CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
+    CatalogEntry(
+        type="nameresolution.mdns",
+        target="components.nameresolution.mdns:MdnsResolver",
+        extra="mdns",
+        requires=("zeroconf",),
+    ),
+    CatalogEntry(
+        type="nameresolution.redis",
+        target="components.nameresolution.redis:RedisResolver",
+        extra="redis",
+        requires=("redis",),
+    ),
     CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
     CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
     CatalogEntry(

@@ -67,7 +67,7 @@ class Balancer:
         self._ejection = ejection
         self._max_ejection = max_ejection
         self._max_tracked = max_tracked
-        self._rng = rng or random.Random()  # noqa: S311 (load spreading, not security)
+        self._rng = rng or random.Random()  # load spreading, not security
         self._clock = clock
         self._replicas: dict[Address, _Replica] = {}
 
@@ -100,7 +100,7 @@ class Balancer:
             replica.failures += 1
             backoff = min(self._ejection * 2 ** (replica.failures - 1), self._max_ejection)
             replica.ejected_until = now + backoff
-            log.debug("replica %s ejected for %.1fs (failure %d)", address, backoff, replica.failures)
+            log.debug("replica %s ejected for %.1fs (%d)", address, backoff, replica.failures)
             return
         replica.failures = 0
         replica.ejected_until = 0.0

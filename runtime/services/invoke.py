@@ -284,7 +284,10 @@ class InvokeService:
     async def _resolve(self, dest: Target) -> list[Address]:
         if self._resolver is None:
             return []
-        return await self._resolver.resolve(dest.app_id, dest.namespace)
+        try:
+            return await self._resolver.resolve(dest.app_id, dest.namespace)
+        except OSError as exc:  # a registry on a server (redis) that cannot be reached
+            raise InvokeErrors.UNREACHABLE(app_id=dest.shown, detail=str(exc)) from exc
 
     # ---- callee side ------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from components.flags.file import FileFlagSource
 from components.flags.http import HttpFlagSource
 from components.nameresolution import NameResolver, RegisteringResolver
 from components.nameresolution.dns import DnsResolver
+from components.nameresolution.mdns import MdnsResolver
+from components.nameresolution.redis import RedisResolver
 from components.nameresolution.sqlite import SqliteResolver
 from components.nameresolution.static import StaticResolver
 from components.pubsub import BulkPublisher, BulkSubscriber, PubSub
@@ -83,8 +85,10 @@ def _registering(*classes: type[RegisteringResolver]) -> object:
     return classes
 
 
-RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver)
+RESOLVERS = _resolvers(SqliteResolver, StaticResolver, DnsResolver, MdnsResolver, RedisResolver)
 _registering(SqliteResolver)
+_registering(MdnsResolver)
+_registering(RedisResolver)
 
 
 def _configuration(*classes: type[ConfigurationStore]) -> tuple[type[ConfigurationStore], ...]:
