@@ -82,7 +82,9 @@ class Balancer:
         if len(candidates) == 1:
             chosen = candidates[0]
         else:
-            first, second = self._rng.sample(candidates, 2)
+            count = len(candidates)
+            i, j = self._rng.randrange(count), self._rng.randrange(count - 1)
+            first, second = candidates[i], candidates[j + 1 if j >= i else j]
             chosen = second if self._load(second, now) < self._load(first, now) else first
         replica = self._replica(chosen, now)
         replica.pending += 1
