@@ -33,7 +33,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         type="nameresolution.mdns",
         target="components.nameresolution.mdns:MdnsResolver",
         extra="mdns",
-        requires=("zeroconf",),
+        requires=("zeroconf", "ifaddr"),
     ),
     CatalogEntry(
         type="nameresolution.redis",

@@ -240,7 +240,7 @@ class MdnsResolver:
         info = AsyncServiceInfo(
             self._type,
             f"{instance}.{self._type}",
-            parsed_addresses=await self._published(r.address.host),
+            parsed_addresses=self._published(r.address.host),
             port=r.address.port,
             properties={
                 "appid": r.app_id,
@@ -255,8 +255,10 @@ class MdnsResolver:
         await (await self._zc.async_register_service(info))
         self._own = info
 
-    async def _published(self, host: str) -> list[str]:
-        """The IPv4 addresses to announce for ``host`` (an IP literal, or a name to look up)."""
+    def _published(self, host: str) -> list[str]:
+        """The IPv4 addresses to announce for ``host``: itself when it is an IP literal, else
+        (the sidecar listens on every interface) the configured interfaces' or every
+        non-loopback interface's, loopback only when there is none."""
         with contextlib.suppress(ValueError):
             ip = ipaddress.ip_address(host)
             if isinstance(ip, ipaddress.IPv4Address) and not ip.is_unspecified:
@@ -264,13 +266,15 @@ class MdnsResolver:
         chosen = self._addresses()
         if chosen is not None:
             return chosen
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(self._hostname, None, family=socket.AF_INET)
-        except OSError:
-            infos = []
-        found = list(dict.fromkeys(str(i[4][0]) for i in infos))
-        return found or ["127.0.0.1"]
+        import ifaddr
+
+        found = [
+            str(ip.ip)
+            for adapter in ifaddr.get_adapters()
+            for ip in adapter.ips
+            if ip.is_IPv4 and not ipaddress.IPv4Address(str(ip.ip)).is_loopback
+        ]
+        return list(dict.fromkeys(found)) or ["127.0.0.1"]
 
     async def unregister(self) -> None:
         info, self._own = self._own, None
