@@ -144,6 +144,11 @@ class InvokeService:
         self._runners: dict[tuple[str, bool], Runner | None] = {}
         self._balancer = balancer or Balancer()
 
+    @property
+    def balancer(self) -> Balancer:
+        """The replica balancer every remote call goes through (share it: gRPC proxying)."""
+        return self._balancer
+
     # ---- caller side ------------------------------------------------------------------------
 
     async def invoke(self, target: str, request: InvokeRequest) -> InvokeResponse:
