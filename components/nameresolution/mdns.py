@@ -30,6 +30,7 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -105,6 +106,7 @@ class MdnsResolver:
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._own: AsyncServiceInfo | None = None
+        self._announcing: asyncio.Future[Any] | None = None
         self._instances: dict[str, _Instance] = {}  # instance name -> what it announced
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
@@ -152,8 +154,8 @@ class MdnsResolver:
             await zc.async_close()
         self._instances.clear()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -252,8 +254,11 @@ class MdnsResolver:
             host_ttl=max(round(self._md.ttl), 1),
             other_ttl=max(round(self._md.ttl), 1),
         )
-        await (await self._zc.async_register_service(info))
+        # no probing for a conflicting name (RFC 6762 8.1, ~1 s at startup): the random suffix
+        # makes the name unique; the announcements go out in the background
+        announced = await self._zc.async_register_service(info, cooperating_responders=True)
         self._own = info
+        self._announcing = asyncio.ensure_future(announced)
 
     def _published(self, host: str) -> list[str]:
         """The IPv4 addresses to announce for ``host``: itself when it is an IP literal, else
@@ -277,6 +282,11 @@ class MdnsResolver:
         return list(dict.fromkeys(found)) or ["127.0.0.1"]
 
     async def unregister(self) -> None:
+        announcing, self._announcing = self._announcing, None
+        if announcing is not None and not announcing.done():  # never announce after goodbye
+            announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await announcing
         info, self._own = self._own, None
         if info is not None and self._zc is not None:
             with contextlib.suppress(Exception):  # a goodbye is best effort; TTLs cover it
