@@ -51,6 +51,7 @@ _TYPE_SRV, _CLASS_IN = 33, 1  # DNS record type and class numbers
 _MAX_TXT_VALUE = 240  # a TXT string is at most 255 bytes, "appid=" included
 _MAX_PENDING = 256  # lookups of announced instances running at once
 _MAX_WAITED = 1024
+_MAX_INSTANCES = 4096  # sidecars kept from a LAN (memory stays bounded whatever is announced)
 _LOOKUP_MS = 3000
 
 
@@ -192,6 +193,9 @@ class MdnsResolver:
         app_id, pid = props.get("appid"), props.get("pid") or ""
         if not app_id or not addresses or info.port is None:
             return True  # not a sidecar's announcement: answered, but nothing to keep
+        if name not in self._instances and len(self._instances) >= _MAX_INSTANCES:
+            self._log.warning("mDNS: over %d sidecars announced; %s ignored", _MAX_INSTANCES, name)
+            return True
         self._instances[name] = _Instance(
             app_id=app_id,
             namespace=props.get("namespace") or "",
