@@ -4,10 +4,12 @@
                            [--concurrency 16] [--rates 100,1000] [--quick]
                            [--tree before=/path/to/other/checkout] [--profile redis:publish-http]
 
-Per component, one sidecar (``tandem run``, its own process) with this process as its app: an
-aiohttp app on a free port answering ``GET /dapr/subscribe`` with one subscription (a fresh
-topic, route ``/bench``) and acknowledging every event (200, empty body). The load generator
-runs in this process's event loop (uvloop when installed, as the sidecar uses).
+Per component, two sidecars (``tandem run``, each its own process), as two apps would have: the
+publisher's (no app) and the subscriber's, whose app is this process: an aiohttp app on a free
+port answering ``GET /dapr/subscribe`` with one subscription (a fresh topic, route ``/bench``)
+and acknowledging every event (200, empty body). ``in-memory`` has no broker between
+processes: one sidecar does both. The load generator runs in this process's event loop (uvloop
+when installed, as the sidecars use).
 
 Figures (``--concurrency`` publishers, each awaiting its publish; latencies by nearest rank):
 
@@ -17,7 +19,8 @@ Figures (``--concurrency`` publishers, each awaiting its publish; latencies by n
 - ``e2e-<rate>``: publishes over HTTP paced at <rate> msg/s; latency = the app's receive time -
   the send time (same clock); ``lost`` counts what never arrived within a 5 s drain;
 - ``e2e-max``: the publishers at full speed over HTTP: delivered msgs/s, p50/p99 latency;
-- ``cpu µs/msg``: the sidecar's CPU time (user + system, /proc) during the figure / messages.
+- ``pub µs``, ``sub µs``: each sidecar's CPU time (user + system, /proc) during the figure,
+  per message published.
 
 The direct baseline (``path`` = ``direct``) does the same work on the same broker from Python
 with the client an app would use: redis-py (``XADD``; ``XREADGROUP`` + ``XACK``), sqlite3 on a
