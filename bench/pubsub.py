@@ -33,7 +33,8 @@ publish acks; pull consumer), aio-pika (publisher confirms, persistent; manual a
 ``PYTHONPATH``), in the same run, e.g. the code before a change; the default is this checkout
 as ``tandem``. ``--rounds N`` repeats everything, alternating nothing else. ``--profile
 COMPONENT:FIGURE[:LABEL]`` samples the sidecar with py-spy during that figure (see
-``bench/_profile.py``).
+``bench/_profile.py``). ``--service-layer`` measures only the CPU of one
+``PubSubService.publish`` (envelope, checks, metrics) on a no-op component, per ``--tree``.
 
 Every run uses fresh topic names and deletes its streams, queues and exchanges. Results go to
 ``bench/results/pubsub-<timestamp>.json`` with the machine, the git revision and the load.
@@ -630,6 +631,59 @@ async def bench_tandem(
         await cleanup(component, topic)
 
 
+# ---- the pub/sub service layer alone -----------------------------------------------------------
+
+_LAYER = """
+import asyncio, json, sys, time
+from runtime.compstore import ComponentStore, LiveComponent
+from runtime.observability.component_telemetry import TelemetryObserver
+from runtime.observability.metrics import Metrics
+from runtime.resiliency import Resiliency
+from runtime.services.pubsub import PubSubService
+
+class Null:  # a component that takes every message at once
+    def features(self): return frozenset()
+    async def publish(self, topic, data, *, metadata, content_type=""): pass
+
+async def main(n):
+    store = ComponentStore()
+    store.add(LiveComponent(name="p", type="pubsub.redis", version="v1", block="pubsub",
+                            instance=Null()))
+    metrics = Metrics("bench")
+    service = PubSubService(store, app_id="bench", resiliency=Resiliency(None, events=metrics),
+        observer=TelemetryObserver(metrics, component_types={"p": "pubsub.redis"}))
+    body = json.dumps({"seq": 1, "t": 1.0, "pad": "x" * 60}).encode()
+    for _ in range(n // 10):
+        await service.publish("p", "t", body, content_type="application/json")
+    started = time.process_time()
+    for _ in range(n):
+        await service.publish("p", "t", body, content_type="application/json")
+    print((time.process_time() - started) / n * 1e6)
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def service_layer(trees: dict[str, Path], rounds: int, n: int = 20_000) -> dict[str, list[float]]:
+    """CPU µs of one ``PubSubService.publish`` (envelope, scopes, metrics, the component call)
+    on a component that does nothing, per checkout, the checkouts alternating each round."""
+    import subprocess
+
+    out: dict[str, list[float]] = {label: [] for label in trees}
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            run = subprocess.run(
+                [sys.executable, "-c", _LAYER, str(n)],
+                env={**os.environ, "PYTHONPATH": str(tree)},
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[label].append(float(run.stdout.strip()))
+    return out
+
+
 # ---- report ----------------------------------------------------------------------------------
 
 
@@ -710,6 +764,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baselines")
     parser.add_argument("--profile", action="append", default=[], metavar="COMPONENT:FIGURE")
     parser.add_argument("--quick", action="store_true", help="1 s runs, 0.25 s warm-up")
+    parser.add_argument(
+        "--service-layer",
+        action="store_true",
+        help="only the CPU of PubSubService.publish on a no-op component, per --tree",
+    )
     args = parser.parse_args(argv)
     trees = {"tandem": REPO}
     for spec in args.tree:
@@ -725,6 +784,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds,
         profile=args.profile,
     )
+    if args.service_layer:
+        load = os.getloadavg()
+        for label, values in service_layer(trees, max(3, args.rounds)).items():
+            cells = ", ".join(f"{v:.1f}" for v in values)
+            print(f"{label:<10} PubSubService.publish: {min(values):.1f} µs CPU (rounds: {cells})")
+        print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        return 0
     unknown = [c for c in settings.components if c not in (*DURABLE, "in-memory")]
     if unknown:
         parser.error(f"unknown components {unknown}; known: {[*DURABLE, 'in-memory']}")
