@@ -29,7 +29,7 @@ import contextlib
 import logging
 import math
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -57,6 +57,7 @@ TIMEOUT = "x-tandem-grpc-timeout"
 MESSAGE, METADATA, HALF_CLOSE, STATUS = 0, 1, 2, 3
 _HEAD = struct.Struct(">BI")
 _QUEUED = 4  # frames waiting for the socket, per direction
+_LINGER = 5.0  # seconds the callee waits for the end of the request body after the status
 _SAFE = "/%:@!$&'()*+,;=-._~"
 
 OpenLocal = Callable[[str, Metadata, float | None], Awaitable[RawCall]]
@@ -138,8 +139,9 @@ def decode_status(payload: bytes) -> Status:
 class _Outbox:
     """Frames for the request body, bounded; ``close`` ends the body."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: bytes) -> None:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUED + 1)
+        self._queue.put_nowait(first)
         self.closed = False
 
     async def put(self, data: bytes) -> None:
@@ -156,16 +158,30 @@ class _Outbox:
         self._queue.put_nowait(None)
 
     async def body(self) -> AsyncIterator[bytes]:
+        """The request body; a new one for each attempt (one whose connection failed read
+        nothing)."""
         while (data := await self._queue.get()) is not None:
             yield data
 
 
 class Tunnel:
-    """``RawCall`` to a peer sidecar (the caller's side)."""
+    """``RawCall`` to a peer sidecar (the caller's side).
 
-    def __init__(self, response: aiohttp.ClientResponse, outbox: _Outbox, max_frame: int):
-        self._response = response
-        self._outbox = outbox
+    The request starts at once and messages are sent as they are written, without waiting for
+    the peer's answer (one round trip per unary call, not two). The first wait for the answer
+    (``initial_metadata``, ``read``, ``status``) raises what starting it met: PeerUnreachable
+    (no replica could be reached; nothing was sent), PeerCallFailed, or the peer's APIError
+    (e.g. access denied)."""
+
+    def __init__(
+        self,
+        start: Callable[[_Outbox], Coroutine[Any, Any, aiohttp.ClientResponse]],
+        metadata: Metadata,
+        max_frame: int,
+    ) -> None:
+        self._outbox = _Outbox(frame(METADATA, encode_metadata(metadata)))
+        self._start = asyncio.create_task(start(self._outbox))
+        self._response: aiohttp.ClientResponse | None = None
         self._max_frame = max_frame
         self._headers: Metadata | None = None
         self._status: Status | None = None
@@ -177,6 +193,8 @@ class Tunnel:
         await self._outbox.put(frame(HALF_CLOSE))
 
     async def _next(self) -> tuple[int, bytes]:
+        if self._response is None:
+            self._response = await self._start
         try:
             got = await read_frame(self._response.content, self._max_frame)
         except FrameError as exc:
@@ -213,8 +231,11 @@ class Tunnel:
 
     def _end(self, payload: bytes) -> None:
         self._status = decode_or_fail(decode_status, payload)
-        self._outbox.close()  # the request body ends: the connection can be reused
-        self._response.release()
+        self._outbox.close()  # the request body ends; the rest happens after the call
+        if self._response is not None:
+            task = asyncio.create_task(_recycle(self._response))
+            _RECYCLING.add(task)
+            task.add_done_callback(_RECYCLING.discard)
 
     async def status(self) -> Status:
         while self._status is None:
@@ -223,8 +244,30 @@ class Tunnel:
 
     def cancel(self) -> None:
         self._outbox.close()
-        if self._status is None:
+        if not self._start.done():
+            self._start.cancel()
+        elif self._response is None and not self._start.cancelled():
+            if self._start.exception() is None:
+                self._start.result().close()
+        elif self._response is not None and self._status is None:
             self._response.close()  # a broken connection tells the peer to cancel
+
+
+_RECYCLING: set[asyncio.Task[None]] = set()
+
+
+async def _recycle(response: aiohttp.ClientResponse) -> None:
+    """Return the connection to the pool once the response's end is read. The callee ends its
+    response only after our request body has ended: aiohttp cancels a request body still being
+    written when the response ends, and then closes the connection."""
+    try:
+        extra = await response.content.read(1)
+    except (aiohttp.ClientError, OSError, RuntimeError):
+        extra = b"?"
+    if extra:  # not the end of a well-formed answer: never reuse that connection
+        response.close()
+    else:
+        response.release()
 
 
 def decode_or_fail(decode: Callable[[bytes], Any], payload: bytes) -> Any:
@@ -254,40 +297,47 @@ class TunnelClient:
             )
         return self._session
 
-    async def open(
+    def open(
         self,
-        address: Address,
+        addresses: Sequence[Address],
         method: str,
         metadata: Metadata,
         identity: list[tuple[str, str]],
         seconds_left: float | None,
     ) -> Tunnel:
-        """Returns once the peer sidecar accepted the call; raises PeerUnreachable (nothing
-        sent), PeerCallFailed, or the peer's APIError (e.g. access denied)."""
+        """Start the call on the first of ``addresses`` that can be reached (nothing is sent to
+        one that cannot, so the next is tried with the same request)."""
         headers = CIMultiDict(identity)
         if seconds_left is not None:
             headers[TIMEOUT] = f"{max(seconds_left, 0.0):.6f}"
-        outbox = _Outbox()
-        await outbox.put(frame(METADATA, encode_metadata(metadata)))
-        url = f"{tls.scheme()}://{address}{PATH_PREFIX}{quote(method.lstrip('/'), safe=_SAFE)}"
-        try:
-            response = await self._client().post(
-                URL(url, encoded=True), headers=headers, data=outbox.body(), chunked=True
-            )
-        except aiohttp.ClientConnectorError as exc:
+        path = PATH_PREFIX + quote(method.lstrip("/"), safe=_SAFE)
+        session = self._client()
+
+        async def start(outbox: _Outbox) -> aiohttp.ClientResponse:
+            failure: PeerUnreachable | None = None
+            for address in addresses:
+                url = URL(f"{tls.scheme()}://{address}{path}", encoded=True)
+                try:
+                    response = await session.post(
+                        url, headers=headers, data=outbox.body(), chunked=True
+                    )
+                except aiohttp.ClientConnectorError as exc:
+                    failure = PeerUnreachable(f"{address}: {exc.strerror or exc}")
+                    continue
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise PeerCallFailed(f"{address}: {str(exc) or type(exc).__name__}") from exc
+                if wire.ERROR in response.headers:
+                    outbox.close()
+                    await _raise_remote(response)
+                if response.status != 200:
+                    outbox.close()
+                    response.close()
+                    raise PeerCallFailed(f"{address}: the peer sidecar answered {response.status}")
+                return response
             outbox.close()
-            raise PeerUnreachable(f"{address}: {exc.strerror or exc}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            outbox.close()
-            raise PeerCallFailed(f"{address}: {str(exc) or type(exc).__name__}") from exc
-        if wire.ERROR in response.headers:
-            outbox.close()
-            await _raise_remote(response)
-        if response.status != 200:
-            outbox.close()
-            response.close()
-            raise PeerCallFailed(f"{address}: the peer sidecar answered HTTP {response.status}")
-        return Tunnel(response, outbox, self._max_frame)
+            raise failure or PeerUnreachable("no address")
+
+        return Tunnel(start, metadata, self._max_frame)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -371,6 +421,10 @@ class TunnelServer:
             status = await call.status()
             finished = True
             await response.write(frame(STATUS, encode_status(status)))
+            # the caller ends its request body on our status: only then do we end the response,
+            # so the connection can be reused (see ``_recycle``)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), _LINGER)
             await response.write_eof()
         except BaseException:
             call.cancel()

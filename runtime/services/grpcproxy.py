@@ -6,9 +6,10 @@
    travels on without ``dapr-api-token``, ``dapr-app-id``, ``grpc-*`` and caller-supplied
    identity keys; the sidecars set ``dapr-caller-app-id`` (from the caller's verified
    certificate with mTLS), ``dapr-caller-namespace`` and ``dapr-callee-app-id``.
-2. This sidecar's own app id calls the local app. Others are resolved (replicas in turn;
-   unreachable ones skipped) and tunnelled to their sidecar (``runtime.internal.grpcproxy``),
-   which applies access control (the method path, no verb) before the app sees anything.
+2. This sidecar's own app id calls the local app. Others are resolved (replicas in turn; one
+   that cannot be reached is skipped, nothing having been sent) and tunnelled to their sidecar
+   (``runtime.internal.grpcproxy``), which applies access control (the method path, no verb)
+   before the app sees anything.
 3. The deadline is the caller's, shortened to the ``targets.apps.<id>`` timeout when there is
    one; it travels to the callee's sidecar, which gives it to the app's call. No retries: the
    call may be a stream, and its messages are never held.
@@ -21,7 +22,8 @@ from collections.abc import Callable
 
 from components.nameresolution import Address, NameResolver
 from runtime.appchannel.base import AppChannel, AppChannelError, AppUnavailable
-from runtime.appchannel.rawgrpc import Metadata, RawCall, forwarded_metadata
+from runtime.appchannel.rawgrpc import Metadata, RawCall, Status, forwarded_metadata
+from runtime.errors import APIError
 from runtime.internal import wire
 from runtime.internal.client import PeerCallFailed, PeerUnreachable
 from runtime.internal.grpcproxy import TunnelClient
@@ -83,17 +85,10 @@ class GrpcProxyService:
         )
         if not addresses:
             raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
-        start = next(self._turn)
-        failure: Exception | None = None
-        for i in range(len(addresses)):  # each replica once, from the next in turn
-            address = addresses[(start + i) % len(addresses)]
-            try:
-                return await self._client.open(address, method, metadata, identity, seconds_left)
-            except PeerUnreachable as exc:
-                failure = exc
-            except PeerCallFailed as exc:
-                raise InvokeErrors.CALL_FAILED(app_id=dest.shown, detail=str(exc)) from exc
-        raise InvokeErrors.UNREACHABLE(app_id=dest.shown, detail=str(failure)) from failure
+        start = next(self._turn) % len(addresses)  # each replica once, from the next in turn
+        ordered = addresses[start:] + addresses[:start]
+        tunnel = self._client.open(ordered, method, metadata, identity, seconds_left)
+        return _Remote(tunnel, dest)
 
     async def open_local(
         self, method: str, metadata: Metadata, seconds_left: float | None
@@ -113,3 +108,43 @@ class GrpcProxyService:
         except AppChannelError as exc:
             raise InvokeErrors.CALL_FAILED(app_id=self.app_id, detail=str(exc)) from exc
         return call
+
+
+class _Remote:
+    """A tunnelled call whose transport failures are invocation errors naming the app."""
+
+    def __init__(self, tunnel: RawCall, dest: Target) -> None:
+        self._tunnel = tunnel
+        self._dest = dest
+
+    def _error(self, exc: ConnectionError) -> APIError:
+        if isinstance(exc, PeerUnreachable):
+            return InvokeErrors.UNREACHABLE(app_id=self._dest.shown, detail=str(exc))
+        return InvokeErrors.CALL_FAILED(app_id=self._dest.shown, detail=str(exc))
+
+    async def write(self, message: bytes) -> None:
+        await self._tunnel.write(message)
+
+    async def done_writing(self) -> None:
+        await self._tunnel.done_writing()
+
+    async def initial_metadata(self) -> Metadata:
+        try:
+            return await self._tunnel.initial_metadata()
+        except (PeerUnreachable, PeerCallFailed) as exc:
+            raise self._error(exc) from exc
+
+    async def read(self) -> bytes | None:
+        try:
+            return await self._tunnel.read()
+        except (PeerUnreachable, PeerCallFailed) as exc:
+            raise self._error(exc) from exc
+
+    async def status(self) -> Status:
+        try:
+            return await self._tunnel.status()
+        except (PeerUnreachable, PeerCallFailed) as exc:
+            raise self._error(exc) from exc
+
+    def cancel(self) -> None:
+        self._tunnel.cancel()

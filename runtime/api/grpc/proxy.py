@@ -20,10 +20,8 @@ import grpc
 from grpc import aio
 
 from runtime.appchannel.rawgrpc import RawCall
-from runtime.internal.client import PeerCallFailed
 from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import APP_ID_HEADER
-from runtime.services.invoke_errors import InvokeErrors
 
 __all__ = ["ProxyHandler"]
 
@@ -57,9 +55,6 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             while (message := await call.read()) is not None:
                 await context.write(message)
             code, details, trailers = await call.status()
-        except PeerCallFailed as exc:  # the tunnel to the peer sidecar broke mid-call
-            call.cancel()
-            raise InvokeErrors.CALL_FAILED(app_id=target, detail=str(exc)) from exc
         except BaseException:
             call.cancel()
             raise

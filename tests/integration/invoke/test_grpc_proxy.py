@@ -188,9 +188,10 @@ def test_no_app_id_is_unimplemented(proxy: Proxy) -> None:
 
 
 def test_api_token_is_required(proxy: Proxy) -> None:
+    no_token = (("dapr-app-id", "pxb"),)
     for call in (
-        lambda: proxy.stub.Unary(proxy.pb.Msg(text="x"), metadata=(("dapr-app-id", "pxb"),)),
-        lambda: list(proxy.stub.ServerStream(proxy.pb.Msg(count=1), metadata=[("dapr-app-id", "pxb")])),
+        lambda: proxy.stub.Unary(proxy.pb.Msg(text="x"), metadata=no_token),
+        lambda: list(proxy.stub.ServerStream(proxy.pb.Msg(count=1), metadata=no_token)),
     ):
         failure = fail(call)
         assert failure.code == grpc.StatusCode.UNAUTHENTICATED
@@ -255,7 +256,7 @@ def test_resiliency_timeout_bounds_a_call_without_deadline(proxy: Proxy) -> None
 
 
 def test_garbage_bytes_reach_the_app_and_the_sidecars_keep_serving(proxy: Proxy) -> None:
-    raw = proxy.channel.unary_unary("/tandemtest.Echo/Unary")  # no serializers: bytes
+    raw = proxy.channel.unary_unary("/tandemtest.Echo/Unary", None, None)  # bytes as they are
     failure = fail(raw, b"\xff\xff\xff\xff", metadata=_md())
     assert failure.code != grpc.StatusCode.OK
     reply = proxy.stub.Unary(proxy.pb.Msg(text="after"), metadata=_md())

@@ -28,7 +28,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
-from tests.integration.invoke.proxy.stubs import load  # noqa: E402
+from tests.integration.invoke.proxy.stubs import load
 
 pb, pb_grpc = load(Path(sys.argv[2]))
 MARKS = Path(sys.argv[3])
@@ -57,7 +57,8 @@ class Echo(pb_grpc.EchoServicer):  # type: ignore[misc,name-defined]
             info.Pack(error_details_pb2.ErrorInfo(reason="NOPE", domain="test"))
             status = status_pb2.Status(code=grpc.StatusCode.NOT_FOUND.value[0], message="nope")
             status.details.append(info)
-            trailers = (("x-why", "because"), ("grpc-status-details-bin", status.SerializeToString()))
+            details = status.SerializeToString()
+            trailers = (("x-why", "because"), ("grpc-status-details-bin", details))
             await context.abort(grpc.StatusCode.NOT_FOUND, "nope", trailers)
         if request.text == "hang":
             await _hang(request)
@@ -98,7 +99,7 @@ async def main() -> None:
     server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}")
     await server.start()
     parent = os.getppid()
-    while os.getppid() == parent:
+    while os.getppid() == parent:  # noqa: ASYNC110 (polls for the parent's death)
         await asyncio.sleep(0.5)
     await server.stop(0)
 

@@ -12,10 +12,11 @@ PROTO = Path(__file__).resolve().parent / "echo.proto"
 
 
 def compile_proto(out_dir: Path) -> None:
-    from grpc_tools import protoc
+    from grpc_tools import protoc  # type: ignore[import-untyped]
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    args = ["protoc", f"-I{PROTO.parent}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}"]
+    args = ["protoc", f"-I{PROTO.parent}", f"--python_out={out_dir}"]
+    args.append(f"--grpc_python_out={out_dir}")
     if protoc.main([*args, str(PROTO)]) != 0:
         raise RuntimeError(f"protoc failed on {PROTO}")
 
