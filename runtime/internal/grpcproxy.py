@@ -426,6 +426,9 @@ class TunnelServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(pump), _LINGER)
             await response.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+            call.cancel()  # the caller went away mid-call
+            log.debug("proxied call %s: the caller went away: %s", request.path, exc)
         except BaseException:
             call.cancel()
             raise
