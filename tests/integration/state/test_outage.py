@@ -23,13 +23,13 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.integration.harness import wait_until
 from tests.integration.state._grpc import Grpc, fail, item
 from tests.integration.state._support import (
     PSQL,
     PostgresBackend,
     Resp,
     StateEnv,
-    poll,
     start_env,
 )
 from tests.servers import require_server
@@ -165,13 +165,13 @@ def _assert_alive(env: StateEnv) -> None:
 
 def _recovery(env: StateEnv, key: str, ready: Callable[[], bool]) -> float:
     """Seconds from the server answering (``ready``) to the sidecar serving ``key`` again."""
-    assert poll(ready, timeout=30.0, interval=0.01), "the server did not come back"
+    assert wait_until(ready, timeout=30.0, interval=0.01), "the server did not come back"
     back = time.monotonic()
 
     def served() -> bool:
         return env.http.get(env.store, key, timeout=10).status in (200, 204)
 
-    assert poll(served, timeout=15.0, interval=0.01), "the sidecar did not serve again"
+    assert wait_until(served, timeout=15.0, interval=0.01), "the sidecar did not serve again"
     return time.monotonic() - back
 
 
@@ -191,7 +191,7 @@ def test_redis_stopped_and_restarted(
         assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
         try:
             _run(["redis-cli", "-p", "6379", "shutdown", "nosave"])
-            assert poll(lambda: not _tcp_open(6379), timeout=10.0)
+            assert wait_until(lambda: not _tcp_open(6379), timeout=10.0)
             _assert_fails_fast(env, k, REDIS_TIMEOUT + 1, every_op=True)
             _assert_alive(env)
         finally:
@@ -215,7 +215,7 @@ def test_postgres_stopped_and_restarted(
         assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
         try:
             _run([*_pg_cluster(), "stop", "-m", "fast"])
-            assert poll(lambda: not _tcp_open(5432), timeout=10.0)
+            assert wait_until(lambda: not _tcp_open(5432), timeout=10.0)
             _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1, every_op=True)
             _assert_alive(env)
         finally:
@@ -281,7 +281,7 @@ def test_postgres_locked_table_times_out(
                 f"WHERE a.application_name = '{app}' AND l.mode = 'AccessExclusiveLock' "
                 "AND l.granted"
             )
-            assert poll(lambda: backend.psql(held).strip() == "1", timeout=10.0)
+            assert wait_until(lambda: backend.psql(held).strip() == "1", timeout=10.0)
             _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1)
             _assert_alive(env)
         finally:
