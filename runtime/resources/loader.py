@@ -27,6 +27,7 @@ __all__ = [
     "Document",
     "Resources",
     "collect_resources",
+    "document_issues",
     "load_resources",
     "parse_documents",
 ]
@@ -41,6 +42,16 @@ class Document:
     source: str
     index: int
     body: dict[str, Any]
+
+
+def document_issues(doc: Document, exc: ValidationError) -> list[Issue]:
+    """``doc``'s validation errors as issues, one per error (pydantic's "Value error, " cut)."""
+    return [
+        Issue(
+            doc.source, err["msg"].removeprefix("Value error, "), doc.index, format_loc(err["loc"])
+        )
+        for err in exc.errors()
+    ]
 
 
 @dataclass(slots=True)
