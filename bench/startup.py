@@ -44,6 +44,7 @@ from pathlib import Path
 from _common import (
     REPO,
     Sidecar,
+    cpu_seconds,
     git_revision,
     machine,
     median,
@@ -77,6 +78,7 @@ class Scenario:
     pss_mb: list[float] = field(default_factory=list)
     uss_mb: list[float] = field(default_factory=list)
     in_process_s: list[float] = field(default_factory=list)  # the sidecar's own "ready in" log
+    cpu_s: list[float] = field(default_factory=list)  # the sidecar's CPU time at the first 204
 
     def summary(self) -> dict[str, float | None]:
         def stat(values: list[float], fn: Callable[[list[float]], float]) -> float | None:
@@ -91,6 +93,7 @@ class Scenario:
             "pss_median_mb": stat(self.pss_mb, median),
             "uss_median_mb": stat(self.uss_mb, median),
             "in_process_ready_median_s": stat(self.in_process_s, median),
+            "cpu_to_ready_median_s": stat(self.cpu_s, median),
         }
 
 
@@ -143,6 +146,7 @@ def _one_start(
         )
         try:
             sc.startup_s.append(side.wait_ready())
+            sc.cpu_s.append(cpu_seconds(side.pid))
             time.sleep(idle)
             if side.proc.poll() is not None or probe(side.http_port) != 204:
                 raise RuntimeError(f"tandem died while idle:\n{side.logs()}")
@@ -180,7 +184,7 @@ def report(scenarios: list[Scenario], runs: int, idle: float, floor_mb: float | 
         f"start-up: exec -> first /v1.0/healthz/outbound 204 (python: exec -> exit); {runs} runs",
         f"RSS: VmRSS after {idle:g} s idle (python: max RSS); MB = 10^6 bytes",
         "",
-        f"{'scenario':<40} {'min':>8} {'median':>8} {'max':>8} {'in-proc':>8} "
+        f"{'scenario':<40} {'min':>8} {'median':>8} {'max':>8} {'in-proc':>8} {'CPU':>8} "
         f"{'RSS med':>9} {'peak med':>9} {'PSS med':>9} {'USS med':>9}  target",
     ]
     for sc in scenarios:
@@ -196,6 +200,7 @@ def report(scenarios: list[Scenario], runs: int, idle: float, floor_mb: float | 
         lines.append(
             f"{sc.name:<40} {_fmt_s(s['startup_min_s']):>8} {_fmt_s(s['startup_median_s']):>8} "
             f"{_fmt_s(s['startup_max_s']):>8} {_fmt_s(s['in_process_ready_median_s']):>8} "
+            f"{_fmt_s(s['cpu_to_ready_median_s']):>8} "
             f"{_fmt_mb(s['rss_median_mb']):>9} {_fmt_mb(s['peak_rss_median_mb']):>9}"
             f" {_fmt_mb(s['pss_median_mb']):>9} {_fmt_mb(s['uss_median_mb']):>9}  {target}"
         )
@@ -208,6 +213,10 @@ def report(scenarios: list[Scenario], runs: int, idle: float, floor_mb: float | 
     lines.append(
         "PSS / USS: shared pages split between the processes mapping them / left out (the"
         " target is judged on RSS)"
+    )
+    lines.append(
+        "CPU: the sidecar's user + system CPU time at the first 204, median (steadier than the"
+        " wall clock on a loaded machine)"
     )
     lines.append(
         "in-proc: the sidecar's own log 'ready for outbound calls in X s' (from Sidecar() to"
