@@ -71,7 +71,9 @@ def group_of(module: str) -> str:
     return parts[0]
 
 
-def sidecar_imports(env: dict[str, str], idle: float, extra: list[str]) -> tuple[list, int]:
+def sidecar_imports(
+    env: dict[str, str], idle: float, extra: list[str]
+) -> tuple[list[tuple[str, int]], int]:
     """(module, self µs) in load order, and the sidecar's idle VmRSS in KiB."""
     with tempfile.TemporaryDirectory(prefix="tandem-footprint-") as tmp:
         http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
