@@ -10,8 +10,9 @@
    dependencies come before it in the log, so each step costs only its own code) and reads
    ``VmRSS`` from /proc/self/status after each: the incremental RSS of each module, summed per
    group (the top-level package; ``runtime.*`` and ``components.*`` by their second level).
-3. In another fresh interpreter: ``import aiohttp.web, grpc.aio`` alone, the floor the idle
-   RSS target is set against (floor + 10 MB, and 56 MB).
+3. In other fresh interpreters: ``import aiohttp.web, grpc.aio`` alone, the floor the idle
+   RSS target is set against (floor + 10 MB, and 56 MB); and the same serving (two aiohttp sites
+   and a grpc.aio server on uvloop, idle), the floor of a process that serves both.
 
 Prints the table of groups (MB, import ms, module count), the interpreter, the floor, the sum of
 the imports and the sidecar's idle RSS; the rest (idle RSS - imports) is what serving allocates
@@ -62,6 +63,24 @@ _FLOOR = (
     "rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1]\n"
     "print(json.dumps({'kib': int(rss), 'modules': sorted(sys.modules)}))"
 )
+
+
+# The floor serving: two aiohttp sites (API, metrics) and a grpc.aio server on uvloop, idle.
+_SERVING_FLOOR = r"""
+import asyncio, uvloop
+import aiohttp.web as web, grpc.aio
+async def main():
+    for _ in range(2):
+        runner = web.AppRunner(web.Application())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+    server = grpc.aio.server()
+    server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    await asyncio.sleep(IDLE)
+    print([l for l in open("/proc/self/status") if l.startswith("VmRSS:")][0].split()[1])
+uvloop.run(main())
+"""
 
 
 def group_of(module: str) -> str:
@@ -183,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout
     )
     floor_set = set(floor["modules"])
+    serving_floor_kib = int(
+        subprocess.run(
+            [sys.executable, "-c", _SERVING_FLOOR.replace("IDLE", repr(args.idle))],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    )
     # the floor's modules first (in the sidecar's order), then the rest: the second table is
     # what Tandem adds above `import aiohttp.web, grpc.aio`
     ordered = [m for m, _ in modules if m in floor_set] + [
@@ -212,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "idle_rss_mb": _mb(idle_kib),
             "floor_mb": _mb(floor["kib"]),
+            "serving_floor_mb": _mb(serving_floor_kib),
             "interpreter_mb": _mb(interp_kib),
             "imports_mb": _mb(imports_kib),
             "target_mb": limit,
@@ -239,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{_mb(idle_kib):6.1f} MB",
         f"  of which serving (idle - imports)                        "
         f"{_mb(idle_kib - imports_kib):6.1f} MB",
+        f"the floor serving (aiohttp x2 + grpc.aio servers, uvloop, idle {args.idle:g} s) "
+        f"{_mb(serving_floor_kib):6.1f} MB",
         f"target: idle RSS <= min({RSS_TARGET_MB:g} MB, floor + {FLOOR_MARGIN_MB:g} MB) = "
         f"{limit:.1f} MB: {'PASS' if _mb(idle_kib) <= limit else 'MISS'}",
     ]
