@@ -1,6 +1,6 @@
 """Idle memory of the sidecar by module, beside the aiohttp + grpc floor.
 
-    python bench/footprint.py [--idle 1.5] [--top 30] [-- <extra tandem run flags>]
+    python bench/footprint.py [--idle 1.5] [--top 25] [--tree DIR] [-- <extra tandem run flags>]
 
 1. Starts ``python -X importtime -m runtime run --app-id bench`` on the embedded defaults (fresh
    ``TANDEM_HOME``, free ports), waits for ``/v1.0/healthz/outbound`` 204 and ``--idle`` seconds,
@@ -14,10 +14,11 @@
    RSS target is set against (floor + 10 MB, and 56 MB); and the same serving (two aiohttp sites
    and a grpc.aio server on uvloop, idle), the floor of a process that serves both.
 
-Prints the table of groups (MB, import ms, module count), the interpreter, the floor, the sum of
-the imports and the sidecar's idle RSS; the rest (idle RSS - imports) is what serving allocates
-(sockets, the SQLite store, threads, caches). MB = 10^6 bytes. Figures are one run's: the RSS
-steps are steady to ~0.1 MB, import times are noisy (run twice; compare within one run).
+``--tree DIR`` measures another checkout (e.g. ``git worktree add /tmp/old <rev>``) with the
+same script. Prints the table of groups (MB, import ms, module count), the interpreter, the
+floor, the sum of the imports and the sidecar's idle RSS; the rest (idle RSS - imports) is what
+serving allocates (sockets, the SQLite stores, threads, caches). MB = 10^6 bytes. Figures are
+one run's: the RSS steps are steady to ~0.1 MB, import times are noisy (compare within a run).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def sidecar_imports(
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 env={**env, "TANDEM_HOME": tmp},
-                cwd=REPO,
+                cwd=tmp,
             )
         deadline = time.monotonic() + 30
         while probe(http_port) != 204:
@@ -147,7 +148,7 @@ def step_rss(env: dict[str, str], modules: list[str]) -> list[tuple[str, int, bo
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,
+        cwd=tempfile.gettempdir(),
         check=True,
     ).stdout
     rows = []
@@ -190,10 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=1.5, help="seconds idle before reading RSS")
     parser.add_argument("--top", type=int, default=25, help="groups to list per table")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the tables")
+    parser.add_argument(
+        "--tree", type=Path, default=REPO, help="the checkout to measure (default: this one)"
+    )
     parser.add_argument("extra", nargs="*", help="extra `tandem run` flags (after --)")
     args = parser.parse_args(argv)
     env = dict(os.environ)
-    env.setdefault("PYTHONPATH", str(REPO))
+    # the tree measured comes first on sys.path (the cwd is a temp dir, never the checkout)
+    env["PYTHONPATH"] = str(args.tree.resolve())
 
     modules, idle_kib = sidecar_imports(env, args.idle, args.extra)
     floor = json.loads(
