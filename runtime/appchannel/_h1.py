@@ -231,7 +231,8 @@ class _Conn(asyncio.Protocol):
         if self.head_only:
             response._finish()
         elif not response.keep_alive:
-            framed = {n.lower() for n, _ in response.headers} & {"content-length", "transfer-encoding"}
+            names = {n.lower() for n, _ in response.headers}
+            framed = "content-length" in names or "transfer-encoding" in names
             self._until_eof = not framed and status not in (204, 304)
         head = self._head
         if head is not None and not head.done():

@@ -8,12 +8,11 @@ Bodies pass through as bytes: no decompression, no cookies, no default headers a
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-import ssl
 from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
