@@ -4,8 +4,10 @@
 
 Server and client run in separate processes on loopback, each on one uvloop loop, as two
 sidecars would. Measured per transport: p50 of sequential calls (1 in flight) and throughput
-with 16 calls in flight. Candidates: aiohttp HTTP/1.1 keep-alive, grpc.aio unary (HTTP/2),
-and grpc.aio bidirectional stream per call (how a streaming body would travel over gRPC).
+with 16 calls in flight, and the client process's CPU per call at 16 in flight. Candidates:
+aiohttp HTTP/1.1 keep-alive (``ClientSession``), Tandem's lean HTTP/1.1 client
+(``runtime/appchannel/_h1.py``, against the same aiohttp server), grpc.aio unary (HTTP/2), and
+grpc.aio bidirectional stream per call (how a streaming body would travel over gRPC).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import json
 import multiprocessing
 import socket
 import statistics
+import sys
 import time
+from pathlib import Path
 
 __all__ = ["main"]
 
 PAYLOAD = b"x" * 100
+_REPO = str(Path(__file__).resolve().parent.parent)
 _IDENTITY = (lambda b: b, lambda b: b)
 
 
@@ -34,7 +39,7 @@ def _serve(kind: str, port: int) -> None:
     import uvloop
 
     async def main() -> None:
-        if kind == "aiohttp":
+        if kind in ("aiohttp", "lean-h1"):
             from aiohttp import web
 
             async def handle(request: web.Request) -> web.StreamResponse:
@@ -84,6 +89,20 @@ async def _client(kind: str, port: int, seconds: float) -> dict[str, float]:
                 await r.read()
 
         close = session.close
+    elif kind == "lean-h1":
+        sys.path.insert(0, _REPO)
+        from runtime.appchannel._h1 import Pool
+
+        pool = Pool("127.0.0.1", port, limit=64)
+
+        async def call() -> None:
+            response = await pool.request("POST", "/m", [], PAYLOAD)
+            if response.complete is None:
+                async for _ in response.chunks():
+                    pass
+            response.close()
+
+        close = pool.aclose
     else:
         from grpc import aio
 
@@ -119,10 +138,12 @@ async def _client(kind: str, port: int, seconds: float) -> dict[str, float]:
             done += 1
 
     start = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(16)))
     rps = done / (time.perf_counter() - start)
+    cpu_us = (time.process_time() - cpu) / max(done, 1) * 1e6
     await close()
-    return {"p50_us": statistics.median(lat) * 1e6, "rps_c16": rps}
+    return {"p50_us": statistics.median(lat) * 1e6, "rps_c16": rps, "client_cpu_us": cpu_us}
 
 
 def main() -> None:
@@ -132,7 +153,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     results = {}
-    for kind in ("aiohttp", "grpc-unary", "grpc-stream"):
+    for kind in ("aiohttp", "lean-h1", "grpc-unary", "grpc-stream"):
         port = _free_port()
         server = multiprocessing.Process(target=_serve, args=(kind, port), daemon=True)
         server.start()
@@ -147,7 +168,10 @@ def main() -> None:
         server.terminate()
         server.join()
         r = results[kind]
-        print(f"{kind:12s} p50 {r['p50_us']:7.0f} us   c=16 {r['rps_c16']:7.0f}/s")
+        print(
+            f"{kind:12s} p50 {r['p50_us']:7.0f} us   c=16 {r['rps_c16']:7.0f}/s   "
+            f"client CPU {r['client_cpu_us']:5.0f} us per call"
+        )
     print(json.dumps(results))
 
 
