@@ -9,12 +9,14 @@ rotation reloads them in place, so connections stay up and new handshakes use th
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 if TYPE_CHECKING:
     from runtime.security.workload import Workload
 
-__all__ = ["client_context", "configure", "scheme", "server_context", "workload"]
+__all__ = ["client_context", "configure", "connector", "scheme", "server_context", "workload"]
 
 _workload: Workload | None = None
 
@@ -36,6 +38,16 @@ def server_context() -> ssl.SSLContext | None:
 def client_context() -> ssl.SSLContext | None:
     """The context used to connect to peer sidecars (None: cleartext)."""
     return _workload.client_context if _workload is not None else None
+
+
+def connector(**kwargs: Any) -> aiohttp.TCPConnector:
+    """An aiohttp connector for peers (gRPC proxying's tunnel): with mTLS, one that checks the
+    peer's SPIFFE id on connect. Invocation itself uses ``runtime.appchannel._h1``."""
+    if _workload is None:
+        return aiohttp.TCPConnector(ssl=False, **kwargs)
+    from runtime.security.peer import VerifyingConnector
+
+    return VerifyingConnector(_workload, **kwargs)
 
 
 def scheme() -> str:

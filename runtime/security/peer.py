@@ -10,14 +10,20 @@ nothing was sent.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import ssl
+from typing import Any
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from runtime.appchannel._h1 import ConnectFailed
+from runtime.internal import wire
 from runtime.security.spiffe import SpiffeError, SpiffeId
 from runtime.security.workload import Workload, peer_spiffe_id
 
-__all__ = ["PeerCheck"]
+__all__ = ["PeerCheck", "VerifyingConnector"]
 
 log = logging.getLogger("tandem.security")
 
@@ -49,3 +55,35 @@ class PeerCheck:
         if peer.app_id == app_id:
             return None
         return str(self._refuse(f"the peer is {peer}, not app id {app_id!r}"))
+
+
+class VerifyingConnector(aiohttp.TCPConnector):
+    """The same check for aiohttp clients (gRPC proxying's tunnel): the expected app id is the
+    request's ``dapr-callee-app-id``."""
+
+    def __init__(self, workload: Workload, **kwargs: Any) -> None:
+        super().__init__(ssl=workload.client_context, **kwargs)
+        self._trust_domain = workload.trust_domain
+
+    async def _wrap_create_connection(
+        self, *args: Any, req: aiohttp.ClientRequest, **kwargs: Any
+    ) -> tuple[asyncio.Transport, ResponseHandler]:
+        transport, proto = await super()._wrap_create_connection(*args, req=req, **kwargs)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = (
+            ssl_object.getpeercert(binary_form=True)
+            if isinstance(ssl_object, ssl.SSLObject)
+            else None
+        )
+        expected = req.headers.get(wire.CALLEE_APP_ID)
+        try:
+            peer = peer_spiffe_id(der, self._trust_domain)
+            if expected is not None and peer.app_id != expected:
+                raise SpiffeError(f"the peer is {peer}, not app id {expected!r}")
+        except (SpiffeError, ValueError) as exc:
+            transport.close()
+            log.warning("refused the sidecar at %s:%s: %s", req.host, req.port, exc)
+            raise aiohttp.ClientConnectorError(
+                req.connection_key, OSError(errno.EACCES, f"peer certificate refused: {exc}")
+            ) from None
+        return transport, proto
