@@ -36,6 +36,7 @@ from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import TunnelClient, TunnelServer
 from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
@@ -54,6 +55,7 @@ from runtime.security.gate import Gate
 from runtime.security.setup import start_security
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
+from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
@@ -158,6 +160,8 @@ class Sidecar:
             resolver = await self._start_resolver(stack)
             client = InternalClient()
             stack.push_async_callback(client.aclose)  # after the APIs drain
+            tunnels = TunnelClient(max_frame=cfg.max_body_size)
+            stack.push_async_callback(tunnels.aclose)
             policies = Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             services = self._services(
                 components,
@@ -171,6 +175,14 @@ class Sidecar:
                     app_channel=lambda: self.app_channel,
                     resiliency=policies,
                     max_message_body=cfg.max_body_size,
+                ),
+                GrpcProxyService(
+                    app_id=cfg.app_id,
+                    namespace=cfg.namespace,
+                    resolver=resolver,
+                    client=tunnels,
+                    app_channel=lambda: self.app_channel,
+                    resiliency=policies,
                 ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
@@ -224,6 +236,11 @@ class Sidecar:
         """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
         name resolver (withdrawn first on shutdown)."""
         cfg = self.config
+        proxy_server = (
+            TunnelServer(services.grpc_proxy.open_local, gate=gate, max_frame=cfg.max_body_size)
+            if services.grpc_proxy is not None
+            else None
+        )
         server = InternalServer(
             services.invoke.call_local,
             addresses=cfg.listen_addresses,
@@ -236,6 +253,7 @@ class Sidecar:
                 idle_timeout=cfg.http_idle_timeout,
                 max_line_size=cfg.read_buffer_size,
             ),
+            routes=[proxy_server.route()] if proxy_server is not None else [],
         )
         await server.start()
         stack.push_async_callback(server.stop)
@@ -265,6 +283,7 @@ class Sidecar:
         observer: Observer,
         resiliency: Resiliency,
         invoke: InvokeService,
+        grpc_proxy: GrpcProxyService | None = None,
     ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
@@ -331,6 +350,7 @@ class Sidecar:
             subscriptions=subscriptions,
             flags=flags,
             secrets=self._secrets_service(components, observer, resiliency),
+            grpc_proxy=grpc_proxy,
         )
 
     def _secrets_service(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
+import aiohttp
 import msgspec
 
 from components.nameresolution import Address
@@ -38,9 +39,31 @@ class PeerCallFailed(ConnectionError):
     """The connection broke after the request started."""
 
 
-async def _raise_remote(resp: _h1.Response, kind_name: str) -> None:
-    """Raise the error-table entry the peer sidecar answered with (same table on both)."""
+def _remote_error(kind_name: str, status: int, body: bytes) -> Exception:
+    """The error-table entry the peer sidecar answered with (same table on both)."""
     kind = TABLE.get(kind_name)
+    try:
+        document = msgspec.json.decode(body[:_MAX_ERROR])
+    except msgspec.DecodeError:
+        document = None
+    message = document.get("message") if isinstance(document, dict) else None
+    if kind is None or not isinstance(message, str):
+        return PeerCallFailed(f"the peer sidecar answered HTTP {status}")
+    return APIError(kind, message)
+
+
+async def _raise_remote(resp: aiohttp.ClientResponse) -> None:
+    """``_remote_error`` for an aiohttp response (gRPC proxying's tunnel client)."""
+    try:
+        body = await resp.content.read(_MAX_ERROR)
+    except (aiohttp.ClientError, OSError):
+        body = b""
+    finally:
+        resp.release()
+    raise _remote_error(resp.headers[wire.ERROR], resp.status, body)
+
+
+async def _raise_remote_h1(resp: _h1.Response, kind_name: str) -> None:
     body = resp.complete
     try:
         if body is None:
@@ -52,15 +75,11 @@ async def _raise_remote(resp: _h1.Response, kind_name: str) -> None:
                 if size >= _MAX_ERROR:
                     break
             body = b"".join(parts)
-        document = msgspec.json.decode(body[:_MAX_ERROR])
-    except (msgspec.DecodeError, _h1.H1Error):
-        document = None
+    except _h1.H1Error:
+        body = b""
     finally:
         resp.close()
-    message = document.get("message") if isinstance(document, dict) else None
-    if kind is None or not isinstance(message, str):
-        raise PeerCallFailed(f"the peer sidecar answered HTTP {resp.status}")
-    raise APIError(kind, message)
+    raise _remote_error(kind_name, resp.status, body)
 
 
 class InternalClient:
@@ -140,7 +159,7 @@ class InternalClient:
                 content_type = value
             out.append((name, value))
         if error:
-            await _raise_remote(resp, error)
+            await _raise_remote_h1(resp, error)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:

@@ -214,12 +214,15 @@ class InternalServer:
         grace: float = 5.0,
         gate: Gate | None = None,
         limits: HttpLimits | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
+        """``routes``: more handlers on the same port (gRPC proxying's tunnel)."""
         self._call_local = call_local
         self._gate = gate
         self._limits = limits = limits or HttpLimits()
         app = web.Application()
         app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
+        app.router.add_routes(routes)
         self._runner = GuardedRunner(app, limits=limits, access_log=None, shutdown_timeout=grace)
         self._servers: list[asyncio.AbstractServer] = []
         self._addresses = addresses
