@@ -1,5 +1,5 @@
 """HTTP transports for the app channel: ``H1Transport`` (HTTP/1.1, http and https; the lean
-client of ``_h1``), aiohttp (kept for comparison in ``bench/``) and httpx (h2c).
+client of ``_h1``, which replaced aiohttp's ``ClientSession`` here) and httpx (h2c).
 
 A transport sends one request and returns as soon as the response headers are in; the body
 streams from ``Reply.body`` until ``Reply.close()``. Transport failures raise AppChannelError.
@@ -14,17 +14,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
-
 from runtime.appchannel import _h1
 from runtime.appchannel.base import AppChannelError, Body, Headers
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["AiohttpTransport", "H1Transport", "HttpxH2CTransport", "Reply", "Transport"]
+__all__ = ["H1Transport", "HttpxH2CTransport", "Reply", "Transport"]
 
 _CHUNK = 64 * 1024
 
@@ -117,59 +113,6 @@ async def _chunks(resp: _h1.Response, verb: str, url: str) -> AsyncIterator[byte
             yield chunk
     except _h1.H1Error as exc:
         raise AppChannelError(f"{verb} {url}: {exc}") from exc
-
-
-class AiohttpTransport:
-    """One pooled keep-alive session. TLS to the app is not verified, as in Dapr (the app
-    is local and typically uses a self-signed certificate)."""
-
-    def __init__(self, *, limit: int) -> None:
-        self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:  # created lazily: needs the running loop
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, ssl=False),
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            )
-        return self._session
-
-    async def send(self, verb: str, url: str, headers: list[tuple[str, str]], body: Body) -> Reply:
-        try:
-            resp = await self._client().request(
-                verb,
-                URL(url, encoded=True),
-                headers=CIMultiDict(headers),
-                data=body if body != b"" else None,
-                allow_redirects=False,
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            raise AppChannelError(f"{verb} {url}: {str(exc) or type(exc).__name__}") from exc
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    yield chunk
-            except (aiohttp.ClientError, OSError) as exc:
-                raise AppChannelError(f"{verb} {url}: reading the response: {exc}") from exc
-
-        async def close() -> None:
-            resp.release()
-
-        if resp.content.is_eof():  # the whole body came with the headers: no streaming needed
-            complete = resp.content.read_nowait(-1)
-            resp.release()
-            return Reply(resp.status, tuple(resp.headers.items()), _once(complete), close, complete)
-        return Reply(resp.status, tuple(resp.headers.items()), chunks(), close)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
