@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["H1Transport", "HttpxH2CTransport", "Reply", "Transport"]
 
-_CHUNK = 64 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class Reply:
