@@ -213,14 +213,14 @@ class _Conn(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         response = self.response
-        if response is not None:
+        if response is not None and not self._headers_seen:
             response.headers.append((_decode(name), _decode(value)))
 
     def on_headers_complete(self) -> None:
         response = self.response
         parser = self.parser
-        if response is None or parser is None:
-            return
+        if response is None or parser is None or self._headers_seen:
+            return  # (a second, unsolicited answer on the connection: ignored, not reused)
         status = parser.get_status_code()
         if status < 200:  # an interim answer (100 Continue): the real one follows
             response.headers.clear()
@@ -245,8 +245,11 @@ class _Conn(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         response = self.response
-        if response is not None and self._headers_seen:
-            response._finish()
+        if response is None or not self._headers_seen:
+            return
+        if response._eof and not self.head_only:  # a second message: never reuse this one
+            response.keep_alive = False
+        response._finish()
 
     # ---- used by the pool -------------------------------------------------------------------
 
