@@ -4,7 +4,9 @@
 
 Server and client run in separate processes on loopback, each on one uvloop loop, as two
 sidecars would. Measured per transport: p50 of sequential calls (1 in flight) and throughput
-with 16 calls in flight. Candidates: aiohttp HTTP/1.1 keep-alive, grpc.aio unary (HTTP/2),
+with 16 calls in flight. Candidates: aiohttp HTTP/1.1 keep-alive, ``lean-h1`` (Tandem's own
+HTTP/1.1 client, ``runtime/appchannel/_h1.py``, against the same aiohttp server: what
+invocation uses), grpc.aio unary (HTTP/2),
 and grpc.aio bidirectional stream per call (how a streaming body would travel over gRPC).
 For gRPC proxying, whose calls may be any kind and so travel as one stream each: ``tunnel`` is
 the frame tunnel over aiohttp HTTP/1.1 that Tandem uses (``runtime/internal/grpcproxy.py``, an
@@ -57,7 +59,7 @@ def _serve(kind: str, port: int) -> None:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
-        elif kind == "aiohttp":
+        elif kind in ("aiohttp", "lean-h1"):
             from aiohttp import web
 
             async def handle(request: web.Request) -> web.StreamResponse:
@@ -150,6 +152,19 @@ async def _client(kind: str, port: int, seconds: float) -> dict[str, float]:
                 await r.read()
 
         close = session.close
+    elif kind == "lean-h1":
+        from runtime.appchannel._h1 import Pool
+
+        pool = Pool("127.0.0.1", port, limit=64)
+
+        async def call() -> None:
+            response = await pool.request("POST", "/m", [], PAYLOAD)
+            if response.complete is None:
+                async for _ in response.chunks():
+                    pass
+            response.close()
+
+        close = pool.aclose
     else:
         from grpc import aio
 
@@ -208,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument(
-        "--kinds", default="aiohttp,grpc-unary,grpc-stream,tunnel", help="comma-separated"
+        "--kinds", default="aiohttp,lean-h1,grpc-unary,grpc-stream,tunnel", help="comma-separated"
     )
     parser.add_argument("--rounds", type=int, default=1, help="alternated rounds")
     args = parser.parse_args()

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from components.base import ComponentContext
 from components.nameresolution import Address, NameResolver, RegisteringResolver, Registration
 from runtime._version import __version__
+from runtime.api.http.limits import HttpLimits
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
 from runtime.appchannel.base import AppChannel, AppSubscription
@@ -173,6 +174,7 @@ class Sidecar:
                     client=client,
                     app_channel=lambda: self.app_channel,
                     resiliency=policies,
+                    max_message_body=cfg.max_body_size,
                 ),
                 GrpcProxyService(
                     app_id=cfg.app_id,
@@ -245,6 +247,12 @@ class Sidecar:
             port=cfg.internal_grpc_port or 0,
             grace=cfg.graceful_shutdown_seconds,
             gate=gate,
+            limits=HttpLimits(
+                header_timeout=cfg.http_header_read_timeout,
+                body_timeout=cfg.http_body_read_timeout,
+                idle_timeout=cfg.http_idle_timeout,
+                max_line_size=cfg.read_buffer_size,
+            ),
             routes=[proxy_server.route()] if proxy_server is not None else [],
         )
         await server.start()

@@ -69,6 +69,14 @@ class InvokeErrors(ErrorTable):
         grpc_code=SC.INTERNAL,
         message="failed to invoke app id {app_id!r}: app is not in a healthy state",
     )
+    RESPONSE_TOO_LARGE = ErrorKind(
+        code=_CODE,
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.RESOURCE_EXHAUSTED,
+        message="failed to invoke app id {app_id!r}: its response body is larger than {limit} "
+        "bytes, the limit for a response held in one message (--max-body-size)",
+        note="Dapr's gRPC server refuses such a message with RESOURCE_EXHAUSTED too",
+    )
     NO_APP_CHANNEL = ErrorKind(
         code=_CODE,
         http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
