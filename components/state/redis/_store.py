@@ -117,10 +117,12 @@ class _AutoPipeline:
     for the whole batch, as for a single command.
     """
 
-    __slots__ = ("_budget", "_client", "_loop", "_queue", "_tasks")
+    __slots__ = ("_budget", "_client", "_command", "_loop", "_queue", "_tasks")
 
     def __init__(self, client: Redis, budget: float) -> None:
         self._client = client
+        # execute_command is untyped in redis-py; bound once, it is also the cheapest call path
+        self._command = cast(_Execute, client.execute_command)
         self._budget = budget
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -150,7 +152,7 @@ class _AutoPipeline:
             async with asyncio.timeout(self._budget):
                 if len(batch) == 1:
                     try:
-                        replies: list[Any] = [await client.execute_command(*batch[0][0])]
+                        replies: list[Any] = [await self._command(*batch[0][0])]
                     except ResponseError as exc:
                         replies = [exc]
                 else:
