@@ -35,6 +35,7 @@ from runtime.appchannel.health import AppHealth
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import TunnelClient, TunnelServer
 from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
@@ -53,6 +54,7 @@ from runtime.security.gate import Gate
 from runtime.security.setup import start_security
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
+from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
@@ -157,6 +159,8 @@ class Sidecar:
             resolver = await self._start_resolver(stack)
             client = InternalClient()
             stack.push_async_callback(client.aclose)  # after the APIs drain
+            tunnels = TunnelClient(max_frame=cfg.max_body_size)
+            stack.push_async_callback(tunnels.aclose)
             policies = Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             services = self._services(
                 components,
@@ -167,6 +171,14 @@ class Sidecar:
                     namespace=cfg.namespace,
                     resolver=resolver,
                     client=client,
+                    app_channel=lambda: self.app_channel,
+                    resiliency=policies,
+                ),
+                GrpcProxyService(
+                    app_id=cfg.app_id,
+                    namespace=cfg.namespace,
+                    resolver=resolver,
+                    client=tunnels,
                     app_channel=lambda: self.app_channel,
                     resiliency=policies,
                 ),
@@ -222,12 +234,18 @@ class Sidecar:
         """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
         name resolver (withdrawn first on shutdown)."""
         cfg = self.config
+        proxy_server = (
+            TunnelServer(services.grpc_proxy.open_local, gate=gate, max_frame=cfg.max_body_size)
+            if services.grpc_proxy is not None
+            else None
+        )
         server = InternalServer(
             services.invoke.call_local,
             addresses=cfg.listen_addresses,
             port=cfg.internal_grpc_port or 0,
             grace=cfg.graceful_shutdown_seconds,
             gate=gate,
+            routes=[proxy_server.route()] if proxy_server is not None else [],
         )
         await server.start()
         stack.push_async_callback(server.stop)
@@ -257,6 +275,7 @@ class Sidecar:
         observer: Observer,
         resiliency: Resiliency,
         invoke: InvokeService,
+        grpc_proxy: GrpcProxyService | None = None,
     ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
@@ -323,6 +342,7 @@ class Sidecar:
             subscriptions=subscriptions,
             flags=flags,
             secrets=self._secrets_service(components, observer, resiliency),
+            grpc_proxy=grpc_proxy,
         )
 
     def _secrets_service(

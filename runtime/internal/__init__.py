@@ -4,6 +4,7 @@ Transport: HTTP/1.1 with keep-alive (aiohttp), chosen by measurement over gRPC u
 streams (``bench/invoke_transport.py``): it is the fastest in Python for small calls and
 streams bodies natively both ways. ``wire`` fixes the request/response shape, ``client`` calls a
 peer, ``server`` answers peers, ``tls`` is the one place that will make the (m)TLS contexts.
+``grpcproxy`` tunnels proxied gRPC calls over the same port and connections.
 """
 
 __all__: list[str] = []

@@ -96,11 +96,14 @@ class InternalServer:
         port: int,
         grace: float = 5.0,
         gate: Gate | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
+        """``routes``: more handlers on the same port (gRPC proxying's tunnel)."""
         self._call_local = call_local
         self._gate = gate
         app = web.Application()
         app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
+        app.router.add_routes(routes)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
         self._addresses = addresses
         self._port = port

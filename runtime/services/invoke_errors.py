@@ -76,3 +76,10 @@ class InvokeErrors(ErrorTable):
         message="failed to invoke app id {app_id!r}: app channel not initialized "
         "(the sidecar has no --app-port)",
     )
+    NOT_GRPC_APP = ErrorKind(
+        code=_CODE,
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="failed to proxy a gRPC call to app id {app_id!r}: its app does not speak gRPC "
+        "(--app-protocol grpc or grpcs)",
+    )
