@@ -45,6 +45,13 @@ def require_server(name: str) -> None:
     pytest.skip(message)
 
 
+ISSUED: set[str] = set()
+"""Every name ``unique`` gave out in this process: what a clean-up may delete on a shared
+server (a name holding one of them is this run's, never another's)."""
+
+
 def unique(prefix: str = "t") -> str:
     """A name no other test run uses: isolates keys, tables and topics on shared servers."""
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    ISSUED.add(name)
+    return name
