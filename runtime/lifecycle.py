@@ -41,7 +41,7 @@ from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
-from runtime.observability.http_telemetry import http_middleware
+from runtime.observability.http_telemetry import HttpTelemetry
 from runtime.registry import Registry
 from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
@@ -484,7 +484,7 @@ class Sidecar:
             services=services,
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
-            telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
+            telemetry=HttpTelemetry(metrics, app_id=cfg.app_id, api_logging=api_logging),
             limits=limits,
         )
         http_server = HttpServer(

@@ -160,6 +160,9 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, *, api_token: str | None) -> None:
         self._token = api_token.encode() if api_token else None
         logging.getLogger("grpc._cython.cygrpc").addFilter(_not_metadata_decoding)
+        # method -> (handler from the continuation, wrapped handler): wrapped once per method,
+        # not per call (the wrapping holds nothing of a call's own)
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -170,6 +173,16 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method: str = details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        # bounded: proxied calls (``proxy.py``) bring method names of the caller's choosing
+        if len(method) <= 256 and len(self._wrapped) < 1024:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         exempt = method.startswith(_EXEMPT_PREFIXES)
         call = _Call(method, None if exempt else self._token)
         for attr, wrap, make in _KINDS:

@@ -349,6 +349,40 @@ async def test_scripts_missing_on_the_server_are_loaded_again(
         await _cleanup(raw, prefix)
 
 
+async def test_concurrent_commands_share_a_batch_and_keep_their_own_replies(
+    store: RedisStateStore, raw: aredis.Redis, prefix: str
+) -> None:
+    """Commands issued together are auto-pipelined; each caller gets its own reply or error,
+    including a conditional write that fails and a caller that gave up waiting."""
+    keys = [f"{prefix}batch-{i}" for i in range(40)]
+    try:
+        await asyncio.gather(
+            *(store.set(SetRequest(key=k, value=str(i).encode())) for i, k in enumerate(keys))
+        )
+        stale = store.set(SetRequest(key=keys[0], value=b"x", etag="7"))
+        impatient = asyncio.ensure_future(store.get(GetRequest(key=keys[1])))
+        await asyncio.sleep(0)  # its command is queued (or sent), then it stops waiting
+        impatient.cancel()
+        results = await asyncio.gather(
+            *(store.get(GetRequest(key=k)) for k in keys),
+            stale,
+            store.get(GetRequest(key=prefix + "missing")),
+            return_exceptions=True,
+        )
+        items, mismatch, missing = results[:-2], results[-2], results[-1]
+        values = [i.value if isinstance(i, StateItem) else i for i in items]
+        assert values == [str(i).encode() for i in range(len(keys))]
+        assert isinstance(mismatch, ETagMismatch)
+        assert missing is None
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        item = await store.get(GetRequest(key=keys[1]))  # the connection is still in step
+        assert item is not None
+        assert item.value == b"1"
+    finally:
+        await _cleanup(raw, prefix)
+
+
 # ---- key listing --------------------------------------------------------------------------
 
 
