@@ -39,6 +39,7 @@ from runtime.appchannel.base import (
     AppChannel,
     AppChannelError,
     AppUnavailable,
+    BodyTooLarge,
     InvalidInvokeRequest,
     InvokeRequest,
     InvokeResponse,
@@ -134,6 +135,7 @@ class InvokeService:
         app_channel: Callable[[], AppChannel | None],
         resiliency: Resiliency | None = None,
         balancer: Balancer | None = None,
+        max_message_body: int = 4 << 20,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -141,6 +143,7 @@ class InvokeService:
         self._client = client
         self._app_channel = app_channel
         self._resiliency = resiliency
+        self.max_message_body = max_message_body
         self._runners: dict[tuple[str, bool], Runner | None] = {}
         self._balancer = balancer or Balancer()
 
@@ -170,6 +173,15 @@ class InvokeService:
                     headers=(*invoke_tracing.without_trace(request.headers), *span_headers),
                 )
             return await self._resilient(dest, request, identity)
+
+    async def read_whole(self, target: str, response: InvokeResponse) -> bytes:
+        """The body of an answer that must travel as one message (gRPC ``InvokeService``),
+        bounded by ``max_message_body`` (``--max-body-size``); raises RESPONSE_TOO_LARGE."""
+        try:
+            return await response.read(self.max_message_body)
+        except BodyTooLarge as exc:
+            shown = parse_target(target, self.namespace).shown
+            raise InvokeErrors.RESPONSE_TOO_LARGE(app_id=shown, limit=exc.limit) from None
 
     def _runner(self, app_id: str, retries: bool) -> Runner | None:
         key = (app_id, retries)
