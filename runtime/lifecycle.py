@@ -167,7 +167,7 @@ class Sidecar:
                 components,
                 observer,
                 policies,
-                InvokeService(
+                invoke := InvokeService(
                     app_id=cfg.app_id,
                     namespace=cfg.namespace,
                     resolver=resolver,
@@ -183,6 +183,7 @@ class Sidecar:
                     client=tunnels,
                     app_channel=lambda: self.app_channel,
                     resiliency=policies,
+                    balancer=invoke.balancer,
                 ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain

@@ -6,10 +6,11 @@
    travels on without ``dapr-api-token``, ``dapr-app-id``, ``grpc-*`` and caller-supplied
    identity keys; the sidecars set ``dapr-caller-app-id`` (from the caller's verified
    certificate with mTLS), ``dapr-caller-namespace`` and ``dapr-callee-app-id``.
-2. This sidecar's own app id calls the local app. Others are resolved (replicas in turn; one
-   that cannot be reached is skipped, nothing having been sent) and tunnelled to their sidecar
-   (``runtime.internal.grpcproxy``), which applies access control (the method path, no verb)
-   before the app sees anything.
+2. This sidecar's own app id calls the local app. Others are resolved, the first replica tried
+   is the one the invocation balancer picks (the others follow; one that cannot be reached is
+   skipped, nothing having been sent; the balancer sees the time to the response headers), and
+   tunnelled to their sidecar (``runtime.internal.grpcproxy``), which applies access control
+   (the method path, no verb) before the app sees anything.
 3. The deadline is the caller's, shortened to the ``targets.apps.<id>`` timeout when there is
    one; it travels to the callee's sidecar, which gives it to the app's call. No retries: the
    call may be a stream, and its messages are never held.
@@ -17,7 +18,7 @@
 
 from __future__ import annotations
 
-import itertools
+import time
 from collections.abc import Callable
 
 from components.nameresolution import Address, NameResolver
@@ -25,6 +26,7 @@ from runtime.appchannel.base import AppChannel, AppChannelError, AppUnavailable
 from runtime.appchannel.rawgrpc import Metadata, RawCall, Status, forwarded_metadata
 from runtime.errors import APIError
 from runtime.internal import wire
+from runtime.internal.balancer import Balancer
 from runtime.internal.client import PeerCallFailed, PeerUnreachable
 from runtime.internal.grpcproxy import TunnelClient
 from runtime.resiliency import Resiliency
@@ -46,6 +48,7 @@ class GrpcProxyService:
         client: TunnelClient,
         app_channel: Callable[[], AppChannel | None],
         resiliency: Resiliency | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -53,7 +56,7 @@ class GrpcProxyService:
         self._client = client
         self._app_channel = app_channel
         self._resiliency = resiliency
-        self._turn = itertools.count()
+        self._balancer = balancer or Balancer()
 
     async def open(
         self, target: str, method: str, metadata: Metadata, seconds_left: float | None
@@ -85,10 +88,10 @@ class GrpcProxyService:
         )
         if not addresses:
             raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
-        start = next(self._turn) % len(addresses)  # each replica once, from the next in turn
-        ordered = addresses[start:] + addresses[:start]
+        first = self._balancer.pick(dest.app_id, addresses)
+        ordered = [first, *(a for a in addresses if a != first)]
         tunnel = self._client.open(ordered, method, metadata, identity, seconds_left)
-        return _Remote(tunnel, dest)
+        return _Remote(tunnel, dest, self._balancer, first)
 
     async def open_local(
         self, method: str, metadata: Metadata, seconds_left: float | None
@@ -111,13 +114,25 @@ class GrpcProxyService:
 
 
 class _Remote:
-    """A tunnelled call whose transport failures are invocation errors naming the app."""
+    """A tunnelled call whose transport failures are invocation errors naming the app.
 
-    def __init__(self, tunnel: RawCall, dest: Target) -> None:
+    The balancer's pick is reported exactly once: at the response headers (or the first
+    failure), else when the call ends or is cancelled."""
+
+    def __init__(self, tunnel: RawCall, dest: Target, balancer: Balancer, picked: Address) -> None:
         self._tunnel = tunnel
         self._dest = dest
+        self._balancer: Balancer | None = balancer
+        self._picked = picked
+        self._started = time.monotonic()
+
+    def _observe(self, *, ok: bool) -> None:
+        if self._balancer is not None:
+            self._balancer.observe(self._picked, time.monotonic() - self._started, ok=ok)
+            self._balancer = None
 
     def _error(self, exc: ConnectionError) -> APIError:
+        self._observe(ok=False)
         if isinstance(exc, PeerUnreachable):
             return InvokeErrors.UNREACHABLE(app_id=self._dest.shown, detail=str(exc))
         return InvokeErrors.CALL_FAILED(app_id=self._dest.shown, detail=str(exc))
@@ -130,9 +145,11 @@ class _Remote:
 
     async def initial_metadata(self) -> Metadata:
         try:
-            return await self._tunnel.initial_metadata()
+            headers = await self._tunnel.initial_metadata()
         except (PeerUnreachable, PeerCallFailed) as exc:
             raise self._error(exc) from exc
+        self._observe(ok=True)
+        return headers
 
     async def read(self) -> bytes | None:
         try:
@@ -142,9 +159,12 @@ class _Remote:
 
     async def status(self) -> Status:
         try:
-            return await self._tunnel.status()
+            status = await self._tunnel.status()
         except (PeerUnreachable, PeerCallFailed) as exc:
             raise self._error(exc) from exc
+        self._observe(ok=True)
+        return status
 
     def cancel(self) -> None:
+        self._observe(ok=True)  # the caller gave up: not the replica's failure
         self._tunnel.cancel()

@@ -14,7 +14,10 @@ from components.nameresolution import Address
 from components.nameresolution.static import StaticMetadata, StaticResolver
 from runtime.appchannel.base import InvokeRequest
 from runtime.errors import APIError
+from runtime.internal.balancer import Balancer
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import TunnelClient
+from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import InvokeService
 from tests.integration.harness import free_port
 
@@ -69,3 +72,29 @@ async def test_an_unreachable_registry_is_a_500() -> None:
     assert caught.value.kind.http_status == 500
     assert caught.value.kind.code == "ERR_DIRECT_INVOKE"
     assert "registry unreachable" in str(caught.value)
+
+
+async def test_grpc_proxying_shares_the_balancer_and_ejects_a_refusing_replica() -> None:
+    port = free_port()  # nothing listens: the tunnel's connection is refused
+    resolver = StaticResolver(
+        StaticMetadata.model_validate({"apps": {"callee": [f"127.0.0.1:{port}"]}}),
+        context=_context(),
+    )
+    balancer = Balancer()
+    tunnels = TunnelClient(max_frame=1 << 20)
+    proxy = GrpcProxyService(
+        app_id="caller",
+        namespace="",
+        resolver=resolver,
+        client=tunnels,
+        app_channel=lambda: None,
+        balancer=balancer,
+    )
+    try:
+        call = await proxy.open("callee", "/echo.Echo/Say", (), 5.0)
+        with pytest.raises(APIError) as caught:
+            await call.initial_metadata()
+    finally:
+        await tunnels.aclose()
+    assert caught.value.kind.code == "ERR_DIRECT_INVOKE"
+    assert balancer.ejected(Address("127.0.0.1", port))
