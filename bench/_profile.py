@@ -1,6 +1,12 @@
 """Sample the sidecar with py-spy during a measurement and summarise the samples.
 
-    python bench/_profile.py bench/results/profiles/<file>.txt [--top 25]
+    python bench/_profile.py bench/results/profiles/<file>.txt [--top 25] [--markdown]
+    python bench/_profile.py --drive [--duration 5] [--native] [--markdown]
+
+``--drive`` profiles a state GET on ``state.redis`` (``--redis-host``, keys under a run prefix,
+deleted after) at 16 callers over HTTP and over gRPC: it runs ``bench/state.py`` with
+``--profile redis:get:16:http --profile redis:get:16:grpc`` (one sidecar, py-spy attached to it
+for each measurement) and summarises the two profiles it wrote.
 
 py-spy (``pip install py-spy``) writes ``--format raw`` files: one collapsed stack per line,
 ``frame;frame;...;leaf count``, outermost frame first. The summary lists, as a share of all
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -50,12 +57,19 @@ def _parse(path: Path) -> tuple[Counter[str], Counter[str], int]:
     return own, under, total
 
 
-def summarise(path: Path, top: int = 20) -> str:
+def summarise(path: Path, top: int = 20, *, markdown: bool = False) -> str:
     if not path.exists():
         return f"{path}: no profile written"
     own, under, total = _parse(path)
     if not total:
         return f"{path}: no samples"
+    if markdown:
+        rows = ["| function | self % | total % |", "|---|---|---|"]
+        rows += [
+            f"| `{f}` | {n / total * 100:.1f} | {under[f] / total * 100:.1f} |"
+            for f, n in own.most_common(top)
+        ]
+        return f"{path.name}: {total} samples\n\n" + "\n".join(rows)
     lines = [f"{path.name}: {total} samples of running threads", "", "  self%  function"]
     lines += [f"  {n / total * 100:5.1f}  {f}" for f, n in own.most_common(top)]
     lines += ["", " total%  function (time under it)"]
@@ -104,13 +118,38 @@ class Profiler:
             print(f"py-spy failed: {err.decode(errors='replace')}", file=sys.stderr)
 
 
+def drive(*, duration: float, native: bool, redis_host: str) -> list[Path]:
+    """Run ``bench/state.py`` profiling redis GET at c=16 over HTTP and gRPC; the profiles."""
+    here = Path(__file__).resolve().parent
+    profiles = here / "results" / "profiles"
+    before = set(profiles.glob("*.txt")) if profiles.exists() else set()
+    cmd = [
+        sys.executable, str(here / "state.py"), "--stores", "redis", "--ops", "get",
+        "--concurrency", "16", "--paths", "direct,http,grpc", "--duration", str(duration),
+        "--redis-host", redis_host,
+        "--profile", "redis:get:16:http", "--profile", "redis:get:16:grpc",
+    ]  # fmt: skip
+    if native:
+        cmd.append("--profile-native")
+    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+    return sorted(set(profiles.glob("*.txt")) - before)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Summarise py-spy raw profiles.")
-    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--markdown", action="store_true", help="a table for the README")
+    parser.add_argument("--drive", action="store_true", help="profile redis GET, HTTP and gRPC")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--native", action="store_true", help="py-spy --native")
+    parser.add_argument("--redis-host", default="127.0.0.1:6379")
     args = parser.parse_args(argv)
-    for f in args.files:
-        print(summarise(f, args.top))
+    files = list(args.files)
+    if args.drive:
+        files += drive(duration=args.duration, native=args.native, redis_host=args.redis_host)
+    for f in files:
+        print(summarise(f, args.top, markdown=args.markdown))
         print()
     return 0
 

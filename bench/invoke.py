@@ -15,6 +15,11 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 - through one and two nginx reverse proxies (keep-alive upstreams, one worker each, configured
   here in a temp folder) as the reference proxy.
 
+``--baseline DIR`` adds a pair of sidecars run from another checkout (e.g. ``git archive`` of
+an older revision unpacked in DIR; mTLS on, as ``tandem x2``): its p50, c=16 throughput and
+sidecar CPU per request are measured in alternated rounds with this checkout's pair, so a
+change is compared within one run on a shared machine.
+
 Per path, wrk gives the throughput at 16 connections and p50/p99 at 1 connection. The added
 p50 per hop is (p50 of the path - p50 direct) / hops. Then, at a fixed 1,000 requests/s through
 both sidecars (an open-loop asyncio client), each sidecar's CPU (mCPU) and RSS; and a 1 GiB
@@ -226,6 +231,42 @@ def stream(url: str, pids: dict[str, int], size: int) -> dict[str, Any]:
     }
 
 
+def compare(pairs: dict[str, tuple[str, int, int]], args: argparse.Namespace) -> dict[str, Any]:
+    """Alternated rounds over two sidecar pairs: c=1 p50, c=16 throughput with the sidecars'
+    CPU per request at c=16, and mCPU at the fixed rate; medians over the rounds."""
+    rows: dict[str, dict[str, list[float]]] = {
+        name: {"p50_us": [], "rps_c16": [], "cpu_us_per_req": [], "mcpu_at_rate": []}
+        for name in pairs
+    }
+    for _ in range(args.baseline_rounds):
+        for name, (url, caller_pid, callee_pid) in pairs.items():
+            row = rows[name]
+            row["p50_us"].append(wrk(url, 1, args.duration)["p50_ms"] * 1000)
+            before = cpu_seconds(caller_pid) + cpu_seconds(callee_pid)
+            c16 = wrk(url, 16, args.duration)
+            spent = cpu_seconds(caller_pid) + cpu_seconds(callee_pid) - before
+            row["rps_c16"].append(c16["rps"])
+            row["cpu_us_per_req"].append(spent / (c16["rps"] * args.duration) * 1e6 / 2)
+            cost = cost_at_rate(
+                url, {"caller": caller_pid, "callee": callee_pid}, args.rate, args.rate_seconds
+            )
+            row["mcpu_at_rate"].append((cost["caller"]["mcpu"] + cost["callee"]["mcpu"]) / 2)
+    medians = {n: {k: statistics.median(v) for k, v in row.items()} for n, row in rows.items()}
+    this, base = medians["this"], medians["baseline"]
+    for name, m in medians.items():
+        print(
+            f"{name:8s} x2: p50 {m['p50_us']:6.0f} us, c=16 {m['rps_c16']:7.0f}/s, "
+            f"{m['cpu_us_per_req']:5.0f} us CPU per request per sidecar, "
+            f"{m['mcpu_at_rate']:4.0f} mCPU per sidecar at {args.rate} rps (medians)"
+        )
+    print(
+        f"this / baseline: CPU per request {this['cpu_us_per_req'] / base['cpu_us_per_req']:.2f}, "
+        f"c=16 throughput {this['rps_c16'] / base['rps_c16']:.2f}, "
+        f"p50 {this['p50_us'] / base['p50_us']:.2f}"
+    )
+    return {"rounds": rows, "medians": medians}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk point")
@@ -233,6 +274,8 @@ def main() -> int:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--mtls-rounds", type=int, default=5, help="alternated c=16 rounds")
     parser.add_argument("--stream-bytes", type=int, default=1 << 30)
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare with (see above)")
+    parser.add_argument("--baseline-rounds", type=int, default=3)
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -276,6 +319,22 @@ def main() -> int:
             plain_caller = Sidecar.spawn(plain_dir, app_id="caller", extra_args=off, env=env)
             sidecars.append(plain_caller)
             plain_caller.wait_ready()
+            base_pair: tuple[Sidecar, Sidecar] | None = None
+            if args.baseline is not None:
+                base_env = {"PYTHONPATH": str(args.baseline.resolve())}
+                base_dir = workdir / "baseline"
+                base_callee = Sidecar.spawn(
+                    base_dir,
+                    app_id="callee",
+                    extra_args=["--app-port", str(app_port)],
+                    env=base_env,
+                )
+                sidecars.append(base_callee)
+                base_callee.wait_ready()
+                base_caller = Sidecar.spawn(base_dir, app_id="caller", env=base_env)
+                sidecars.append(base_caller)
+                base_caller.wait_ready()
+                base_pair = (base_caller, base_callee)
             nginx2, nginx2_port = _nginx(workdir, app_port)
             nginx1, nginx1_port = _nginx(workdir, nginx2_port)
             procs += [nginx2, nginx1]
@@ -360,10 +419,25 @@ def main() -> int:
                 f"{streamed['mb_per_s']:.0f} MB/s; RSS growth caller {growth['caller']:.1f} MB, "
                 f"callee {growth['callee']:.1f} MB [{verdict(max(growth.values()) < 20)} < 20]"
             )
+            versus = (
+                compare(
+                    {
+                        "this": (paths["tandem x2"][0], caller.pid, callee.pid),
+                        "baseline": (
+                            f"http://127.0.0.1:{base_pair[0].http_port}{invoke}",
+                            base_pair[0].pid,
+                            base_pair[1].pid,
+                        ),
+                    },
+                    args,
+                )
+                if base_pair is not None
+                else None
+            )
             report = {
                 "machine": machine(),
                 "git": git_revision(),
-                "args": vars(args),
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                 "paths": results,
                 "added_p50_ms_per_hop": added,
                 "ratio_tandem_to_nginx": ratio,
@@ -372,6 +446,7 @@ def main() -> int:
                 "handshakes_per_10k_calls": per_10k,
                 "at_rate": cost,
                 "stream": streamed,
+                "versus_baseline": versus,
             }
             out = REPO / "bench" / "results"
             out.mkdir(exist_ok=True)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 __all__ = [
     "BaseMetadata",
+    "CatalogEntry",
     "Component",
     "ComponentContext",
     "ComponentInfo",
@@ -36,6 +37,23 @@ class ComponentInfo:
     type: str  # "state.redis"
     version: str = "v1"
     stability: Stability = Stability.STABLE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogEntry:
+    """How the runtime finds a built-in component without importing it.
+
+    ``target`` is imported only when a component of that type is configured, so a backend's
+    driver never loads unless it is used; ``requires`` names the driver modules it needs and
+    ``extra`` the pip extra that installs them. Each block lists its entries as ``CATALOG`` in
+    ``components/<block>/__init__.py``.
+    """
+
+    type: str  # "state.redis"
+    target: str  # "components.state.redis:RedisStateStore"
+    version: str = "v1"
+    extra: str | None = None  # pip extra: tandem[redis]
+    requires: tuple[str, ...] = ()  # importable driver modules
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,105 +1,46 @@
-"""The built-in components: an auditable list with no import-time side effects.
+"""The built-in components: every block's ``CATALOG``, collected with no import-time side effects.
 
-``target`` is imported only when a component of that type is configured, so a backend's
-driver never loads unless it is used. ``requires`` names the driver modules the target needs and
-``extra`` the pip extra that installs them.
+Each building block lists its components in ``components/<block>/__init__.py`` as
+``CATALOG: tuple[CatalogEntry, ...]``; this module collects the blocks found under
+``components/`` (every public sub-package), in block-name order. A block's package imports only
+its contract, never a driver: ``target`` is imported only when a component of that type is
+configured (see ``runtime.registry``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+import pkgutil
 
-__all__ = ["CATALOG", "CatalogEntry"]
+import components
+from components.base import CatalogEntry
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CatalogEntry:
-    type: str  # "state.redis"
-    target: str  # "components.state.redis:RedisStateStore"
-    version: str = "v1"
-    extra: str | None = None  # pip extra: tandem[redis]
-    requires: tuple[str, ...] = ()  # importable driver modules
+__all__ = ["CATALOG", "CatalogEntry", "block_catalog"]
 
 
-CATALOG: tuple[CatalogEntry, ...] = (
-    CatalogEntry(
-        type="nameresolution.sqlite", target="components.nameresolution.sqlite:SqliteResolver"
-    ),
-    CatalogEntry(
-        type="nameresolution.static", target="components.nameresolution.static:StaticResolver"
-    ),
-    CatalogEntry(type="nameresolution.dns", target="components.nameresolution.dns:DnsResolver"),
-    CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
-    CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
-    CatalogEntry(
-        type="flags.configuration", target="components.flags.configuration:ConfigurationFlagSource"
-    ),
-    CatalogEntry(type="state.in-memory", target="components.state.in_memory:InMemoryStateStore"),
-    CatalogEntry(type="pubsub.in-memory", target="components.pubsub.in_memory:InMemoryPubSub"),
-    CatalogEntry(type="state.sqlite", target="components.state.sqlite:SqliteStateStore"),
-    CatalogEntry(type="pubsub.sqlite", target="components.pubsub.sqlite:SqlitePubSub"),
-    CatalogEntry(
-        type="state.redis",
-        target="components.state.redis:RedisStateStore",
-        extra="redis",
-        requires=("redis",),
-    ),
-    CatalogEntry(
-        type="pubsub.redis",
-        target="components.pubsub.redis:RedisPubSub",
-        extra="redis",
-        requires=("redis",),
-    ),
-    CatalogEntry(
-        type="pubsub.jetstream",
-        target="components.pubsub.jetstream:JetStreamPubSub",
-        extra="nats",
-        requires=("nats",),
-    ),
-    CatalogEntry(
-        type="pubsub.rabbitmq",
-        target="components.pubsub.rabbitmq:RabbitMQPubSub",
-        extra="rabbitmq",
-        requires=("aio_pika",),
-    ),
-    CatalogEntry(
-        type="pubsub.mqtt3",
-        target="components.pubsub.mqtt:MqttPubSub",
-        extra="mqtt",
-        requires=("aiomqtt",),
-    ),
-    CatalogEntry(
-        type="secretstores.local.file",
-        target="components.secretstores.local.file:LocalFileSecretStore",
-    ),
-    CatalogEntry(
-        type="secretstores.local.env", target="components.secretstores.local.env:EnvSecretStore"
-    ),
-    CatalogEntry(
-        type="secretstores.redis",
-        target="components.secretstores.redis:RedisSecretStore",
-        extra="redis",
-        requires=("redis",),
-    ),
-    CatalogEntry(
-        type="state.postgresql",
-        target="components.state.postgresql:PostgresStateStore",
-        extra="postgresql",
-        requires=("asyncpg",),
-    ),
-    CatalogEntry(
-        type="configuration.file", target="components.configuration.file:FileConfigurationStore"
-    ),
-    CatalogEntry(
-        type="configuration.redis",
-        target="components.configuration.redis:RedisConfigurationStore",
-        extra="redis",
-        requires=("redis",),
-    ),
-    CatalogEntry(
-        type="configuration.postgresql",
-        target="components.configuration.postgresql:PostgresConfigurationStore",
-        extra="postgresql",
-        requires=("asyncpg",),
-    ),
-)
+def block_catalog(block: str) -> tuple[CatalogEntry, ...]:
+    """``components.<block>.CATALOG``, checked: entries of that block's type prefix only."""
+    module = importlib.import_module(f"{components.__name__}.{block}")
+    entries: object = getattr(module, "CATALOG", ())
+    if not isinstance(entries, tuple):
+        raise TypeError(f"components.{block}.CATALOG is not a tuple")
+    checked: list[CatalogEntry] = []
+    for entry in entries:
+        if not isinstance(entry, CatalogEntry):
+            raise TypeError(f"components.{block}.CATALOG holds {entry!r}, not a CatalogEntry")
+        if entry.type.partition(".")[0] != block:
+            raise ValueError(f"components.{block}.CATALOG lists {entry.type!r}, not {block}.*")
+        checked.append(entry)
+    return tuple(checked)
+
+
+def _collect() -> tuple[CatalogEntry, ...]:
+    blocks = sorted(
+        info.name
+        for info in pkgutil.iter_modules(components.__path__)
+        if info.ispkg and not info.name.startswith("_")
+    )
+    return tuple(entry for block in blocks for entry in block_catalog(block))
+
+
+CATALOG: tuple[CatalogEntry, ...] = _collect()

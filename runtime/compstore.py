@@ -1,17 +1,17 @@
 """Live, initialised components by building block and name, handed out typed per block.
 
-``add`` takes any component; the per-block getters (``state``, and one per block added later)
-return it typed as its block's contract. That is sound because a component lands in block
-``<block>`` only when its type is ``<block>.*`` in ``runtime.catalog``, and every catalog class
-is checked statically against its block's Protocol (``tests/typing/components.py``, which the
-conformance suite holds to the catalog).
+``add`` takes any component; the per-block getters (one ``BlockGetter`` line per block in
+``ComponentStore``) return it typed as its block's contract. That is sound because a component
+lands in block ``<block>`` only when its type is ``<block>.*`` in ``runtime.catalog``, and every
+catalog class is checked statically against its block's Protocol (``tests/typing/<block>.py``,
+which the conformance suite holds to the catalog).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast, overload
 
 from components.base import Component
 from components.configuration import ConfigurationStore
@@ -26,6 +26,7 @@ __all__ = [
     "PUBSUB",
     "SECRET_STORES",
     "STATE",
+    "BlockGetter",
     "ComponentStore",
     "LiveComponent",
 ]
@@ -37,6 +38,7 @@ SECRET_STORES = "secretstores"  # noqa: S105 (a block name)
 FLAGS = "flags"
 
 C_co = TypeVar("C_co", bound=Component, covariant=True)
+C = TypeVar("C", bound=Component)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +50,36 @@ class LiveComponent(Generic[C_co]):
     instance: C_co
     # Built-in metadata the runtime consumes itself (e.g. keyPrefix), lower-cased names.
     runtime_metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Bound(Generic[C]):
+    __slots__ = ("_block", "_store")
+
+    def __init__(self, store: ComponentStore, block: str) -> None:
+        self._store = store
+        self._block = block
+
+    def __call__(self, name: str) -> LiveComponent[C] | None:
+        return cast("LiveComponent[C] | None", self._store.get(self._block, name))
+
+
+class BlockGetter(Generic[C]):
+    """A ``ComponentStore`` getter typed as block ``block``'s contract ``C``: sound because only
+    ``<block>.*`` catalog types land in ``block`` (see the module docstring)."""
+
+    __slots__ = ("block",)
+
+    def __init__(self, block: str) -> None:
+        self.block = block
+
+    @overload
+    def __get__(self, store: None, owner: type[ComponentStore]) -> BlockGetter[C]: ...
+    @overload
+    def __get__(self, store: ComponentStore, owner: type[ComponentStore]) -> _Bound[C]: ...
+    def __get__(
+        self, store: ComponentStore | None, owner: type[ComponentStore]
+    ) -> BlockGetter[C] | _Bound[C]:
+        return self if store is None else _Bound(store, self.block)
 
 
 class ComponentStore:
@@ -70,21 +102,12 @@ class ComponentStore:
         found = self._by_block.get(block, {}).get(name)
         return found if found is not None else self._views.get(block, {}).get(name)
 
-    def state(self, name: str) -> LiveComponent[StateStore] | None:
-        """The state store ``name``, or None when no state store has that name."""
-        return cast("LiveComponent[StateStore] | None", self.get(STATE, name))
-
-    def configuration(self, name: str) -> LiveComponent[ConfigurationStore] | None:
-        """The configuration store ``name``, or None when none has that name."""
-        return cast("LiveComponent[ConfigurationStore] | None", self.get(CONFIGURATION, name))
-
-    def pubsub(self, name: str) -> LiveComponent[PubSub] | None:
-        """The pub/sub component ``name``, or None when no pub/sub has that name."""
-        return cast("LiveComponent[PubSub] | None", self.get(PUBSUB, name))
-
-    def secret_store(self, name: str) -> LiveComponent[SecretStore] | None:
-        """The secret store ``name``, or None when no secret store has that name."""
-        return cast("LiveComponent[SecretStore] | None", self.get(SECRET_STORES, name))
+    # The typed getters, one line per block: ``store.state(name)`` is the state store ``name``
+    # typed as a ``StateStore``, or None when no component of that block has that name.
+    state = BlockGetter[StateStore](STATE)
+    configuration = BlockGetter[ConfigurationStore](CONFIGURATION)
+    pubsub = BlockGetter[PubSub](PUBSUB)
+    secret_store = BlockGetter[SecretStore](SECRET_STORES)
 
     def flags(self) -> list[LiveComponent[FlagSource]]:
         """Every flag source, in the order the resources declared them."""

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from components.base import ComponentContext
 from components.nameresolution import Address, NameResolver, RegisteringResolver, Registration
 from runtime._version import __version__
+from runtime.api.http.limits import HttpLimits
 from runtime.app_process import AppProcess, check_app_command
 from runtime.appchannel import build_app_channel
 from runtime.appchannel.base import AppChannel, AppSubscription
@@ -36,11 +37,12 @@ from runtime.cli.listing import SidecarEntry, announce
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import TunnelClient, TunnelServer
 from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
-from runtime.observability.http_telemetry import http_middleware
+from runtime.observability.http_telemetry import HttpTelemetry
 from runtime.registry import Registry
 from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
 from runtime.resources.build import plan_components, start_components
@@ -54,6 +56,7 @@ from runtime.security.gate import Gate
 from runtime.security.setup import start_security
 from runtime.services import Services
 from runtime.services.configuration import ConfigurationService
+from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import InvokeService
 from runtime.services.metadata import AppConnection, MetadataService
 from runtime.services.pubsub import PubSubService
@@ -158,18 +161,30 @@ class Sidecar:
             resolver = await self._start_resolver(stack)
             client = InternalClient()
             stack.push_async_callback(client.aclose)  # after the APIs drain
+            tunnels = TunnelClient(max_frame=cfg.max_body_size)
+            stack.push_async_callback(tunnels.aclose)
             policies = Resiliency(resiliency, events=metrics or NOOP_EVENTS)
             services = self._services(
                 components,
                 observer,
                 policies,
-                InvokeService(
+                invoke := InvokeService(
                     app_id=cfg.app_id,
                     namespace=cfg.namespace,
                     resolver=resolver,
                     client=client,
                     app_channel=lambda: self.app_channel,
                     resiliency=policies,
+                    max_message_body=cfg.max_body_size,
+                ),
+                GrpcProxyService(
+                    app_id=cfg.app_id,
+                    namespace=cfg.namespace,
+                    resolver=resolver,
+                    client=tunnels,
+                    app_channel=lambda: self.app_channel,
+                    resiliency=policies,
+                    balancer=invoke.balancer,
                 ),
             )
             stack.push_async_callback(self._close_app_channel)  # after the APIs drain
@@ -238,12 +253,24 @@ class Sidecar:
         """The sidecar-to-sidecar server on the internal port, then this sidecar's entry in the
         name resolver (withdrawn first on shutdown); returns the internal port."""
         cfg = self.config
+        proxy_server = (
+            TunnelServer(services.grpc_proxy.open_local, gate=gate, max_frame=cfg.max_body_size)
+            if services.grpc_proxy is not None
+            else None
+        )
         server = InternalServer(
             services.invoke.call_local,
             addresses=cfg.listen_addresses,
             port=cfg.internal_grpc_port or 0,
             grace=cfg.graceful_shutdown_seconds,
             gate=gate,
+            limits=HttpLimits(
+                header_timeout=cfg.http_header_read_timeout,
+                body_timeout=cfg.http_body_read_timeout,
+                idle_timeout=cfg.http_idle_timeout,
+                max_line_size=cfg.read_buffer_size,
+            ),
+            routes=[proxy_server.route()] if proxy_server is not None else [],
         )
         await server.start()
         stack.push_async_callback(server.stop)
@@ -274,6 +301,7 @@ class Sidecar:
         observer: Observer,
         resiliency: Resiliency,
         invoke: InvokeService,
+        grpc_proxy: GrpcProxyService | None = None,
     ) -> Services:
         """The building-block services both APIs serve (one per block, built once)."""
         cfg = self.config
@@ -340,6 +368,7 @@ class Sidecar:
             subscriptions=subscriptions,
             flags=flags,
             secrets=self._secrets_service(components, observer, resiliency),
+            grpc_proxy=grpc_proxy,
         )
 
     def _secrets_service(
@@ -473,7 +502,7 @@ class Sidecar:
             services=services,
             max_body_size=cfg.max_body_size,
             api_token=cfg.api_token,
-            telemetry=[http_middleware(metrics, app_id=cfg.app_id, api_logging=api_logging)],
+            telemetry=HttpTelemetry(metrics, app_id=cfg.app_id, api_logging=api_logging),
             limits=limits,
         )
         http_server = HttpServer(

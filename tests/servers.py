@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-__all__ = ["POSTGRES_DSN", "REDIS_URL", "SERVERS", "require_server", "unique"]
+__all__ = ["POSTGRES_DSN", "REDIS_START", "REDIS_URL", "SERVERS", "require_server", "unique"]
 
 SERVERS: dict[str, tuple[str, int]] = {
     "redis": ("127.0.0.1", 6379),
@@ -24,6 +24,25 @@ SERVERS: dict[str, tuple[str, int]] = {
 }
 
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "127.0.0.1:6379")
+# How this machine starts the shared Redis again after a ``disruptive`` test stopped it.
+REDIS_START = (
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+)
 POSTGRES_DSN = os.environ.get("TANDEM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -45,6 +64,13 @@ def require_server(name: str) -> None:
     pytest.skip(message)
 
 
+ISSUED: set[str] = set()
+"""Every name ``unique`` gave out in this process: what a clean-up may delete on a shared
+server (a name holding one of them is this run's, never another's)."""
+
+
 def unique(prefix: str = "t") -> str:
     """A name no other test run uses: isolates keys, tables and topics on shared servers."""
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    ISSUED.add(name)
+    return name

@@ -13,10 +13,9 @@ Metadata:
 - ``path`` (required): the file (JSON is YAML, so either works). A missing file counts as empty.
 - ``pollInterval`` (Duration, default 100ms): how often the file is checked.
 
-Watching polls the file's ``stat`` (inode, size, mtime in ns) every ``pollInterval`` and re-reads
-it when that changes. Polling, not inotify: it needs no native dependency, sees atomic
-replacements (editors and ``kubectl``-style renames) and works on bind mounts and network
-file systems where inotify stays silent; one ``stat`` per 100 ms costs nothing.
+Watching polls the file's ``stat`` (device, inode, size, mtime in ns) every ``pollInterval`` and
+re-reads it when that changes (``components._filewatch``: polling sees atomic replacements and
+works where inotify stays silent); a file that disappears counts as empty.
 
 A file that stops parsing (bad YAML, or not a mapping of items) keeps the last good items: the
 error is logged once, with the file and line, and the next good version applies.
@@ -25,7 +24,6 @@ error is logged once, with the file and line, and the next good version applies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import Field
 
+from components._filewatch import FileStamp, FileWatcher, file_stamp
 from components._metadata import Duration
 from components._safe_yaml import MAX_FILE_BYTES, load_all
 from components.base import BaseMetadata, ComponentContext, ComponentInfo, Stability
@@ -45,8 +44,6 @@ from components.configuration._api import (
 from components.configuration._subscriptions import DELETED, Subscriptions
 
 __all__ = ["FileConfigurationMetadata", "FileConfigurationStore", "parse_items"]
-
-_Signature = tuple[int, int, int, int] | None
 
 
 class FileConfigurationMetadata(BaseMetadata):
@@ -123,9 +120,14 @@ class FileConfigurationStore:
         path = Path(os.path.expanduser(metadata.path))
         self._path = path if path.is_absolute() else context.home / path
         self._items: dict[str, ConfigurationItem] = {}
-        self._signature: _Signature = None
         self._subs = Subscriptions()
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = FileWatcher(
+            self._path,
+            metadata.poll_interval,
+            self._changed,
+            logger=context.logger,
+            report_missing=True,
+        )
         self._failing = False
 
     def features(self) -> frozenset[ConfigurationFeature]:
@@ -133,18 +135,14 @@ class FileConfigurationStore:
 
     async def init(self) -> None:
         """Read the file (a bad file fails init: there is no last good version yet)."""
-        if self._watcher is not None:
+        if self._watcher.running:
             return
-        self._signature, items = await asyncio.to_thread(self._read, None)
-        self._items = items if items is not None else {}
-        self._watcher = asyncio.create_task(self._watch(), name=f"watch {self._path}")
+        stamp = file_stamp(self._path)
+        self._items = await asyncio.to_thread(self._read, stamp)
+        self._watcher.start(stamp, name=f"watch {self._path}")
 
     async def close(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self._watcher.close()
 
     async def get(
         self, keys: Sequence[str], metadata: Mapping[str, str] | None = None
@@ -166,50 +164,32 @@ class FileConfigurationStore:
 
     # ---- watching -------------------------------------------------------------------------
 
-    def _stat(self) -> _Signature:
-        try:
-            st = self._path.stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def _read(self, seen: _Signature) -> tuple[_Signature, dict[str, ConfigurationItem] | None]:
-        """``(signature, items)``; items None when unchanged since ``seen``."""
-        signature = self._stat()
-        if signature == seen:
-            return signature, None
-        if signature is None:
-            return None, {}
-        if signature[2] > MAX_FILE_BYTES:
+    def _read(self, stamp: FileStamp | None) -> dict[str, ConfigurationItem]:
+        """The items of the file as of ``stamp`` (none when it is missing)."""
+        if stamp is None:
+            return {}
+        if stamp.size > MAX_FILE_BYTES:
             raise FileFormatError(f"{self._path}: larger than {MAX_FILE_BYTES >> 20} MiB")
         try:
             text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}  # removed since the stat: the watcher reports that next
         except UnicodeDecodeError as exc:
             raise FileFormatError(f"{self._path}: not UTF-8 text ({exc.reason})") from None
-        return signature, parse_items(text, str(self._path))
+        return parse_items(text, str(self._path))
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._md.poll_interval)
-            if self._stat() == self._signature:  # one stat on the loop: microseconds
-                continue
-            try:
-                signature, items = await asyncio.to_thread(self._read, self._signature)
-            except (FileFormatError, OSError) as exc:
-                if not self._failing:
-                    self._log.error(
-                        "configuration file unusable, keeping the last good items: %s", exc
-                    )
-                self._failing = True
-                self._signature = self._stat()  # re-read only once the file changes again
-                continue
-            self._signature = signature
-            if items is None:
-                continue
-            if self._failing:
-                self._log.info("configuration file %s is valid again", self._path)
-                self._failing = False
-            self._apply(items)
+    async def _changed(self, stamp: FileStamp | None) -> None:
+        try:
+            items = await asyncio.to_thread(self._read, stamp)
+        except (FileFormatError, OSError) as exc:
+            if not self._failing:
+                self._log.error("configuration file unusable, keeping the last good items: %s", exc)
+            self._failing = True
+            return  # re-read only once the file changes again
+        if self._failing:
+            self._log.info("configuration file %s is valid again", self._path)
+            self._failing = False
+        self._apply(items)
 
     def _apply(self, items: dict[str, ConfigurationItem]) -> None:
         old, self._items = self._items, items

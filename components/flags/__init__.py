@@ -1,5 +1,6 @@
 """The feature-flags block: flag sources (components) and flagd's evaluation semantics."""
 
+from components.base import CatalogEntry
 from components.flags._api import FlagSource, FlagSourceFeature, Fractional, StoreBoundSource
 from components.flags._types import (
     ErrorCode,
@@ -11,6 +12,7 @@ from components.flags._types import (
 )
 
 __all__ = [
+    "CATALOG",
     "ErrorCode",
     "FlagSetSnapshot",
     "FlagSource",
@@ -22,3 +24,14 @@ __all__ = [
     "Scalar",
     "StoreBoundSource",
 ]
+
+
+# The block's components, by type: ``runtime.catalog`` collects every block's CATALOG.
+# A target module is imported only when a component of its type is configured.
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(type="flags.file", target="components.flags.file:FileFlagSource"),
+    CatalogEntry(type="flags.http", target="components.flags.http:HttpFlagSource"),
+    CatalogEntry(
+        type="flags.configuration", target="components.flags.configuration:ConfigurationFlagSource"
+    ),
+)

@@ -14,6 +14,7 @@ are the OpenFeature project's own (panzi-json-logic and openfeature-flagd-core).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -21,25 +22,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from json_logic import builtins, jsonLogic
-from openfeature.contrib.tools.flagd.core.targeting import custom_ops
-
 from components.flags._api import Fractional
-from components.flags._fractional import fractional_v2, fractional_v3
 from components.flags._types import ErrorCode, FlagType, Reason, Resolution, Scalar
 
 __all__ = ["Flag", "FlagSetError", "error", "evaluate", "parse_flag_set", "typed"]
 
-_COMMON = {
-    **builtins.BUILTINS,
-    "starts_with": custom_ops.starts_with,
-    "ends_with": custom_ops.ends_with,
-    "sem_ver": custom_ops.sem_ver,
-}
-OPERATORS: Mapping[Fractional, Mapping[str, Any]] = {
-    "v2": {**_COMMON, "fractional": fractional_v2},
-    "v3": {**_COMMON, "fractional": fractional_v3},
-}
+
+@functools.cache
+def operators(fractional: Fractional) -> Mapping[str, Any]:
+    """The JsonLogic operators of a flag set. json_logic and flagd's targeting operators are
+    imported here, at the first flag set, not with the module (the sidecar imports it at
+    start-up; they cost ~0.8 MB of RSS and 20-30 ms of CPU there)."""
+    from json_logic import builtins
+    from openfeature.contrib.tools.flagd.core.targeting import custom_ops
+
+    from components.flags._fractional import fractional_v2, fractional_v3
+
+    return {
+        **builtins.BUILTINS,
+        "starts_with": custom_ops.starts_with,
+        "ends_with": custom_ops.ends_with,
+        "sem_ver": custom_ops.sem_ver,
+        "fractional": fractional_v2 if fractional == "v2" else fractional_v3,
+    }
 
 
 class FlagSetError(ValueError):
@@ -107,8 +112,8 @@ def parse_flag_set(
     set_meta = _metadata(document.get("metadata"), "metadata")
     if flag_set_id is not None:
         set_meta["flagSetId"] = flag_set_id
-    operators = OPERATORS[fractional]
-    return {key: _flag(key, spec, set_meta, operators) for key, spec in raw.items()}
+    ops = operators(fractional)
+    return {key: _flag(key, spec, set_meta, ops) for key, spec in raw.items()}
 
 
 def _flag(key: str, spec: Any, set_meta: dict[str, Scalar], ops: Mapping[str, Any]) -> Flag:
@@ -172,6 +177,8 @@ def evaluate(flag: Flag, context: Mapping[str, Any], now: int | None = None) -> 
     data = dict(context)
     data["$flagd"] = {"flagKey": flag.key, "timestamp": int(time.time()) if now is None else now}
     data.setdefault("targetingKey", None)
+    from json_logic import jsonLogic  # loaded with the flag's operators (a dict lookup here)
+
     try:
         result = jsonLogic(flag.targeting, data, flag.operators)
     except Exception as exc:  # unknown operator, unresolved $ref, a rule that throws

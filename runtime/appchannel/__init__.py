@@ -38,7 +38,7 @@ async def build_app_channel(config: SidecarConfig, status: RuntimeStatus) -> App
             max_message_size=config.max_body_size,
             tls=config.app_protocol == AppProtocol.GRPCS,
         )
-    from runtime.appchannel._transport import AiohttpTransport, HttpxH2CTransport, Transport
+    from runtime.appchannel._transport import H1Transport, HttpxH2CTransport, Transport
     from runtime.appchannel.http import HttpAppChannel
 
     limit = config.app_max_concurrency if config.app_max_concurrency > 0 else _DEFAULT_CONNECTIONS
@@ -46,7 +46,7 @@ async def build_app_channel(config: SidecarConfig, status: RuntimeStatus) -> App
     if config.app_protocol == AppProtocol.H2C:
         transport = HttpxH2CTransport(limit=limit)
     else:
-        transport = AiohttpTransport(limit=limit)
+        transport = H1Transport(limit=limit)
     scheme = "https" if config.app_protocol == AppProtocol.HTTPS else "http"
     bracketed = f"[{host}]" if ":" in host else host
     return HttpAppChannel(

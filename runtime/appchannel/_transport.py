@@ -1,4 +1,5 @@
-"""HTTP transports for the app channel: aiohttp (HTTP/1.1, http and https) and httpx (h2c).
+"""HTTP transports for the app channel: ``H1Transport`` (HTTP/1.1, http and https; the lean
+client of ``_h1``, which replaced aiohttp's ``ClientSession`` here) and httpx (h2c).
 
 A transport sends one request and returns as soon as the response headers are in; the body
 streams from ``Reply.body`` until ``Reply.close()``. Transport failures raise AppChannelError.
@@ -7,22 +8,19 @@ Bodies pass through as bytes: no decompression, no cookies, no default headers a
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
-
+from runtime.appchannel import _h1
 from runtime.appchannel.base import AppChannelError, Body, Headers
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["AiohttpTransport", "HttpxH2CTransport", "Reply", "Transport"]
-
-_CHUNK = 64 * 1024
+__all__ = ["H1Transport", "HttpxH2CTransport", "Reply", "Transport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,57 +40,77 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class AiohttpTransport:
-    """One pooled keep-alive session. TLS to the app is not verified, as in Dapr (the app
-    is local and typically uses a self-signed certificate)."""
+@lru_cache(maxsize=64)
+def _split(url: str) -> tuple[str, str, int, str]:
+    """``scheme://host:port/path?query`` → scheme, host, port, target (cached per URL)."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, target = rest.partition("/")
+    host, _, port = authority.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = authority, "443" if scheme == "https" else "80"
+    return scheme, host.strip("[]"), int(port), slash + target if slash else "/"
 
-    def __init__(self, *, limit: int) -> None:
+
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class H1Transport:
+    """Pooled keep-alive HTTP/1.1 connections to the app (one pool per host). TLS to the app
+    is not verified, as in Dapr (the app is local and typically self-signed)."""
+
+    def __init__(self, *, limit: int, keepalive: float = 15.0) -> None:
         self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
+        self._keepalive = keepalive
+        self._pools: dict[tuple[str, str, int], _h1.Pool] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:  # created lazily: needs the running loop
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, ssl=False),
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+    def _pool(self, scheme: str, host: str, port: int) -> _h1.Pool:
+        key = (scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _h1.Pool(
+                host,
+                port,
+                ssl=_unverified() if scheme == "https" else None,
+                limit=self._limit,
+                keepalive=self._keepalive,
+                connect_timeout=None,
             )
-        return self._session
+        return pool
 
     async def send(self, verb: str, url: str, headers: list[tuple[str, str]], body: Body) -> Reply:
+        base, mark, query = url.partition("?")
+        scheme, host, port, target = _split(base)
+        if mark:
+            target = f"{target}?{query}"
         try:
-            resp = await self._client().request(
-                verb,
-                URL(url, encoded=True),
-                headers=CIMultiDict(headers),
-                data=body if body != b"" else None,
-                allow_redirects=False,
-            )
-        except (aiohttp.ClientError, OSError) as exc:
+            resp = await self._pool(scheme, host, port).request(verb, target, headers, body)
+        except (_h1.H1Error, OSError, ValueError) as exc:
             raise AppChannelError(f"{verb} {url}: {str(exc) or type(exc).__name__}") from exc
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    yield chunk
-            except (aiohttp.ClientError, OSError) as exc:
-                raise AppChannelError(f"{verb} {url}: reading the response: {exc}") from exc
+        complete = resp.complete
 
         async def close() -> None:
-            resp.release()
+            resp.close()
 
-        if resp.content.is_eof():  # the whole body came with the headers: no streaming needed
-            complete = resp.content.read_nowait(-1)
-            resp.release()
-            return Reply(resp.status, tuple(resp.headers.items()), _once(complete), close, complete)
-        return Reply(resp.status, tuple(resp.headers.items()), chunks(), close)
+        if complete is not None:
+            return Reply(resp.status, tuple(resp.headers), _once(complete), close, complete)
+        return Reply(resp.status, tuple(resp.headers), _chunks(resp, verb, url), close)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
+
+
+async def _chunks(resp: _h1.Response, verb: str, url: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.chunks():
+            yield chunk
+    except _h1.H1Error as exc:
+        raise AppChannelError(f"{verb} {url}: {exc}") from exc
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

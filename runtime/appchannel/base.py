@@ -32,6 +32,7 @@ __all__ = [
     "AppSubscription",
     "AppUnavailable",
     "Body",
+    "BodyTooLarge",
     "BulkEntry",
     "BulkSubscribe",
     "BulkTopicEvent",
@@ -59,6 +60,14 @@ class AppUnavailable(AppChannelError):
 
     def __init__(self) -> None:
         super().__init__("app is not in a healthy state")
+
+
+class BodyTooLarge(ValueError):
+    """A body to be held in memory is larger than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class InvalidInvokeRequest(ValueError):
@@ -146,9 +155,20 @@ class InvokeResponse:
         """The whole body when it is already in memory (no streaming needed), else None."""
         return self._body if isinstance(self._body, bytes) else None
 
-    async def read(self) -> bytes:
-        """The whole body (and the response is closed)."""
-        return b"".join([chunk async for chunk in self])
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body (and the response is closed); BodyTooLarge, once more than ``limit``
+        bytes arrived, with the response closed and nothing more read."""
+        if limit is None:
+            return b"".join([chunk async for chunk in self])
+        parts: list[bytes] = []
+        size = 0
+        async with self:
+            async for chunk in self:
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                parts.append(chunk)
+        return b"".join(parts)
 
     async def aclose(self) -> None:
         """Idempotent: release the connection and the concurrency slot."""

@@ -26,6 +26,7 @@ from protos.dapr.runtime.v1 import appcallback_pb2_grpc as pb_grpc
 from runtime.appchannel._grpc_tls import pinned_credentials
 from runtime.appchannel._headers import grpc_metadata, response_headers
 from runtime.appchannel.base import (
+    API_TOKEN_HEADER,
     AppChannelError,
     AppSubscription,
     BulkEntry,
@@ -39,6 +40,7 @@ from runtime.appchannel.base import (
     TopicEvent,
     TopicRule,
 )
+from runtime.appchannel.rawgrpc import AppCall, Metadata
 
 __all__ = ["GrpcAppChannel", "http_status_from_grpc", "topic_event_request"]
 
@@ -159,6 +161,23 @@ class GrpcAppChannel:
             body=reply.data.value,
             data_type_url=reply.data.type_url,
         )
+
+    async def open_raw(
+        self, method: str, metadata: Metadata, seconds_left: float | None
+    ) -> AppCall:
+        """A proxied call of any kind to ``method`` (``/pkg.Service/Method``), bytes both ways,
+        holding a concurrency slot until it ends; raises AppUnavailable / AppChannelError."""
+        release = await self._gate.acquire()
+        try:
+            channel = (await self._connect()).channel
+            if self._token:
+                metadata = (*metadata, (API_TOKEN_HEADER, self._token))
+            multi = channel.stream_stream(method, None, None)  # bytes as they are
+            call = multi(None, metadata=metadata, timeout=seconds_left)
+        except BaseException:
+            release()
+            raise
+        return AppCall(call, release)
 
     async def list_subscriptions(self) -> list[AppSubscription]:
         metadata = grpc_metadata((), app_token=self._token)

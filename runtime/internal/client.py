@@ -1,9 +1,11 @@
-"""Calls to peer sidecars: one pooled keep-alive session, bodies streamed both ways.
+"""Calls to peer sidecars: pooled keep-alive HTTP/1.1 connections (one pool per peer address,
+the lean client of ``runtime.appchannel._h1``), bodies streamed both ways.
 
 ``send`` returns once the peer's response headers are in; the body streams from the returned
 ``InvokeResponse`` until it is closed. ``PeerUnreachable`` means no connection could be made, so
 nothing was sent and a retry is always safe; ``PeerCallFailed`` means the call broke after it
-started.
+started. With mTLS, each new connection's peer certificate must carry the SPIFFE id of the app
+id called (``runtime.security.peer``); a pooled connection is reused only for that app id.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
-from multidict import CIMultiDict
-from yarl import URL
 
 from components.nameresolution import Address
+from runtime.appchannel import _h1
 from runtime.appchannel._headers import response_headers
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import TABLE, APIError
@@ -24,7 +25,6 @@ from runtime.internal import tls, wire
 
 __all__ = ["InternalClient", "PeerCallFailed", "PeerUnreachable"]
 
-_CHUNK = 64 * 1024
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 _MAX_ERROR = 64 * 1024
@@ -39,102 +39,150 @@ class PeerCallFailed(ConnectionError):
     """The connection broke after the request started."""
 
 
-async def _raise_remote(resp: aiohttp.ClientResponse) -> None:
-    """Raise the error-table entry the peer sidecar answered with (same table on both)."""
-    kind = TABLE.get(resp.headers[wire.ERROR])
+def _remote_error(kind_name: str, status: int, body: bytes) -> Exception:
+    """The error-table entry the peer sidecar answered with (same table on both)."""
+    kind = TABLE.get(kind_name)
     try:
-        document = msgspec.json.decode(await resp.content.read(_MAX_ERROR))
+        document = msgspec.json.decode(body[:_MAX_ERROR])
     except msgspec.DecodeError:
         document = None
-    finally:
-        resp.release()
     message = document.get("message") if isinstance(document, dict) else None
     if kind is None or not isinstance(message, str):
-        raise PeerCallFailed(f"the peer sidecar answered HTTP {resp.status}")
-    raise APIError(kind, message)
+        return PeerCallFailed(f"the peer sidecar answered HTTP {status}")
+    return APIError(kind, message)
+
+
+async def _raise_remote(resp: aiohttp.ClientResponse) -> None:
+    """``_remote_error`` for an aiohttp response (gRPC proxying's tunnel client)."""
+    try:
+        body = await resp.content.read(_MAX_ERROR)
+    except (aiohttp.ClientError, OSError):
+        body = b""
+    finally:
+        resp.release()
+    raise _remote_error(resp.headers[wire.ERROR], resp.status, body)
+
+
+async def _raise_remote_h1(resp: _h1.Response, kind_name: str) -> None:
+    body = resp.complete
+    try:
+        if body is None:
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in resp.chunks():
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= _MAX_ERROR:
+                    break
+            body = b"".join(parts)
+    except _h1.H1Error:
+        body = b""
+    finally:
+        resp.close()
+    raise _remote_error(kind_name, resp.status, body)
 
 
 class InternalClient:
     def __init__(self, *, limit: int = 1024, connect_timeout: float = 5.0) -> None:
         self._limit = limit
         self._connect_timeout = connect_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: dict[Address, _h1.Pool] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:  # lazily: needs the running loop
-            self._session = aiohttp.ClientSession(
-                connector=tls.connector(limit=self._limit, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+    def _pool(self, address: Address) -> _h1.Pool:
+        pool = self._pools.get(address)
+        if pool is None:  # lazily: needs the running loop
+            workload = tls.workload()
+            identify = admit = None
+            if workload is not None:
+                from runtime.security.peer import PeerCheck
+
+                check = PeerCheck(workload, str(address))
+                identify, admit = check.identify, check.admit
+            pool = self._pools[address] = _h1.Pool(
+                address.host,
+                address.port,
+                ssl=tls.client_context(),
+                limit=self._limit,
+                keepalive=30.0,
+                connect_timeout=self._connect_timeout,
+                on_connect=identify,
+                admit=admit,
             )
-        return self._session
+        return pool
 
     async def send(
         self, address: Address, request: InvokeRequest, identity: list[tuple[str, str]]
     ) -> InvokeResponse:
         """Send ``request`` (its headers already filtered) plus the ``identity`` headers."""
-        headers = CIMultiDict(request.headers)
-        for name, value in identity:
-            headers[name] = value
+        headers = [*request.headers, *identity]
         verb = request.verb
         if verb is None:
-            headers[wire.VERB] = wire.VERB_NONE
+            headers.append((wire.VERB, wire.VERB_NONE))
             verb = "POST"
         if request.content_type:
-            headers["Content-Type"] = request.content_type
+            headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
+            headers.append(("Content-Type", request.content_type))
         if request.data_type_url:
-            headers[wire.DATA_TYPE] = request.data_type_url
-        path = quote(request.method.lstrip("/"), safe=_PATH_SAFE)
-        url = f"{tls.scheme()}://{address}{wire.PATH_PREFIX}{path}"
+            headers.append((wire.DATA_TYPE, request.data_type_url))
+        target = wire.PATH_PREFIX + quote(request.method.lstrip("/"), safe=_PATH_SAFE)
         if request.query:
-            url += "?" + quote(request.query, safe=_QUERY_SAFE)
+            target += "?" + quote(request.query, safe=_QUERY_SAFE)
+        callee = next((v for n, v in identity if n == wire.CALLEE_APP_ID), None)
         try:
-            resp = await self._client().request(
+            resp = await self._pool(address).request(
                 verb,
-                URL(url, encoded=True),
-                headers=headers,
-                data=request.body if request.body != b"" else None,
-                allow_redirects=False,
+                target,
+                headers,
+                request.body,
+                expect=callee,
             )
-        except aiohttp.ClientConnectorError as exc:
-            raise PeerUnreachable(f"{address}: {exc.strerror or exc}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except _h1.ConnectFailed as exc:
+            raise PeerUnreachable(f"{address}: {exc}") from exc
+        except (_h1.H1Error, OSError, ValueError) as exc:
             raise PeerCallFailed(f"{address}: {str(exc) or type(exc).__name__}") from exc
 
-        if wire.ERROR in resp.headers:
-            await _raise_remote(resp)
+        status = resp.status
+        grpc_status = data_type = error = ""
+        content_type = ""
+        out: list[tuple[str, str]] = []
+        for name, value in response_headers(resp.headers):
+            lower = name.lower()
+            if lower in _OURS:
+                if lower == wire.GRPC_STATUS:
+                    grpc_status = value
+                elif lower == wire.DATA_TYPE:
+                    data_type = value
+                else:
+                    error = value
+                continue
+            if lower == "content-type":
+                content_type = value
+            out.append((name, value))
+        if error:
+            await _raise_remote_h1(resp, error)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in resp.content.iter_chunked(_CHUNK):
+                async for chunk in resp.chunks():
                     yield chunk
-            except (aiohttp.ClientError, OSError) as exc:
-                raise PeerCallFailed(f"{address}: reading the response: {exc}") from exc
+            except _h1.H1Error as exc:
+                raise PeerCallFailed(f"{address}: {exc}") from exc
 
         async def close() -> None:
-            resp.release()
+            resp.close()
 
-        out_headers = tuple(
-            (n, v) for n, v in response_headers(resp.headers.items()) if n.lower() not in _OURS
-        )
-        grpc_status = resp.headers.get(wire.GRPC_STATUS, "0")
-        body: Body = chunks()
-        if resp.content.is_eof():  # the whole body came with the headers
-            body = resp.content.read_nowait(-1)
-            resp.release()
+        body: Body = resp.complete if resp.complete is not None else chunks()
         return InvokeResponse(
-            status=resp.status,
-            headers=out_headers,
-            content_type=resp.headers.get("Content-Type", ""),
+            status=status,
+            headers=tuple(out),
+            content_type=content_type,
             body=body,
             grpc_status=int(grpc_status) if grpc_status.isdigit() else 0,
-            data_type_url=resp.headers.get(wire.DATA_TYPE, ""),
+            data_type_url=data_type,
             on_close=close,
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()

@@ -3,16 +3,30 @@
 It listens on the internal port (``--dapr-internal-grpc-port``; a free port when unset), never
 on the app-facing API ports, with the TLS context from ``tls``. Each request becomes an
 ``InvokeRequest`` for ``call_local`` (the invocation service), bodies streamed both ways.
+
+Bounds (``HttpLimits``, the same flags as the HTTP API): a peer must send a request's complete
+headers within ``header_timeout`` of its first byte, and a streamed request body must make
+progress at least every ``body_timeout`` seconds, else the connection is closed; an idle
+keep-alive connection is closed after ``idle_timeout``.
+
+With TLS, the server accepts plain TCP and runs the handshake itself (``_TlsAcceptor``), so a
+refused handshake (plaintext, another CA, an expired or missing client certificate, or no
+handshake within ``header_timeout``) is logged here with the peer's address and the reason;
+asyncio's own TLS server would drop it silently and only the caller would see why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
 from runtime.api.http.errors import error_response
+from runtime.api.http.limits import GuardedRunner, HttpLimits
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import tls, wire
@@ -28,11 +42,15 @@ _WHOLE = 64 * 1024
 _STRIPPED = frozenset({wire.VERB, wire.DATA_TYPE})
 
 
-def _request(request: web.Request) -> InvokeRequest:
+def _request(request: web.Request, body_timeout: float) -> InvokeRequest:
     raw_path = request.raw_path.split("?", 1)[0]
     body: Body = b""
     if request.body_exists:
-        body = request.content.read_nowait(-1) if _whole(request) else _stream(request)
+        body = (
+            request.content.read_nowait(-1)
+            if _whole(request)
+            else _stream(request, body_timeout or None)
+        )
     verb: str | None = request.method
     if request.headers.get(wire.VERB) == wire.VERB_NONE:
         verb = None
@@ -53,9 +71,108 @@ def _whole(request: web.Request) -> bool:
     return length is not None and length <= _WHOLE and request.content.is_eof()
 
 
-async def _stream(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(_CHUNK):
+class BodyStalled(TimeoutError):
+    """A peer's streamed request body made no progress within the body read timeout."""
+
+
+async def _stream(request: web.Request, idle: float | None) -> AsyncIterator[bytes]:
+    """The body as it arrives; BodyStalled (and the connection closed) when a read waits
+    longer than ``idle`` seconds."""
+    content = request.content
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await content.read(_CHUNK)
+        except TimeoutError:
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            log.warning(
+                "closing the connection from %s: its request body stalled for %ss", peer, idle
+            )
+            if request.transport is not None:
+                request.transport.abort()
+            raise BodyStalled(f"the request body stalled for {idle}s") from None
+        if not chunk:
+            return
         yield chunk
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a TLS handshake failed, in words (never key material)."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or ""
+        hints = {
+            "HTTP_REQUEST": "plaintext HTTP on the TLS port",
+            "WRONG_VERSION_NUMBER": "not TLS (plaintext?) or an older TLS version",
+            "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the peer sent no client certificate",
+            "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust our CA",
+            "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the peer finds our certificate expired",
+            "UNSUPPORTED_PROTOCOL": "the peer offers no TLS 1.3",
+        }
+        hint = hints.get(reason)
+        return f"{hint} ({reason})" if hint else (reason or str(exc))
+    if isinstance(exc, TimeoutError) or "handshake is taking longer" in str(exc):
+        return "no TLS handshake within the timeout"
+    return str(exc) or type(exc).__name__
+
+
+def _tls_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:
+    """The loop's own TLS protocol: uvloop's (Cython) under uvloop, else asyncio's."""
+    from asyncio import sslproto
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        return sslproto.SSLProtocol
+    if isinstance(loop, uvloop.Loop):
+        return uvloop.loop.SSLProtocol  # type: ignore[attr-defined]
+    return sslproto.SSLProtocol
+
+
+class _TlsAcceptor(asyncio.Protocol):
+    """Accepts a TCP connection and puts the loop's TLS protocol (server side) between it and
+    the HTTP protocol, as ``create_server(ssl=...)`` would, but watches the handshake: a failed
+    one is logged with the peer's address and the reason. Done synchronously on accept, so no
+    byte of the handshake can reach another protocol first."""
+
+    def __init__(self, make: Callable[[], asyncio.Protocol], ctx: ssl.SSLContext, timeout: float):
+        self._make = make
+        self._ctx = ctx
+        self._timeout = timeout or None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        waiter: asyncio.Future[None] = loop.create_future()
+        protocol = _tls_protocol_class(loop)(
+            loop,
+            self._make(),
+            self._ctx,
+            waiter,
+            server_side=True,
+            call_connection_made=True,
+            ssl_handshake_timeout=self._timeout,
+        )
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        waiter.add_done_callback(lambda done: _handshake_done(done, where))
+
+    def data_received(self, data: bytes) -> None:  # pragma: no cover - replaced on accept
+        pass
+
+
+def _handshake_done(waiter: asyncio.Future[None], where: str) -> None:
+    exc = None if waiter.cancelled() else waiter.exception()
+    if exc is None:
+        return
+    if isinstance(exc, ssl.SSLError | TimeoutError) or "handshake is taking longer" in str(exc):
+        log.warning(
+            "refused a TLS connection from %s on the internal port: %s", where, _reason(exc)
+        )
+    else:  # the peer left mid-handshake (a port probe): not worth a warning
+        log.debug("connection from %s closed during the TLS handshake: %s", where, exc)
 
 
 async def write_response(
@@ -96,19 +213,25 @@ class InternalServer:
         port: int,
         grace: float = 5.0,
         gate: Gate | None = None,
+        limits: HttpLimits | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
+        """``routes``: more handlers on the same port (gRPC proxying's tunnel)."""
         self._call_local = call_local
         self._gate = gate
+        self._limits = limits = limits or HttpLimits()
         app = web.Application()
         app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
+        app.router.add_routes(routes)
+        self._runner = GuardedRunner(app, limits=limits, access_log=None, shutdown_timeout=grace)
+        self._servers: list[asyncio.AbstractServer] = []
         self._addresses = addresses
         self._port = port
         self.port = port  # the bound port once started
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            invoke = _request(request)
+            invoke = _request(request, self._limits.body_timeout)
             if self._gate is not None:  # mTLS identity and access control
                 invoke = self._gate.admit(request.transport, invoke)
             reply = await self._call_local(invoke)
@@ -120,21 +243,35 @@ class InternalServer:
 
     async def start(self) -> None:
         await self._runner.setup()
+        make = self._runner.server
+        assert make is not None
+        ctx = tls.server_context()
+        factory: Callable[[], asyncio.Protocol] = make
+        if ctx is not None:
+            timeout = self._limits.header_timeout
+
+            def factory() -> asyncio.Protocol:
+                return _TlsAcceptor(make, ctx, timeout)
+
+        loop = asyncio.get_running_loop()
         port = self._port
         for address in self._addresses:
-            site = web.TCPSite(self._runner, address, port, ssl_context=tls.server_context())
             try:
-                await site.start()
+                server = await loop.create_server(factory, address, port, reuse_address=True)
             except OSError as exc:
-                await self._runner.cleanup()
+                await self.stop()
                 raise OSError(
                     exc.errno,
                     f"cannot listen on {address}:{port} for sidecar-to-sidecar calls "
                     f"(--dapr-internal-grpc-port): {exc.strerror}",
                 ) from exc
+            self._servers.append(server)
             if port == 0:  # the other addresses take the port the first one got
-                port = int(self._runner.addresses[0][1])
+                port = int(server.sockets[0].getsockname()[1])
         self.port = port
 
     async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
         await self._runner.cleanup()

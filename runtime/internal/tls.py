@@ -41,7 +41,8 @@ def client_context() -> ssl.SSLContext | None:
 
 
 def connector(**kwargs: Any) -> aiohttp.TCPConnector:
-    """The client's connector: with mTLS, one that checks the peer's SPIFFE id on connect."""
+    """An aiohttp connector for peers (gRPC proxying's tunnel): with mTLS, one that checks the
+    peer's SPIFFE id on connect. Invocation itself uses ``runtime.appchannel._h1``."""
     if _workload is None:
         return aiohttp.TCPConnector(ssl=False, **kwargs)
     from runtime.security.peer import VerifyingConnector

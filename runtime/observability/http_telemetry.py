@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
 
     from runtime.observability.metrics import Metrics
 
-__all__ = ["CLIENT_CLOSED", "HEALTH_PREFIX", "UNMATCHED_ROUTE", "http_middleware"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "HEALTH_PREFIX",
+    "UNMATCHED_ROUTE",
+    "HttpCall",
+    "HttpTelemetry",
+    "http_middleware",
+]
 
 UNMATCHED_ROUTE = "unmatched"
 """The ``path`` label of requests that matched no route (404/405 from the router)."""
@@ -43,15 +51,9 @@ def _route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
-def http_middleware(
-    metrics: Metrics | None,
-    *,
-    app_id: str,
-    api_logging: bool = False,
-    logger: logging.Logger | None = None,
-    omit_health_checks: bool = True,
-) -> Middleware:
-    """The HTTP API telemetry middleware (see the module docstring for its position).
+class HttpTelemetry:
+    """Per-request telemetry, split in two so the API's edge can fold it into its one
+    middleware: ``start`` before the handler, ``finish`` with the final status after it.
 
     Per request: extracts the caller's W3C context, runs the handler under a SERVER span
     ``"{METHOD} {route template}"``, records ``observe_http`` with the route template (or
@@ -60,56 +62,124 @@ def http_middleware(
     never logs bodies, header values or query strings. ``omit_health_checks`` leaves
     ``/v1.0/healthz*`` out of tracing and API logging (metrics still count them).
     """
-    log = logger if logger is not None else logging.getLogger(API_LOGGER)
+
+    __slots__ = ("_api_logging", "_app_id", "_log", "_metrics", "_omit_health")
+
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        *,
+        app_id: str,
+        api_logging: bool = False,
+        logger: logging.Logger | None = None,
+        omit_health_checks: bool = True,
+    ) -> None:
+        self._metrics = metrics
+        self._app_id = app_id
+        self._api_logging = api_logging
+        self._log = logger if logger is not None else logging.getLogger(API_LOGGER)
+        self._omit_health = omit_health_checks
+
+    def start(self, request: web.Request) -> HttpCall:
+        """Begin a request's telemetry: its span (when traced) and context are current."""
+        route = _route_template(request)
+        method = request.method
+        quiet = self._omit_health and route.startswith(HEALTH_PREFIX)
+        span: trace.Span | None = None
+        token: object = None
+        headers = request.headers
+        if tracing_enabled() and not quiet:
+            parent = extract_http(headers) if TRACEPARENT in headers else None
+            if should_trace(parent):
+                span, token = _start_http_span(method, route, self._app_id, parent)
+            elif parent is not None:
+                token = otel_context.attach(parent)
+        elif TRACEPARENT in headers:
+            token = otel_context.attach(extract_http(headers))
+        return HttpCall(perf_counter(), method, route, quiet, span, token)
+
+    def finish(self, call: HttpCall, status: int) -> None:
+        """End it with the status the client gets (``CLIENT_CLOSED`` when cancelled)."""
+        duration = perf_counter() - call.start
+        if self._api_logging and not call.quiet:  # inside the request's context: its trace id
+            _log_http_call(
+                self._log, call.method, call.route, status, duration, app_id=self._app_id
+            )
+        if call.token is not None:
+            otel_context.detach(call.token)  # type: ignore[arg-type]
+        if call.span is not None:
+            _end_http_span(call.span, status)
+        if self._metrics is not None:
+            self._metrics.observe_http(
+                method=call.method,
+                path=call.route,
+                status=status,
+                duration=duration,
+                app_id=self._app_id,
+            )
+
+
+@dataclass(slots=True)
+class HttpCall:
+    """One request's telemetry in progress (see ``HttpTelemetry``)."""
+
+    start: float
+    method: str
+    route: str
+    quiet: bool
+    span: trace.Span | None
+    token: object
+
+    def answered(self, response: web.StreamResponse) -> None:
+        """The response (or ``HTTPException``) about to go out: tell the caller the trace id."""
+        if self.span is not None:
+            _set_trace_headers(response)
+
+    def failed(self, exc: BaseException) -> None:
+        """An exception escaped the handler: recorded on the span."""
+        span = self.span
+        if span is not None and span.is_recording():
+            span.record_exception(exc, escaped=True)
+
+
+def http_middleware(
+    metrics: Metrics | None,
+    *,
+    app_id: str,
+    api_logging: bool = False,
+    logger: logging.Logger | None = None,
+    omit_health_checks: bool = True,
+) -> Middleware:
+    """``HttpTelemetry`` as an aiohttp middleware (see the module docstring for its position)."""
+    telemetry = HttpTelemetry(
+        metrics,
+        app_id=app_id,
+        api_logging=api_logging,
+        logger=logger,
+        omit_health_checks=omit_health_checks,
+    )
 
     @web.middleware
     async def telemetry_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = perf_counter()
-        route = _route_template(request)
-        method = request.method
-        quiet = omit_health_checks and route.startswith(HEALTH_PREFIX)
-        span: trace.Span | None = None
-        token: object = None
-        if tracing_enabled() and not quiet:
-            parent = extract_http(request.headers) if TRACEPARENT in request.headers else None
-            if should_trace(parent):
-                span, token = _start_http_span(method, route, app_id, parent)
-            elif parent is not None:
-                token = otel_context.attach(parent)
-        elif TRACEPARENT in request.headers:
-            token = otel_context.attach(extract_http(request.headers))
-
+        call = telemetry.start(request)
         status = 500
         try:
             response = await handler(request)
             status = response.status
-            if span is not None:
-                _set_trace_headers(response)
+            call.answered(response)
             return response
         except web.HTTPException as exc:
             status = exc.status
-            if span is not None:
-                _set_trace_headers(exc)
+            call.answered(exc)
             raise
         except asyncio.CancelledError:
             status = CLIENT_CLOSED
             raise
         except Exception as exc:
-            if span is not None and span.is_recording():
-                span.record_exception(exc, escaped=True)
+            call.failed(exc)
             raise
         finally:
-            duration = perf_counter() - start
-            if api_logging and not quiet:  # inside the request's context: carries its trace id
-                _log_http_call(log, method, route, status, duration, app_id=app_id)
-            if token is not None:
-                otel_context.detach(token)  # type: ignore[arg-type]
-            if span is not None:
-                _end_http_span(span, status)
-            if metrics is not None:
-                metrics.observe_http(
-                    method=method, path=route, status=status, duration=duration, app_id=app_id
-                )
+            telemetry.finish(call, status)
 
     return telemetry_middleware
 

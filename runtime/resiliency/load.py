@@ -23,8 +23,7 @@ from runtime.resiliency.model import (
     RetrySpec,
 )
 from runtime.resources.issues import Issue
-from runtime.resources.loader import Document
-from runtime.resources.manifest import format_loc
+from runtime.resources.loader import Document, document_issues
 
 __all__ = ["ResiliencyConfig", "load_resiliency"]
 
@@ -66,15 +65,7 @@ def load_resiliency(
         try:
             manifest = ResiliencyManifest.model_validate(doc.body)
         except ValidationError as exc:
-            issues.extend(
-                Issue(
-                    doc.source,
-                    err["msg"].removeprefix("Value error, "),
-                    doc.index,
-                    format_loc(err["loc"]),
-                )
-                for err in exc.errors()
-            )
+            issues.extend(document_issues(doc, exc))
             continue
         if app_id is not None and manifest.scopes and app_id not in manifest.scopes:
             log.info("resiliency %s skipped: not scoped to app %s", manifest.metadata.name, app_id)

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from components._safe_yaml import MAX_FILE_BYTES, ResourceYAMLError, load_all
 from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.manifest import ComponentManifest, format_loc
 
@@ -27,6 +25,7 @@ __all__ = [
     "Document",
     "Resources",
     "collect_resources",
+    "document_issues",
     "load_resources",
     "parse_documents",
 ]
@@ -43,6 +42,16 @@ class Document:
     body: dict[str, Any]
 
 
+def document_issues(doc: Document, exc: ValidationError) -> list[Issue]:
+    """``doc``'s validation errors as issues, one per error (pydantic's "Value error, " cut)."""
+    return [
+        Issue(
+            doc.source, err["msg"].removeprefix("Value error, "), doc.index, format_loc(err["loc"])
+        )
+        for err in exc.errors()
+    ]
+
+
 @dataclass(slots=True)
 class Resources:
     components: list[ComponentManifest] = field(default_factory=list)
@@ -52,6 +61,11 @@ class Resources:
 
 def parse_documents(text: str, source: str, issues: list[Issue]) -> list[Document]:
     """The YAML documents of one file; syntax errors become issues with line numbers."""
+    # PyYAML is imported at the first file read: the embedded defaults read none
+    import yaml
+
+    from components._safe_yaml import ResourceYAMLError, load_all
+
     docs: list[Document] = []
     try:
         for index, body in enumerate(load_all(text)):
@@ -97,6 +111,8 @@ def collect_resources(paths: Iterable[Path]) -> tuple[Resources, list[Issue]]:
     resources = Resources()
     seen: dict[str, ComponentManifest] = {}
     for file in _files(paths, issues):
+        from components._safe_yaml import MAX_FILE_BYTES
+
         try:
             if file.stat().st_size > MAX_FILE_BYTES:
                 issues.append(Issue(str(file), f"refused: larger than {MAX_FILE_BYTES >> 20} MiB"))

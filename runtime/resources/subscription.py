@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from runtime.appchannel.base import AppSubscription, BulkSubscribe, TopicRule
 from runtime.resources.issues import Issue
-from runtime.resources.loader import Document
-from runtime.resources.manifest import format_loc
+from runtime.resources.loader import Document, document_issues
 from runtime.services.pubsub_routing import compile_rules
 
 __all__ = ["SubscriptionManifest", "load_subscriptions"]
@@ -116,15 +115,7 @@ def load_subscriptions(
         try:
             manifest = SubscriptionManifest.model_validate(doc.body)
         except ValidationError as exc:
-            issues.extend(
-                Issue(
-                    doc.source,
-                    err["msg"].removeprefix("Value error, "),
-                    doc.index,
-                    format_loc(err["loc"]),
-                )
-                for err in exc.errors()
-            )
+            issues.extend(document_issues(doc, exc))
             continue
         subscription = manifest.subscription()
         try:

@@ -13,12 +13,13 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+if TYPE_CHECKING:
+    from runtime.security.ca import Authority, CASource
 
-from runtime.security.ca import Authority, CAError, CASource, load_authority, pem_bundle
-from runtime.security.spiffe import SpiffeId
+# `tandem run` builds its parser from this module: cryptography (~9 MB of RSS, ~50 ms) and the CA
+# code are imported by the `ca` verbs only (and by the sidecar when mTLS is on).
 
 __all__ = ["add_ca_parser", "add_ca_source_flags", "parse_duration", "run_ca"]
 
@@ -62,6 +63,8 @@ def add_ca_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _source(ns: argparse.Namespace) -> CASource:
+    from runtime.security.ca import CASource
+
     def path(value: str | None) -> Path | None:
         return Path(value) if value else None
 
@@ -69,6 +72,8 @@ def _source(ns: argparse.Namespace) -> CASource:
 
 
 def _describe(authority: Authority) -> str:
+    from cryptography.hazmat.primitives import hashes
+
     lines = [f"CA from {authority.origin}"]
     for cert in authority.anchors:
         fp = cert.fingerprint(hashes.SHA256()).hex(":")
@@ -84,6 +89,11 @@ def _describe(authority: Authority) -> str:
 
 
 def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from runtime.security.ca import Authority, CAError, load_authority, pem_bundle
+    from runtime.security.spiffe import SpiffeId
+
     try:
         if ns.ca_command == "init":
             folder = home / "ca"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the services import components; keep ``import runtime.services`` light
     from runtime.services.configuration import ConfigurationService
     from runtime.services.flags import FlagsService
+    from runtime.services.grpcproxy import GrpcProxyService
     from runtime.services.invoke import InvokeService
     from runtime.services.metadata import MetadataService
     from runtime.services.pubsub import PubSubService
@@ -37,3 +38,4 @@ class Services:
     secrets: SecretsService
     subscriptions: SubscriptionManager | None = None  # None: no delivery (tests of one API)
     flags: FlagsService | None = None  # None when no flag source is configured
+    grpc_proxy: GrpcProxyService | None = None  # None: no gRPC proxying (tests of one API)

@@ -10,7 +10,9 @@
    ``dapr-callee-app-id`` for the app. W3C trace context is propagated: a CLIENT span here, a
    SERVER span on the callee's side (``call_local``), when tracing is on.
 3. This sidecar's own app id goes straight to the local app (``call_local``). Others are
-   resolved by the name resolver (replicas in turn) and sent over the internal channel.
+   resolved by the name resolver and sent over the internal channel to the replica the
+   latency-aware balancer picks (``runtime.internal.balancer``: peak-EWMA, two random choices,
+   replicas that cannot be reached ejected for a while).
 4. ``targets.apps.<id>`` resiliency wraps every remote call: the timeout bounds the wait for the
    response headers, the breaker counts transport failures and 5xx/408/429 answers, and retries
    apply only to a request that can be replayed (a body held in memory) whose verb is
@@ -26,8 +28,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -37,12 +39,14 @@ from runtime.appchannel.base import (
     AppChannel,
     AppChannelError,
     AppUnavailable,
+    BodyTooLarge,
     InvalidInvokeRequest,
     InvokeRequest,
     InvokeResponse,
 )
 from runtime.internal import tracing as invoke_tracing
 from runtime.internal import wire
+from runtime.internal.balancer import Balancer
 from runtime.internal.client import InternalClient, PeerCallFailed, PeerUnreachable
 from runtime.resiliency import BreakerOpen, Resiliency, Runner
 from runtime.resiliency.retry import RetryPolicy
@@ -130,6 +134,8 @@ class InvokeService:
         client: InternalClient,
         app_channel: Callable[[], AppChannel | None],
         resiliency: Resiliency | None = None,
+        balancer: Balancer | None = None,
+        max_message_body: int = 4 << 20,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -137,8 +143,14 @@ class InvokeService:
         self._client = client
         self._app_channel = app_channel
         self._resiliency = resiliency
+        self.max_message_body = max_message_body
         self._runners: dict[tuple[str, bool], Runner | None] = {}
-        self._turn = itertools.count()
+        self._balancer = balancer or Balancer()
+
+    @property
+    def balancer(self) -> Balancer:
+        """The replica balancer every remote call goes through (share it: gRPC proxying)."""
+        return self._balancer
 
     # ---- caller side ------------------------------------------------------------------------
 
@@ -161,6 +173,15 @@ class InvokeService:
                     headers=(*invoke_tracing.without_trace(request.headers), *span_headers),
                 )
             return await self._resilient(dest, request, identity)
+
+    async def read_whole(self, target: str, response: InvokeResponse) -> bytes:
+        """The body of an answer that must travel as one message (gRPC ``InvokeService``),
+        bounded by ``max_message_body`` (``--max-body-size``); raises RESPONSE_TOO_LARGE."""
+        try:
+            return await response.read(self.max_message_body)
+        except BodyTooLarge as exc:
+            shown = parse_target(target, self.namespace).shown
+            raise InvokeErrors.RESPONSE_TOO_LARGE(app_id=shown, limit=exc.limit) from None
 
     def _runner(self, app_id: str, retries: bool) -> Runner | None:
         key = (app_id, retries)
@@ -233,9 +254,9 @@ class InvokeService:
             if not addresses:
                 raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
             fresh = [a for a in addresses if a not in tried] or addresses
-            address = fresh[next(self._turn) % len(fresh)]
+            address = self._balancer.pick(dest.app_id, fresh)
             try:
-                return await self._client.send(address, request, identity)
+                return await self._send(address, request, identity)
             except PeerCallFailed as exc:
                 # the connection broke mid-call (the peer died, a stale pooled connection): an
                 # idempotent, replayable request is sent once more (another replica if any)
@@ -257,6 +278,21 @@ class InvokeService:
                 tried.clear()
                 await asyncio.sleep(next(waits))
 
+    async def _send(
+        self, address: Address, request: InvokeRequest, identity: list[tuple[str, str]]
+    ) -> InvokeResponse:
+        """One call to one replica, reported to the balancer (time to the response headers;
+        a connection failure ejects the replica for a while)."""
+        started = time.monotonic()
+        ok = True
+        try:
+            return await self._client.send(address, request, identity)
+        except (PeerCallFailed, PeerUnreachable):
+            ok = False
+            raise
+        finally:
+            self._balancer.observe(address, time.monotonic() - started, ok=ok)
+
     def _builtin(self) -> RetryPolicy | None:
         if self._resiliency is None:
             return None
@@ -265,7 +301,10 @@ class InvokeService:
     async def _resolve(self, dest: Target) -> list[Address]:
         if self._resolver is None:
             return []
-        return await self._resolver.resolve(dest.app_id, dest.namespace)
+        try:
+            return await self._resolver.resolve(dest.app_id, dest.namespace)
+        except OSError as exc:  # a registry on a server (redis) that cannot be reached
+            raise InvokeErrors.UNREACHABLE(app_id=dest.shown, detail=str(exc)) from exc
 
     # ---- callee side ------------------------------------------------------------------------
 

@@ -69,10 +69,25 @@ class InvokeErrors(ErrorTable):
         grpc_code=SC.INTERNAL,
         message="failed to invoke app id {app_id!r}: app is not in a healthy state",
     )
+    RESPONSE_TOO_LARGE = ErrorKind(
+        code=_CODE,
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.RESOURCE_EXHAUSTED,
+        message="failed to invoke app id {app_id!r}: its response body is larger than {limit} "
+        "bytes, the limit for a response held in one message (--max-body-size)",
+        note="Dapr's gRPC server refuses such a message with RESOURCE_EXHAUSTED too",
+    )
     NO_APP_CHANNEL = ErrorKind(
         code=_CODE,
         http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
         grpc_code=SC.INTERNAL,
         message="failed to invoke app id {app_id!r}: app channel not initialized "
         "(the sidecar has no --app-port)",
+    )
+    NOT_GRPC_APP = ErrorKind(
+        code=_CODE,
+        http_status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        grpc_code=SC.INTERNAL,
+        message="failed to proxy a gRPC call to app id {app_id!r}: its app does not speak gRPC "
+        "(--app-protocol grpc or grpcs)",
     )

@@ -45,13 +45,15 @@ _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _EMPTY: Mapping[str, str] = {}
 
 
+def _traced() -> bool:
+    """Whether a publish gets a PRODUCER span: tracing is on and the request is recorded."""
+    return tracing_enabled() and trace.get_current_span().is_recording()
+
+
 @contextlib.contextmanager
 def _producer_span(topic: str) -> Iterator[None]:
-    """A PRODUCER span around one publish, when the request is traced: the envelope built
-    inside it carries its ``traceparent``, so the subscriber's CONSUMER span joins the trace."""
-    if not (tracing_enabled() and trace.get_current_span().is_recording()):
-        yield
-        return
+    """A PRODUCER span around one publish: the envelope built inside it carries its
+    ``traceparent``, so the subscriber's CONSUMER span joins the trace."""
     with get_tracer().start_as_current_span(f"pubsub/{topic}", kind=trace.SpanKind.PRODUCER):
         yield
 
@@ -99,7 +101,7 @@ class PubSubService:
         self._app_id = app_id
         self._observer = observer
         self._resiliency = resiliency
-        self._runners: dict[str, Runner | None] = {}
+        self._runners: dict[tuple[str, str], Runner | None] = {}
         self._scopes: dict[str, TopicScopes] = {}
 
     # ---- lookup ---------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class PubSubService:
         """The component's ``components.<name>.<direction>`` resiliency policies, or None."""
         if self._resiliency is None:
             return None
-        key = f"{direction}:{name}"
+        key = (direction, name)
         try:
             return self._runners[key]
         except KeyError:
@@ -163,12 +165,16 @@ class PubSubService:
     async def call(self, name: str, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         """One component call: through the outbound policies, each attempt observed."""
 
+        runner = self.runner(name)
+        if runner is None:
+            async with self._observer.component_call(PUBSUB, name, op):
+                return await fn()
+
         async def observed() -> T:
             async with self._observer.component_call(PUBSUB, name, op):
                 return await fn()
 
-        runner = self.runner(name)
-        return await (observed() if runner is None else runner.run(observed))
+        return await runner.run(observed)
 
     # ---- publishing -----------------------------------------------------------------------
 
@@ -194,7 +200,7 @@ class PubSubService:
             raise PubSubErrors.REQUEST_METADATA(
                 detail=exc, resource=name, metadata=self._details(name, topic)
             ) from None
-        native_ttl = PubSubFeature.MESSAGE_TTL in live.instance.features()
+        native_ttl = ttl is not None and PubSubFeature.MESSAGE_TTL in live.instance.features()
         if ttl is not None and not native_ttl:
             metadata = {k: v for k, v in metadata.items() if k != TTL}
         if raw:
@@ -242,6 +248,9 @@ class PubSubService:
     ) -> None:
         live = self.live(name, topic)
         self.check_publish(live, topic)
+        if not _traced():  # the hot path: no span, no context manager
+            await self._publish(live, topic, data, content_type, metadata)
+            return
         with _producer_span(topic):
             await self._publish(live, topic, data, content_type, metadata)
 

@@ -24,8 +24,7 @@ The trace context is the current OpenTelemetry context; without a valid one a fr
 from __future__ import annotations
 
 import base64
-import secrets
-import uuid
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +49,17 @@ DEFAULT_CONTENT_TYPE = "text/plain"
 OVERRIDES = ("id", "source", "type", "subject", "traceparent", "traceid", "tracestate")
 
 _decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_check_json = msgspec.json.Decoder(msgspec.Raw)  # validates without building objects
 _encode = msgspec.json.Encoder()
+
+
+def new_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` (which costs 3x more)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class EnvelopeError(ValueError):
@@ -77,7 +86,8 @@ def rfc3339(when: datetime) -> str:
 def _trace(event: dict[str, Any]) -> None:
     inject_cloudevent(event)
     if "traceparent" not in event:
-        parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+        ids = os.urandom(24).hex()
+        parent = f"00-{ids[:32]}-{ids[32:]}-00"
         event["traceparent"] = event["traceid"] = parent
         event["tracestate"] = ""
     event.setdefault("tracestate", "")
@@ -86,7 +96,7 @@ def _trace(event: dict[str, Any]) -> None:
 def _payload(event: dict[str, Any], data: bytes, content_type: str) -> None:
     if _is_json(content_type):
         try:
-            msgspec.json.decode(data)
+            _check_json.decode(data)
         except msgspec.DecodeError:
             pass
         else:
@@ -118,7 +128,8 @@ def build_envelope(
             event = dict(_decode_object.decode(data))
         except msgspec.DecodeError as exc:
             raise EnvelopeError(f"the body is not a JSON CloudEvent object: {exc}") from None
-        event.setdefault("id", str(uuid.uuid4()))
+        if "id" not in event:
+            event["id"] = new_id()
         event.setdefault("source", "Dapr")
         event.setdefault("type", EVENT_TYPE)
         event.setdefault("specversion", SPEC_VERSION)
@@ -126,7 +137,7 @@ def build_envelope(
     else:
         content_type = content_type or DEFAULT_CONTENT_TYPE
         event = {
-            "id": str(uuid.uuid4()),
+            "id": new_id(),
             "source": source,
             "type": EVENT_TYPE,
             "specversion": SPEC_VERSION,

@@ -1,20 +1,150 @@
-"""Private broker processes for outage and crash tests: a server on a free port that a test may
-stop and start again without touching the shared servers on the default ports."""
+"""Private broker processes for outage and crash tests (a server on a free port that a test may
+stop and start again without touching the shared servers on the default ports), and the
+clean-up of what tests leave on the shared brokers."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
+import aio_pika
+import aiomqtt
+import nats
 import pytest
+import redis.asyncio as aredis
 
 from tests.integration.harness import free_port
 
-__all__ = ["PrivateServer", "reachable"]
+__all__ = [
+    "PrivateServer",
+    "drop_rabbit",
+    "drop_stream",
+    "end_mqtt_sessions",
+    "reachable",
+    "sweep_jetstream",
+    "sweep_rabbit",
+    "sweep_redis",
+]
+
+NATS_URL = "nats://127.0.0.1:4222"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
+
+
+async def drop_stream(name: str, url: str = NATS_URL) -> None:
+    """Delete the JetStream stream ``name`` (absent: nothing to do)."""
+    nc = await nats.connect(url)
+    try:
+        with contextlib.suppress(Exception):
+            await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
+
+
+async def drop_rabbit(queue: str, exchange: str, url: str = AMQP_URL) -> None:
+    """Delete a RabbitMQ queue and exchange (either absent: nothing to do)."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        with contextlib.suppress(Exception):
+            await channel.queue_delete(queue)
+        with contextlib.suppress(Exception):
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+def _ours(name: str, tokens: Collection[str]) -> bool:
+    return any(token in name for token in tokens)
+
+
+async def sweep_redis(tokens: Collection[str], address: str) -> list[str]:
+    """Delete the streams whose key holds one of ``tokens`` (``address``: host:port); the keys
+    deleted."""
+    host, _, port = address.rpartition("://")[2].partition(":")
+    client = aredis.Redis(host=host, port=int(port or 6379))
+    try:
+        keys = [
+            key
+            async for key in client.scan_iter(count=1000, _type="stream")
+            if _ours(key.decode(errors="replace"), tokens)
+        ]
+        if keys:
+            await client.delete(*keys)
+        return [k.decode(errors="replace") for k in keys]
+    finally:
+        await client.aclose()
+
+
+async def sweep_jetstream(tokens: Collection[str], url: str = NATS_URL) -> list[str]:
+    """Delete the JetStream streams whose name holds one of ``tokens``; the names deleted."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        names = [s.config.name or "" for s in await js.streams_info()]
+        ours = [n for n in names if _ours(n, tokens)]
+        for name in ours:
+            with contextlib.suppress(Exception):
+                await js.delete_stream(name)
+        return ours
+    finally:
+        await nc.close()
+
+
+def _rabbitmqctl(*args: str) -> list[str]:
+    """Names listed by ``rabbitmqctl`` (empty when it is not installed or fails)."""
+    if shutil.which("rabbitmqctl") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["rabbitmqctl", "-q", *args, "name", "--no-table-headers"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+async def sweep_rabbit(tokens: Collection[str], url: str = AMQP_URL) -> list[str]:
+    """Delete the queues and exchanges whose name holds one of ``tokens`` (listed with
+    ``rabbitmqctl``, on this machine); the names deleted."""
+    queues = [q for q in _rabbitmqctl("list_queues") if _ours(q, tokens)]
+    exchanges = [e for e in _rabbitmqctl("list_exchanges") if _ours(e, tokens)]
+    if not queues and not exchanges:
+        return []
+    connection = await aio_pika.connect(url)
+    try:
+        for kind, names in (("queue", queues), ("exchange", exchanges)):
+            for name in names:
+                channel = await connection.channel()  # an error closes the channel
+                with contextlib.suppress(Exception):
+                    if kind == "queue":
+                        await channel.queue_delete(name)
+                    else:
+                        await channel.exchange_delete(name)
+                with contextlib.suppress(Exception):
+                    await channel.close()
+    finally:
+        await connection.close()
+    return queues + exchanges
+
+
+async def end_mqtt_sessions(
+    identifiers: Iterable[str], host: str = "127.0.0.1", port: int = 1883
+) -> None:
+    """End the persistent MQTT sessions of ``identifiers``: a clean-session connect discards
+    the broker's state (subscriptions, queued messages) for that client id."""
+    for identifier in identifiers:
+        with contextlib.suppress(Exception):
+            async with aiomqtt.Client(host, port, identifier=identifier, clean_session=True):
+                pass
 
 
 def reachable(port: int) -> bool:

@@ -10,7 +10,6 @@ not there yet. ``TANDEM_CRASH_MESSAGES`` sets the count (default 10,000).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -21,13 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
-import nats
 import pytest
 
 from components.pubsub import PubSub
 from tests.brokers.crash_consumer import build
-from tests.brokers.private import PrivateServer
+from tests.brokers.private import PrivateServer, drop_rabbit, drop_stream
 from tests.conformance._harness import eventually
 from tests.servers import require_server, unique
 
@@ -41,23 +38,6 @@ class Broker:
     type: str
     metadata: dict[str, Any]
     cleanup: list[Callable[[], Any]] = field(default_factory=list)
-
-
-async def _drop_stream(name: str) -> None:
-    nc = await nats.connect("nats://127.0.0.1:4222")
-    with contextlib.suppress(Exception):
-        await nc.jetstream().delete_stream(name)
-    await nc.close()
-
-
-async def _drop_rabbit(queue: str, exchange: str) -> None:
-    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672")
-    channel = await connection.channel()
-    with contextlib.suppress(Exception):
-        await channel.queue_delete(queue)
-    with contextlib.suppress(Exception):
-        await channel.exchange_delete(exchange)
-    await connection.close()
 
 
 @pytest.fixture(
@@ -76,7 +56,7 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
             "pubsub.jetstream",
             {"natsURL": "nats://127.0.0.1:4222", "streamName": stream, "ackWait": "2s"},
         )
-        found.cleanup.append(lambda: _drop_stream(stream))
+        found.cleanup.append(lambda: drop_stream(stream))
         yield found
     elif name == "rabbitmq":
         require_server("rabbitmq")
@@ -137,7 +117,7 @@ async def test_a_consumer_killed_mid_stream_loses_nothing(
 ) -> None:
     topic, group = unique("crash"), unique("g")
     if broker.type == "pubsub.rabbitmq":
-        broker.cleanup.append(lambda: _drop_rabbit(f"{group}-{topic}", topic))
+        broker.cleanup.append(lambda: drop_rabbit(f"{group}-{topic}", topic))
     record = tmp_path / "handled.txt"
     spec = {
         "type": broker.type,

@@ -1,30 +1,39 @@
-"""The building blocks under conformance test: adding a block is one line here.
+"""The building blocks under conformance test, discovered: adding a block adds its folder.
 
-Each block has a folder ``tests/conformance/<name>/`` holding its ``block.py`` (the ``Block``),
-its ``components.yaml`` matrix, its manifests and its cases.
+Each block has a folder ``tests/conformance/<name>/`` holding its ``block.py`` (which defines
+the ``Block`` named ``<name>``), its ``components.yaml`` matrix, its manifests and its cases.
+Every such ``block.py`` is collected here, in folder-name order.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.conformance._harness import Block
-from tests.conformance.configuration.block import CONFIGURATION
-from tests.conformance.flags.block import FLAGS
-from tests.conformance.nameresolution.block import NAMERESOLUTION
-from tests.conformance.pubsub.block import PUBSUB
-from tests.conformance.secretstores.block import SECRETSTORES
-from tests.conformance.state.block import STATE
 
 __all__ = ["BLOCKS", "block_of"]
 
-BLOCKS: Mapping[str, Block[Any]] = {
-    b.name: b for b in (STATE, CONFIGURATION, PUBSUB, SECRETSTORES, NAMERESOLUTION, FLAGS)
-}
-
 _ROOT = Path(__file__).resolve().parent
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+def _load(folder: str) -> Block[Any]:
+    module = importlib.import_module(f"{_PACKAGE}.{folder}.block")
+    found = [v for v in vars(module).values() if isinstance(v, Block) and v.name == folder]
+    if len(found) != 1:
+        raise LookupError(f"{module.__name__} must define one Block named {folder!r}")
+    block: Block[Any] = found[0]
+    return block
+
+
+BLOCKS: Mapping[str, Block[Any]] = {
+    path.parent.name: _load(path.parent.name)
+    for path in sorted(_ROOT.glob("*/block.py"))
+    if not path.parent.name.startswith("_")
+}
 
 
 def block_of(path: Path) -> Block[Any] | None:

@@ -6,7 +6,7 @@
   driver skips, and fails under ``CI=true``);
 - every catalog block has a conformance block, every entry a matrix entry (so lifecycle and
   feature coherence run for it), and every class is checked statically against its block's
-  Protocol (``tests/typing/components.py``).
+  Protocol (``tests/typing/<block>.py``, collected by ``tests/typing/components.py``).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_catalog_entry_is_sound(entry: CatalogEntry) -> None:
 
 def test_catalog_block_has_a_conformance_block(entry: CatalogEntry) -> None:
     block = entry.type.partition(".")[0]
-    assert block in BLOCKS, f"add a conformance block for {block!r} to tests/conformance/blocks.py"
+    assert block in BLOCKS, f"add a conformance block tests/conformance/{block}/block.py"
 
 
 def test_catalog_entry_has_a_matrix_entry(entry: CatalogEntry) -> None:
@@ -164,5 +164,5 @@ def test_catalog_class_is_checked_statically(entry: CatalogEntry) -> None:
 
     block = entry.type.partition(".")[0]
     assert load_class(entry) in CHECKED.get(block, ()), (
-        f"add {entry.target} to tests/typing/components.py under {block!r}"
+        f"add {entry.target} to CHECKED in tests/typing/{block}.py"
     )

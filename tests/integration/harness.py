@@ -20,13 +20,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.waiting import wait_until
 
 __all__ = [
     "LOOPBACK",
@@ -76,16 +77,6 @@ def listening_addresses(port: int) -> set[str]:
             if int(port_hex, 16) == port and fields[3] == "0A":
                 found.add(address)
     return found
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def http_status(url: str, timeout: float = 1.0) -> int | None:

@@ -5,9 +5,7 @@ One sidecar with an aiohttp app built with ``tandem.app`` on its app port.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from tandem.app import App, CloudEvent, Drop, Retry
 
 from tests.integration.harness import Sidecar, component_yaml
 from tests.sdk._appserver import serve
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -88,13 +87,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(sc, events, attempts, lock)
 
 
-async def _until(predicate: Any, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_publish_delivers_typed_events_with_retry_and_drop(env: Env) -> None:
     async with AsyncClient(http_endpoint=env.sidecar.http_url) as client:
         await client.publish("pubsub", "orders", Order("ok-1", 2))
@@ -114,7 +106,7 @@ async def test_publish_delivers_typed_events_with_retry_and_drop(env: Env) -> No
             got = {o.id for t, o, _ in env.events if t == "orders"}
             return want <= got and any(t == "raw" for t, _, _ in env.events)
 
-    await _until(done)
+    await eventually(done, within=10, interval=0.02)
     with env.lock:
         orders = {o.id: (o, n) for t, o, n in env.events if t == "orders"}
         raw = [d for t, d, _ in env.events if t == "raw"]

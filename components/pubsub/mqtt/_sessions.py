@@ -5,11 +5,11 @@ the same id to get back the messages the broker kept for it, while two live subs
 never share one (the broker would disconnect the older). A subscription therefore claims the
 first free *slot* of its (consumer group, topic): the id ``<group>-<topic hash>-<slot>``.
 
-A slot is held by an exclusive ``flock`` on a file under ``$TANDEM_HOME/mqtt-sessions``
-(released by the kernel when the process dies, so a restarted sidecar takes the slot of the
-one that crashed) and, within one process, by a set of claimed ids. Sidecars sharing a
-``TANDEM_HOME`` share the slots; replicas on other hosts must not reuse a group with
-persistent sessions unless their ids differ (see the package docstring).
+A slot is held by an exclusive ``flock`` on a file under ``$TANDEM_HOME/mqtt-sessions`` that
+holds the client id (the lock is released by the kernel when the process dies, so a restarted
+sidecar takes the slot of the one that crashed) and, within one process, by a set of claimed
+ids. Sidecars sharing a ``TANDEM_HOME`` share the slots; replicas on other hosts must not reuse
+a group with persistent sessions unless their ids differ (see the package docstring).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def claim_slot(home: Path, group: str, topic: str) -> SessionSlot:
         except OSError:
             os.close(fd)
             continue
+        os.ftruncate(fd, 0)  # the file names its client id (for tools and clean-ups)
+        os.pwrite(fd, identifier.encode(), 0)
         _CLAIMED.add(identifier)
         return SessionSlot(identifier, fd)
     raise OSError(f"no free MQTT session slot for {base}")

@@ -16,7 +16,13 @@ from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError, NoScriptError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
@@ -98,6 +104,87 @@ class _BudgetRetry(Retry):
                     await asyncio.sleep(pause)
 
 
+class _AutoPipeline:
+    """Commands issued in the same event-loop tick go to Redis as one pipeline.
+
+    ``execute`` queues a command and returns a future for its reply; the first command of a
+    tick schedules ``_flush`` for the end of the tick, which sends the whole batch in one
+    write on one pooled connection (a lone command goes as a plain command) and resolves each
+    future with its reply, or its error (a Redis error reply comes back as that command's
+    exception). Batches run as tasks of their own, bounded by ``budget`` seconds, so a caller
+    that stops waiting (cancelled, timed out) does not cut a batch short and the connection's
+    replies never desynchronise. Connection errors are retried by the client's retry policy,
+    for the whole batch, as for a single command.
+    """
+
+    __slots__ = ("_budget", "_client", "_command", "_loop", "_queue", "_tasks")
+
+    def __init__(self, client: Redis, budget: float) -> None:
+        self._client = client
+        # execute_command is untyped in redis-py; bound once, it is also the cheapest call path
+        self._command = cast(_Execute, client.execute_command)
+        self._budget = budget
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((args, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        if self._loop is None or not batch:
+            return
+        task = self._loop.create_task(self._run(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        client = self._client
+        try:
+            async with asyncio.timeout(self._budget):
+                if len(batch) == 1:
+                    try:
+                        replies: list[Any] = [await self._command(*batch[0][0])]
+                    except ResponseError as exc:
+                        replies = [exc]
+                else:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for args, _ in batch:
+                            pipe.execute_command(*args)
+                        replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # every waiter gets the batch's failure, then it goes on
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # the caller stopped waiting
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def close(self) -> None:
+        """Fail what is queued, wait for the batches in flight."""
+        batch, self._queue = self._queue, []
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(RedisConnectionError("the store is closing"))
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 def _condition(etag: str | None, concurrency: Concurrency | None) -> bytes:
     """The APPLY script's condition for a request; ETagInvalid for a malformed ETag.
 
@@ -147,6 +234,7 @@ class RedisStateStore:
         self._md = metadata
         self._ctx = context
         self._client: Redis | None = None
+        self._batcher: _AutoPipeline | None = None
         self._execute: _Execute = self._not_initialized
         self._get_sha = ""
         self._apply_sha = ""
@@ -222,19 +310,17 @@ class RedisStateStore:
             ) from exc
         self._get_sha, self._apply_sha = get_script.sha, apply_script.sha
         self._client = client
-        # execute_command is untyped in redis-py; bound once, it is also the cheapest call path
-        raw = cast(_Execute, client.execute_command)
-        budget = md.operation_timeout
-
-        async def execute(*args: Any) -> Any:
-            async with asyncio.timeout(budget):
-                return await raw(*args)
-
-        self._execute = execute
+        # Single-key commands are auto-pipelined: concurrent callers share one write and one
+        # pooled connection per loop tick (the batch is bounded by the operation budget).
+        self._batcher = _AutoPipeline(client, md.operation_timeout)
+        self._execute = self._batcher.execute
 
     async def close(self) -> None:
         client, self._client = self._client, None
+        batcher, self._batcher = self._batcher, None
         self._execute = self._not_initialized
+        if batcher is not None:
+            await batcher.close()
         if client is not None:
             await client.aclose()
 

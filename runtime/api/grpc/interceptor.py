@@ -102,14 +102,15 @@ async def _invoke(inner: Behavior, request: Any, context: Context) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def _unary_in(call: _Call, inner: Behavior) -> Behavior:
-    """Wraps a unary-request behavior (unary-unary, unary-stream) of either shape."""
+def _wrap(call: _Call, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
+    """Wraps a behavior of either shape (coroutine, async generator): the token is checked
+    first, ``incoming`` decodes the request or request stream, errors become a status."""
     if inspect.isasyncgenfunction(inner):
 
         async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
                 call.admit(context)
-                async for response in inner(call.decoded(request), context):
+                async for response in inner(incoming(request), context):
                     yield response
             except aio.AbortError:
                 raise
@@ -121,41 +122,23 @@ def _unary_in(call: _Call, inner: Behavior) -> Behavior:
     async def coroutine(request: Any, context: Context) -> Any:
         try:
             call.admit(context)
-            return await _invoke(inner, call.decoded(request), context)
+            return await _invoke(inner, incoming(request), context)
         except aio.AbortError:
             raise
         except Exception as exc:
             await call.fail(context, exc)
 
     return coroutine
+
+
+def _unary_in(call: _Call, inner: Behavior) -> Behavior:
+    """Wraps a unary-request behavior (unary-unary, unary-stream)."""
+    return _wrap(call, inner, call.decoded)
 
 
 def _stream_in(call: _Call, inner: Behavior) -> Behavior:
-    """Wraps a stream-request behavior (stream-unary, stream-stream) of either shape."""
-    if inspect.isasyncgenfunction(inner):
-
-        async def generator(requests: Any, context: Context) -> AsyncIterator[Any]:
-            try:
-                call.admit(context)
-                async for response in inner(call.requests(requests), context):
-                    yield response
-            except aio.AbortError:
-                raise
-            except Exception as exc:
-                await call.fail(context, exc)
-
-        return generator
-
-    async def coroutine(requests: Any, context: Context) -> Any:
-        try:
-            call.admit(context)
-            return await _invoke(inner, call.requests(requests), context)
-        except aio.AbortError:
-            raise
-        except Exception as exc:
-            await call.fail(context, exc)
-
-    return coroutine
+    """Wraps a stream-request behavior (stream-unary, stream-stream)."""
+    return _wrap(call, inner, call.requests)
 
 
 _KINDS: tuple[tuple[str, Callable[[_Call, Behavior], Behavior], Callable[..., Any]], ...] = (
@@ -177,6 +160,9 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, *, api_token: str | None) -> None:
         self._token = api_token.encode() if api_token else None
         logging.getLogger("grpc._cython.cygrpc").addFilter(_not_metadata_decoding)
+        # method -> (handler from the continuation, wrapped handler): wrapped once per method,
+        # not per call (the wrapping holds nothing of a call's own)
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -187,6 +173,16 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method: str = details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        # bounded: proxied calls (``proxy.py``) bring method names of the caller's choosing
+        if len(method) <= 256 and len(self._wrapped) < 1024:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         exempt = method.startswith(_EXEMPT_PREFIXES)
         call = _Call(method, None if exempt else self._token)
         for attr, wrap, make in _KINDS:

@@ -53,6 +53,10 @@ class GrpcServer:
             options=options,
         )
         add_servicers(self._server, services, blocks)
+        if services.grpc_proxy is not None:  # after the real services: the last resort
+            from runtime.api.grpc.proxy import ProxyHandler
+
+            self._server.add_generic_rpc_handlers((ProxyHandler(services.grpc_proxy),))
         self._addresses = addresses
         self._ports = [(port, "the gRPC API"), *extra_ports]
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from runtime.errors import DOMAIN, APIError, Errors
 
-__all__ = ["error_body", "error_middleware", "error_response"]
+__all__ = ["answer_error", "error_body", "error_middleware", "error_response"]
 
 log = logging.getLogger("tandem.api.http")
 _TYPE = "type.googleapis.com/google.rpc."
@@ -76,22 +76,22 @@ def error_response(err: APIError) -> web.Response:
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: every failure becomes a Dapr error body; nothing escapes as a crash."""
-    try:
-        return await handler(request)
-    except APIError as err:
-        return error_response(err)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(Errors.BODY_TOO_LARGE(detail=exc.text))
-    except web.HTTPNotFound:
-        return error_response(Errors.ROUTE_NOT_FOUND(method=request.method, path=request.path))
-    except web.HTTPMethodNotAllowed:
-        return error_response(Errors.METHOD_NOT_ALLOWED(method=request.method, path=request.path))
-    except web.HTTPException:
-        raise
-    except ConnectionResetError as exc:
+def answer_error(request: web.BaseRequest, exc: Exception) -> web.Response:
+    """The Dapr error response for a failure of ``request``; an ``HTTPException`` other than
+    404/405/413 is re-raised (aiohttp answers it). Call it from an ``except Exception``."""
+    if isinstance(exc, APIError):
+        return error_response(exc)
+    if isinstance(exc, web.HTTPException):
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            return error_response(Errors.BODY_TOO_LARGE(detail=exc.text))
+        if isinstance(exc, web.HTTPNotFound):
+            return error_response(Errors.ROUTE_NOT_FOUND(method=request.method, path=request.path))
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            return error_response(
+                Errors.METHOD_NOT_ALLOWED(method=request.method, path=request.path)
+            )
+        raise exc
+    if isinstance(exc, ConnectionResetError):
         # aiohttp keeps a disconnect's exception in the request's payload: dropping its
         # traceback breaks the cycle (payload -> exception -> frames -> request) that would
         # keep the request's buffers alive until a full GC
@@ -101,8 +101,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # error, and no one is left to answer.
             log.debug("client disconnected during %s %s", request.method, request.path)
             return error_response(Errors.CLIENT_DISCONNECTED())
-        log.exception("unexpected error serving %s %s", request.method, request.path)
-        return error_response(Errors.INTERNAL())
-    except Exception:
-        log.exception("unexpected error serving %s %s", request.method, request.path)
-        return error_response(Errors.INTERNAL())
+    log.exception("unexpected error serving %s %s", request.method, request.path)
+    return error_response(Errors.INTERNAL())
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a Dapr error body; nothing escapes as a crash."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        return answer_error(request, exc)

@@ -1,9 +1,10 @@
 """Build and run the HTTP API server inside the runtime's event loop.
 
-Middleware order, outermost first: in-flight count (for the drain), telemetry (span, metrics,
-API log; sees the final status), errors (every failure becomes a Dapr error body), auth
-(``dapr-api-token``), the blocks' own middleware (service invocation, which streams), body
-limits (reads the body within its timeout and budget), the handler.
+Middleware order, outermost first: the edge (``edge_middleware``: in-flight count for the
+drain, telemetry (span, metrics, API log; sees the final status), errors (every failure becomes
+a Dapr error body), auth (``dapr-api-token``), folded into one), the blocks' own middleware
+(service invocation, which streams), body limits (reads the body within its timeout and
+budget), the handler.
 Connections are served by ``limits.GuardedRunner`` (header/idle timeouts).
 """
 
@@ -17,10 +18,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from runtime.api.blocks import BLOCKS, Block
-from runtime.api.http.auth import auth_middleware
-from runtime.api.http.errors import error_middleware
+from runtime.api.http.auth import EXEMPT_PATHS
+from runtime.api.http.errors import answer_error
 from runtime.api.http.keys import SERVICES
 from runtime.api.http.limits import GuardedRunner, HttpLimits, limits_middleware
+from runtime.api.token import HEADER, token_error
+from runtime.observability.http_telemetry import CLIENT_CLOSED, HttpTelemetry
 from runtime.services import Services
 
 __all__ = ["HttpServer", "build_app"]
@@ -40,17 +43,56 @@ class _InFlight:
 _IN_FLIGHT = web.AppKey("in_flight", _InFlight)
 
 
-@web.middleware
-async def _count_in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    in_flight = request.app[_IN_FLIGHT]
-    in_flight.count += 1
-    in_flight.idle.clear()
-    try:
-        return await handler(request)
-    finally:
-        in_flight.count -= 1
-        if not in_flight.count:
-            in_flight.idle.set()
+def edge_middleware(
+    in_flight: _InFlight, telemetry: HttpTelemetry | None, api_token: str | None
+) -> Middleware:
+    """In-flight count, telemetry, error mapping and the token check, folded into one
+    middleware (one frame per request instead of four), in that order from the outside: the
+    drain sees every request, telemetry records the status the client gets, every failure
+    becomes a Dapr error body, and a refused token is such an error."""
+    expected = api_token.encode() if api_token else None
+    exempt = EXEMPT_PATHS
+    idle = in_flight.idle
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        in_flight.count += 1
+        idle.clear()
+        call = telemetry.start(request) if telemetry is not None else None
+        status = 500
+        try:
+            try:
+                if expected is not None and request.path not in exempt:
+                    err = token_error(request.headers.get(HEADER), expected)
+                    if err is not None:
+                        raise err
+                response = await handler(request)
+            except Exception as exc:
+                response = answer_error(request, exc)  # re-raises other HTTPExceptions
+            status = response.status
+            if call is not None:
+                call.answered(response)
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            if call is not None:
+                call.answered(exc)
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        except BaseException as exc:
+            if call is not None:
+                call.failed(exc)
+            raise
+        finally:
+            if telemetry is not None and call is not None:
+                telemetry.finish(call, status)
+            in_flight.count -= 1
+            if not in_flight.count:
+                idle.set()
+
+    return edge
 
 
 def build_app(
@@ -58,19 +100,18 @@ def build_app(
     services: Services,
     max_body_size: int,
     api_token: str | None = None,
-    telemetry: Sequence[Middleware] = (),
+    telemetry: HttpTelemetry | None = None,
     blocks: Sequence[Block] = BLOCKS,
     limits: HttpLimits | None = None,
 ) -> web.Application:
     """The HTTP API: every block's routes (``blocks``) over ``services``."""
     limits = limits or HttpLimits(max_body=max_body_size)
-    chain: list[Middleware] = [_count_in_flight, *telemetry, error_middleware]
-    if api_token:
-        chain.append(auth_middleware(api_token))
+    in_flight = _InFlight()
+    chain: list[Middleware] = [edge_middleware(in_flight, telemetry, api_token)]
     chain.extend(m for block in blocks for m in block.http_middleware)
     chain.append(limits_middleware(limits))
     app = web.Application(middlewares=chain, client_max_size=max_body_size)
-    app[_IN_FLIGHT] = _InFlight()
+    app[_IN_FLIGHT] = in_flight
     app[SERVICES] = services
     for block in blocks:
         for routes in block.http:

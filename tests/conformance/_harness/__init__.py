@@ -1,7 +1,8 @@
 """The conformance harness shared by every building block.
 
-A block plugs in with a ``Block`` (``tests/conformance/<block>/block.py``) registered in
-``tests/conformance/blocks.py``, plus its cases and ``components.yaml`` matrix in its folder.
+A block plugs in with a ``Block`` (``tests/conformance/<block>/block.py``, which
+``tests/conformance/blocks.py`` discovers), plus its cases and ``components.yaml`` matrix in its
+folder.
 It then gets, without code of its own:
 
 - fixtures (``tests/conformance/conftest.py``): ``case`` (one matrix entry; skips, or fails

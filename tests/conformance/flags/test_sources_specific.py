@@ -31,13 +31,6 @@ def context(tmp_path: Path) -> ComponentContext:
     return ComponentContext(name="flags", app_id="app", namespace="", home=tmp_path)
 
 
-async def until(predicate: Any, seconds: float = 5.0) -> None:
-    async def check() -> bool:
-        return bool(predicate())
-
-    await eventually(check, within=seconds, interval=0.01)
-
-
 def replace(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
@@ -54,15 +47,15 @@ async def test_file_edit_is_published(tmp_path: Path, caplog: pytest.LogCaptureF
         calls: list[None] = []
         source.subscribe(lambda: calls.append(None))
         replace(path, json.dumps(doc("b")))
-        await until(lambda: calls)
+        await eventually(lambda: calls, within=5, interval=0.01)
         assert source.flags().document["flags"]["f"]["defaultVariant"] == "b"
         with caplog.at_level(logging.ERROR):
             replace(path, '{"flags":\n  {"f": }}')
-            await until(lambda: f"{path}:2:9" in caplog.text)
+            await eventually(lambda: f"{path}:2:9" in caplog.text, within=5, interval=0.01)
         assert source.flags().document["flags"]["f"]["defaultVariant"] == "b"
         assert len(calls) == 1
         replace(path, "flags:\n  f: {state: ENABLED, variants: {a: 1}, defaultVariant: a}\n")
-        await until(lambda: len(calls) == 2)
+        await eventually(lambda: len(calls) == 2, within=5, interval=0.01)
     finally:
         await source.close()
 
@@ -113,17 +106,18 @@ async def test_http_polls_with_etag_and_keeps_the_last_good_flags(
     source = HttpFlagSource(meta, context=context(tmp_path))  # type: ignore[arg-type]
     await source.init()
     try:
-        await until(lambda: state["conditional"] >= 2)  # unchanged: answered 304
+        # unchanged: answered 304
+        await eventually(lambda: state["conditional"] >= 2, within=5, interval=0.01)
         calls: list[None] = []
         source.subscribe(lambda: calls.append(None))
         state["body"] = json.dumps(doc("b"))
-        await until(lambda: calls)
+        await eventually(lambda: calls, within=5, interval=0.01)
         assert source.flags().document["flags"]["f"]["defaultVariant"] == "b"
         with caplog.at_level(logging.ERROR):
             state["body"] = "{broken"
-            await until(lambda: f"{url}:1:2" in caplog.text)
+            await eventually(lambda: f"{url}:1:2" in caplog.text, within=5, interval=0.01)
             state["status"] = 500
-            await until(lambda: "HTTP 500" in caplog.text)
+            await eventually(lambda: "HTTP 500" in caplog.text, within=5, interval=0.01)
         assert source.flags().document["flags"]["f"]["defaultVariant"] == "b"
     finally:
         await source.close()

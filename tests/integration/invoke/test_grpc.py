@@ -156,3 +156,17 @@ def test_errors_are_the_same_on_both_protocols(
     failure = fail(stub.InvokeService, _request(target, "anything"))
     assert r.json()["errorCode"] == failure.error_code == "ERR_DIRECT_INVOKE"
     assert r.json()["message"] == failure.message
+
+
+def test_a_response_larger_than_one_message_may_hold_is_refused_clearly(
+    stub: dapr_pb2_grpc.DaprStub, mesh: Mesh
+) -> None:
+    """gRPC only: ``InvokeService`` holds the response in one message, so at most
+    ``--max-body-size`` (4 MiB by default) is buffered (over HTTP the body streams)."""
+    too_big = (4 << 20) + 1
+    failure = fail(stub.InvokeService, _request("beta", "big", "GET", f"bytes={too_big}"))
+    assert failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failure.error_code == "ERR_DIRECT_INVOKE"
+    assert "--max-body-size" in failure.message
+    assert "beta" in failure.message
+    assert _echo(stub, _request("beta", "echo/after"))["path"] == "/echo/after"  # still serving

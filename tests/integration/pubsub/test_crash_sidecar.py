@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers.private import PrivateServer
-from tests.brokers.test_crash import _drop_rabbit, _drop_stream
+from tests.brokers.private import PrivateServer, drop_rabbit, drop_stream
 from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
 from tests.servers import REDIS_URL, require_server, unique
 
@@ -149,9 +148,9 @@ def topic(component_type: str) -> Iterator[str]:
         with redis.Redis(host=host, port=int(port or 6379)) as client:
             client.delete(name)
     elif component_type == "pubsub.jetstream":
-        asyncio.run(_drop_stream(name))
+        asyncio.run(drop_stream(name))
     elif component_type == "pubsub.rabbitmq":
-        asyncio.run(_drop_rabbit(f"crashapp-{name}", name))
+        asyncio.run(drop_rabbit(f"crashapp-{name}", name))
 
 
 def _start(tmp: Path, component: str, app: App) -> Sidecar:

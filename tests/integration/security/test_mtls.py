@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from runtime.security.ca import Authority, CASource, load_authority, pem_bundle
 from runtime.security.spiffe import SpiffeId
-from tests.integration.harness import Sidecar
+from tests.integration.harness import Sidecar, wait_until
 from tests.integration.security.conftest import Pair, echo_sidecar
 
 pytestmark = pytest.mark.integration
@@ -71,6 +71,19 @@ def internal_call(
         conn.close()
 
 
+def assert_refusal_logged(pair: Pair, reason: str) -> None:
+    """The callee logs one line naming the peer's address and the reason (no key material)."""
+
+    def line() -> str | None:
+        for text in pair.beta.logs().splitlines():
+            if "refused a TLS connection from 127.0.0.1:" in text and reason in text:
+                return text
+        return None
+
+    assert wait_until(lambda: line() is not None, 10), pair.beta.logs()[-3000:]
+    assert "PRIVATE KEY" not in pair.beta.logs()
+
+
 def test_invocation_over_mtls_carries_the_verified_caller(pair: Pair) -> None:
     r = pair.alpha.request(
         "GET", "/v1.0/invoke/beta/method/echo/x", headers={"dapr-caller-app-id": "mallory"}
@@ -102,17 +115,20 @@ def test_plaintext_on_the_internal_port_is_refused(pair: Pair) -> None:
             conn.getresponse()
     finally:
         conn.close()
+    assert_refusal_logged(pair, "plaintext HTTP on the TLS port")
 
 
 def test_no_client_certificate_is_refused(pair: Pair) -> None:
     ca = load_authority(CASource(), {}, pair.home)
     with pytest.raises(REFUSED):
         internal_call(pair, client_context(ca, None))
+    assert_refusal_logged(pair, "the peer sent no client certificate")
 
 
 def test_a_certificate_from_another_ca_is_refused(pair: Pair) -> None:
     with pytest.raises(REFUSED):
         internal_call(pair, client_context(Authority.create(), ALPHA))
+    assert_refusal_logged(pair, "certificate verify failed: unable to get local issuer")
 
 
 def test_an_expired_certificate_is_refused(pair: Pair) -> None:
@@ -121,6 +137,7 @@ def test_an_expired_certificate_is_refused(pair: Pair) -> None:
     ctx = client_context(ca, ALPHA, now=old, ttl=dt.timedelta(hours=1))
     with pytest.raises(REFUSED):
         internal_call(pair, ctx)
+    assert_refusal_logged(pair, "certificate verify failed: certificate has expired")
 
 
 def test_a_certificate_with_a_foreign_spiffe_id_is_refused_with_the_reason(pair: Pair) -> None:

@@ -16,9 +16,8 @@ import http.client
 import json
 import sqlite3
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,6 @@ __all__ = [
     "component_yaml",
     "make_backend",
     "parse_rfc3339",
-    "poll",
     "start_env",
 ]
 
@@ -61,17 +59,6 @@ STORE = "statestore"
 # keyPrefix mode -> the component name suffix of the variant store in every sidecar.
 PREFIX_MODES = ("none", "name", "custom", "namespace")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1"]
-
-
-def poll(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -21,6 +21,7 @@ import pytest
 from google.protobuf import empty_pb2
 
 from protos.dapr.runtime.v1 import metadata_pb2, state_pb2
+from tests.integration.harness import wait_until
 from tests.integration.state._grpc import (
     EVENTUAL,
     FIRST_WRITE,
@@ -38,7 +39,6 @@ from tests.integration.state._support import (
     MAX_BODY,
     StateEnv,
     parse_rfc3339,
-    poll,
 )
 
 pytestmark = pytest.mark.integration
@@ -409,7 +409,7 @@ def test_ttl_expiry(env: StateEnv, rpc: Grpc) -> None:
     k = env.key()
     rpc.save(env.store, item(k, b"short-lived", metadata={"ttlInSeconds": "1"}))
     assert _exists(rpc, env.store, k)
-    assert poll(lambda: not _exists(rpc, env.store, k), timeout=5.0), "key did not expire"
+    assert wait_until(lambda: not _exists(rpc, env.store, k), timeout=5.0), "key did not expire"
     (bulk,) = rpc.bulk(env.store, [k])
     assert (bulk.data, bulk.etag) == (b"", "")
     # an expired key counts as absent: first-write succeeds
@@ -432,7 +432,7 @@ def test_ttl_cleared(env: StateEnv, rpc: Grpc) -> None:
     for k in (cleared, zero, overwritten):
         assert "ttlExpireTime" not in rpc.get(env.store, k).metadata
     # once the clock key (same TTL, written at the same time) is gone, the others would be too
-    assert poll(lambda: not _exists(rpc, env.store, clock), timeout=5.0)
+    assert wait_until(lambda: not _exists(rpc, env.store, clock), timeout=5.0)
     assert time.monotonic() - start >= 0.9
     assert all(_exists(rpc, env.store, k) for k in (cleared, zero, overwritten))
 

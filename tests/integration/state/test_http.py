@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests.integration.harness import wait_until
 from tests.integration.state._support import (
     EXPECTED_FEATURES,
     MAX_BODY,
     Http,
     StateEnv,
     parse_rfc3339,
-    poll,
 )
 
 pytestmark = pytest.mark.integration
@@ -458,7 +458,7 @@ def test_ttl_expiry(env: StateEnv) -> None:
     k = env.key()
     _save(env, k, "short-lived", metadata={"ttlInSeconds": "1"})
     assert _exists(env, k)
-    assert poll(lambda: not _exists(env, k), timeout=5.0), "key did not expire"
+    assert wait_until(lambda: not _exists(env, k), timeout=5.0), "key did not expire"
     assert env.http.bulk(env.store, [k]).json()[0].get("data") is None
     # an expired key counts as absent: first-write succeeds
     _save(env, k, "again", options={"concurrency": "first-write"})
@@ -477,7 +477,7 @@ def test_ttl_cleared(env: StateEnv) -> None:
     for k in (cleared, zero, overwritten):
         assert "metadata.ttlexpiretime" not in env.http.get(env.store, k).headers
     # once the clock key (same TTL, written at the same time) is gone, the others would be too
-    assert poll(lambda: not _exists(env, clock), timeout=5.0)
+    assert wait_until(lambda: not _exists(env, clock), timeout=5.0)
     assert time.monotonic() - start >= 0.9
     assert all(_exists(env, k) for k in (cleared, zero, overwritten))
 

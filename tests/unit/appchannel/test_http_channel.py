@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from runtime.appchannel._transport import AiohttpTransport
+from runtime.appchannel._transport import H1Transport
 from runtime.appchannel.base import (
     API_TOKEN_HEADER,
     AppChannelError,
@@ -151,7 +151,7 @@ async def make(app_state: tuple[AppState, int]) -> AsyncIterator[Factory]:
             status.app_ready = True
         channel = HttpAppChannel(
             base_url=f"http://127.0.0.1:{port or app_state[1]}",
-            transport=AiohttpTransport(limit=max(max_concurrency, 0) or 100),
+            transport=H1Transport(limit=max(max_concurrency, 0) or 100),
             gate=CallGate(status=status, health_checked=True, max_concurrency=max_concurrency),
             app_token=token,
             health_timeout=5,

@@ -38,6 +38,7 @@ from components.state import (
 from components.state.postgresql import PostgresMetadata, PostgresStateStore
 from components.state.postgresql._metadata import parse_connection_string
 from tests.servers import POSTGRES_DSN, require_server, unique
+from tests.waiting import eventually
 
 KEYWORD_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
@@ -46,20 +47,6 @@ StoreFactory = Callable[..., Awaitable[PostgresStateStore]]
 
 def _context() -> ComponentContext:
     return ComponentContext(name="pg", app_id="app", namespace="default", home=Path("/tmp"))
-
-
-async def _eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.05
-) -> float:
-    """Poll ``check`` until it is true; return the seconds it took (fails after ``within``)."""
-    start = time.monotonic()
-    deadline = start + within
-    while True:
-        if await check():
-            return time.monotonic() - start
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
 
 
 async def _raw_count(table: str) -> int:
@@ -438,7 +425,7 @@ async def test_list_keys_pages_in_key_order(make_store: StoreFactory) -> None:
         page = await store.list_keys(ListKeysRequest(prefix="a||", limit=100))
         return "a||expired" not in page.keys
 
-    await _eventually(expired_hidden, within=5)
+    await eventually(expired_hidden, within=5)
     with pytest.raises(InvalidRequest):
         await store.list_keys(ListKeysRequest(prefix="a||", token="!!"))
 
@@ -457,8 +444,8 @@ async def test_expired_rows_are_invisible_then_cleaned(make_store: StoreFactory)
     async def cleaned() -> bool:
         return await _raw_count(table) == 10
 
-    took = await _eventually(cleaned, within=10)
-    assert took >= 0.5  # rows lived until their expiry
+    assert await _raw_count(table) == 20  # rows live until their expiry...
+    await eventually(cleaned, within=10)  # ...then the cleanup removes them
     assert await store.get(GetRequest(key="exp0")) is None
     assert await store.get(GetRequest(key="keep0")) is not None
 
@@ -473,7 +460,7 @@ async def test_cleanup_runs_once_per_interval_across_processes(make_store: Store
     async def invisible() -> bool:
         return await a.get(GetRequest(key="gone")) is None
 
-    await _eventually(invisible, within=5)
+    await eventually(invisible, within=5)
     assert await _raw_count(table) == 1  # expired but still stored
     assert await a.cleanup_expired() == 1
     assert await b.cleanup_expired() is None  # claimed within the interval by a
@@ -602,7 +589,7 @@ async def test_hung_server_times_out_and_recovers(make_store: StoreFactory) -> N
                 failures += 1
                 return False
 
-        assert await _eventually(serves, within=5, interval=0.02) < 1.0
+        assert await eventually(serves, within=5, interval=0.02) < 1.0
         assert failures <= 1
 
 
@@ -645,7 +632,7 @@ async def test_server_restart(make_store: StoreFactory) -> None:
         assert failed_after < 3.5
     finally:
         await _run(_pg_ctl("start"))
-    await _eventually(_accepting, within=30)
+    await eventually(_accepting, within=30)
     ready = time.monotonic()
     failures = 0
 
@@ -658,7 +645,7 @@ async def test_server_restart(make_store: StoreFactory) -> None:
             return False
         return item is not None and item.value == b"v"
 
-    await _eventually(serves, within=5, interval=0.02)  # the deadline; speed is for bench/
+    await eventually(serves, within=5, interval=0.02)  # the deadline; speed is for bench/
     print(f"served again {time.monotonic() - ready:.3f}s after the server accepted connections")
     assert failures <= 1
     await store.set(SetRequest(key="k2", value=b"v2"))

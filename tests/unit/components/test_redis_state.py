@@ -36,28 +36,10 @@ from components.state import (
 )
 from components.state.redis import RedisStateMetadata, RedisStateStore, _scripts
 from runtime.catalog import CATALOG
-from tests.servers import REDIS_URL, require_server, unique
+from tests.servers import REDIS_START, REDIS_URL, require_server, unique
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.redis
-
-RESTART_COMMAND = (
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-)
 
 
 def _context() -> ComponentContext:
@@ -232,10 +214,11 @@ async def test_ttl_expires(store: RedisStateStore, raw: aredis.Redis, prefix: st
     try:
         await store.set(SetRequest(key=key, value=b"v", ttl_seconds=1))
         assert await store.get(GetRequest(key=key)) is not None
-        deadline = time.monotonic() + 3
-        while await store.get(GetRequest(key=key)) is not None:
-            assert time.monotonic() < deadline, "the key did not expire within 3 s"
-            await asyncio.sleep(0.05)
+
+        async def expired() -> bool:
+            return await store.get(GetRequest(key=key)) is None
+
+        await eventually(expired, within=3, interval=0.05)
         assert (await store.list_keys(ListKeysRequest(prefix=prefix))).keys == []
     finally:
         await _cleanup(raw, prefix)
@@ -362,6 +345,40 @@ async def test_scripts_missing_on_the_server_are_loaded_again(
             else:
                 await store.transact([SetRequest(key=key, value=b"3", etag="2")])
         assert await raw.hgetall(key) == {b"data": b"3", b"version": b"3"}
+    finally:
+        await _cleanup(raw, prefix)
+
+
+async def test_concurrent_commands_share_a_batch_and_keep_their_own_replies(
+    store: RedisStateStore, raw: aredis.Redis, prefix: str
+) -> None:
+    """Commands issued together are auto-pipelined; each caller gets its own reply or error,
+    including a conditional write that fails and a caller that gave up waiting."""
+    keys = [f"{prefix}batch-{i}" for i in range(40)]
+    try:
+        await asyncio.gather(
+            *(store.set(SetRequest(key=k, value=str(i).encode())) for i, k in enumerate(keys))
+        )
+        stale = store.set(SetRequest(key=keys[0], value=b"x", etag="7"))
+        impatient = asyncio.ensure_future(store.get(GetRequest(key=keys[1])))
+        await asyncio.sleep(0)  # its command is queued (or sent), then it stops waiting
+        impatient.cancel()
+        results = await asyncio.gather(
+            *(store.get(GetRequest(key=k)) for k in keys),
+            stale,
+            store.get(GetRequest(key=prefix + "missing")),
+            return_exceptions=True,
+        )
+        items, mismatch, missing = results[:-2], results[-2], results[-1]
+        values = [i.value if isinstance(i, StateItem) else i for i in items]
+        assert values == [str(i).encode() for i in range(len(keys))]
+        assert isinstance(mismatch, ETagMismatch)
+        assert missing is None
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        item = await store.get(GetRequest(key=keys[1]))  # the connection is still in step
+        assert item is not None
+        assert item.value == b"1"
     finally:
         await _cleanup(raw, prefix)
 
@@ -671,7 +688,7 @@ async def test_survives_a_server_restart(prefix: str) -> None:
             assert failed_after < read_timeout + 1, f"get took {failed_after:.2f}s to fail"
         finally:
             if not await _reachable():
-                await _run(*RESTART_COMMAND)
+                await _run(*REDIS_START)
             up_at = await _wait_until(up=True, seconds=15)
         # the same instance serves again, soon after the server accepts connections
         item = await _first_success(s, GetRequest(key=key), deadline=up_at + 1.0)

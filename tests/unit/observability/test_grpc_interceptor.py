@@ -57,11 +57,7 @@ async def collect(requests: AsyncIterator[bytes], context: Context) -> bytes:
 async def settled(check: Callable[[], bool]) -> None:
     """The server finishes its span, metrics and log line after the client has its answer:
     poll until ``check`` holds (the shared helper fails the test after 5 s)."""
-
-    async def holds() -> bool:
-        return check()
-
-    await eventually(holds, within=5.0, interval=0.005)
+    await eventually(check, within=5.0, interval=0.005)
 
 
 def sync_handler(request: bytes, context: grpc.ServicerContext) -> bytes:

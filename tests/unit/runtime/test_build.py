@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,8 +13,9 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import Field
 
+import components
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
-from runtime.catalog import CATALOG, CatalogEntry
+from runtime.catalog import CATALOG, CatalogEntry, block_catalog
 from runtime.registry import MissingDriver, Registry, UnknownComponentType
 from runtime.resources.build import (
     RUNTIME_METADATA,
@@ -505,3 +508,34 @@ def test_ignore_errors_skips_any_unknown_type_and_bad_metadata(
 def test_ignore_errors_false_as_a_string_still_stops() -> None:
     (issue,) = plan_errors(manifest(type_="lock.redis", extra_spec={"ignoreErrors": "false"}))
     assert "Dapr component type Tandem does not implement" in issue.message
+
+
+def test_catalog_collects_every_component_block_without_loading_a_target() -> None:
+    code = (
+        "import sys\n"
+        "from runtime.catalog import CATALOG\n"
+        "targets = {e.target.partition(':')[0] for e in CATALOG}\n"
+        "drivers = {m for e in CATALOG for m in e.requires}\n"
+        "print(sorted({e.type.partition('.')[0] for e in CATALOG}))\n"
+        "print(sorted(m for m in sys.modules if m in targets or m.split('.')[0] in drivers))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    blocks = sorted(
+        p.parent.name
+        for p in Path(components.__file__).parent.glob("*/__init__.py")
+        if not p.parent.name.startswith("_")
+    )
+    assert out == [str(blocks), "[]"]
+
+
+def test_catalog_rejects_an_entry_listed_under_another_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import components.state as state_block
+
+    stray = CatalogEntry(type="pubsub.stray", target="components.pubsub.stray:Stray")
+    monkeypatch.setattr(state_block, "CATALOG", (*state_block.CATALOG, stray))
+    with pytest.raises(ValueError, match=r"components.state.CATALOG lists 'pubsub.stray'"):
+        block_catalog("state")

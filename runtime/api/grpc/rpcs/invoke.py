@@ -81,7 +81,7 @@ class InvokeRpcs(BlockRpcs, dapr_pb2_grpc.DaprServicer):
                 data_type_url=message.data.type_url,
             ),
         )
-        body = await reply.read()
+        body = await self._services.invoke.read_whole(request.id, reply)
         metadata = (*grpc_metadata(reply.headers), ("dapr-http-status", str(reply.status)))
         await context.send_initial_metadata(metadata)
         if reply.grpc_status:
