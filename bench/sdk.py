@@ -10,7 +10,9 @@ back to back at concurrency 1 by:
   wire), JSON-encoding the value on each call as a hand-written client does, reading the body;
 - ``async``: ``AsyncClient`` (validation, error mapping, ``StateItem``);
 - ``blocking``: ``Client`` called from the main thread with no event loop running there, as a
-  blocking program uses it (adds a hop to the client's private loop thread).
+  blocking program uses it (adds a hop to the client's private loop thread);
+- ``requests``: a ``requests.Session`` doing the call by hand, the blocking baseline: the
+  ``blocking vs requests`` column is the blocking facade's added cost against it.
 
 - ``ref async`` (with ``--ref REV``): ``AsyncClient`` as of git revision ``REV`` (its
   ``sdk/tandem`` extracted and imported as ``tandem_ref``), to measure an SDK change before
@@ -44,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import requests
 from _common import REPO, Sidecar
 
 sys.path.insert(0, str(REPO / "sdk"))
@@ -121,6 +124,24 @@ class Paths:
         if self.ref is not None:
             loop.run_until_complete(self.ref.__aenter__())
         self.sync = Client(http_endpoint=url)
+        self.requests = requests.Session()  # the blocking baseline: what a blocking app uses
+
+    def raw_sync_get(self) -> bytes:
+        return self.requests.get(self.url + "/v1.0/state/statestore/bench").content
+
+    def raw_sync_save(self) -> bytes:
+        return self.requests.post(
+            self.url + "/v1.0/state/statestore",
+            data=json.dumps([{"key": "bench", "value": VALUE}], separators=(",", ":")),
+            headers={"Content-Type": "application/json"},
+        ).content
+
+    def raw_sync_publish(self) -> bytes:
+        return self.requests.post(
+            self.url + "/v1.0/publish/pubsub/bench",
+            data=json.dumps({"id": 1}, separators=(",", ":")),
+            headers={"Content-Type": "application/json"},
+        ).content
 
     async def raw_get(self) -> bytes:
         async with self.session.get(self.url + "/v1.0/state/statestore/bench") as r:
@@ -150,22 +171,26 @@ class Paths:
                 lambda: c.get_state("statestore", "bench"),
                 lambda: s.get_state("statestore", "bench"),
                 lambda: r.get_state("statestore", "bench"),
+                self.raw_sync_get,
             ),
             "state SAVE": Ops(
                 self.raw_save,
                 lambda: c.save_state("statestore", "bench", VALUE),
                 lambda: s.save_state("statestore", "bench", VALUE),
                 lambda: r.save_state("statestore", "bench", VALUE),
+                self.raw_sync_save,
             ),
             "publish": Ops(
                 self.raw_publish,
                 lambda: c.publish("pubsub", "bench", {"id": 1}),
                 lambda: s.publish("pubsub", "bench", {"id": 1}),
                 lambda: r.publish("pubsub", "bench", {"id": 1}),
+                self.raw_sync_publish,
             ),
         }
 
     def close(self) -> None:
+        self.requests.close()
         self.sync.close()
         self.loop.run_until_complete(self.client.close())
         if self.ref is not None:
@@ -179,6 +204,7 @@ class Ops:
     sdk: Callable[[], Awaitable[object]]
     blocking: Callable[[], object]
     ref: Callable[[], Awaitable[object]]
+    raw_blocking: Callable[[], object]
 
 
 async def _session() -> aiohttp.ClientSession:
@@ -200,18 +226,27 @@ def run(
     try:
         loop.run_until_complete(paths.raw_save())
         for name, op in paths.ops().items():
-            samples: dict[str, list[float]] = {"raw": [], "async": [], "blocking": []}
+            samples: dict[str, list[float]] = {
+                "raw": [],
+                "async": [],
+                "blocking": [],
+                "raw blocking": [],
+            }
             if ref is not None:
                 samples["ref async"] = []
             loop.run_until_complete(_mean_us(op.raw, calls // 4))  # warm-up
             loop.run_until_complete(_mean_us(op.sdk, calls // 4))
             loop.run_until_complete(_mean_us(op.ref, calls // 4))
             _blocking_mean_us(op.blocking, calls // 4)
+            _blocking_mean_us(op.raw_blocking, calls // 4)
             CPU.clear()
             for _ in range(rounds):
                 samples["raw"].append(loop.run_until_complete(_mean_us(op.raw, calls, "raw")))
                 samples["async"].append(loop.run_until_complete(_mean_us(op.sdk, calls, "async")))
                 samples["blocking"].append(_blocking_mean_us(op.blocking, calls, "blocking"))
+                samples["raw blocking"].append(
+                    _blocking_mean_us(op.raw_blocking, calls, "raw blocking")
+                )
                 if ref is not None:
                     samples["ref async"].append(
                         loop.run_until_complete(_mean_us(op.ref, calls, "ref async"))
@@ -224,6 +259,13 @@ def run(
             for k, values in samples.items():
                 results[name][f"{k} ratio"] = _median_ratio(values, samples["raw"])
                 results[name][f"{k} cpu ratio"] = _median_ratio(CPU[k], CPU["raw"])
+            # the blocking facade against the blocking baseline (requests), round by round
+            results[name]["blocking vs requests ratio"] = _median_ratio(
+                samples["blocking"], samples["raw blocking"]
+            )
+            results[name]["blocking vs requests cpu ratio"] = _median_ratio(
+                CPU["blocking"], CPU["raw blocking"]
+            )
     finally:
         paths.close()
         loop.close()
@@ -257,6 +299,7 @@ def main() -> None:
     ):
         print(f"{stat}:")
         head = f"  {'op':<12}{'raw':>9}{'async':>9}{'added':>9}{'blocking':>10}{'added':>9}"
+        head += f"{'requests':>10}{'blocking vs requests':>22}"
         print(head + (f"{'ref async':>11}{'added':>9}" if ref is not None else ""))
         for name, r in results.items():
             raw, aio, blk = r["raw" + suffix], r["async" + suffix], r["blocking" + suffix]
@@ -268,8 +311,13 @@ def main() -> None:
 
             line = (
                 f"  {name:<12}{raw:>9.0f}{aio:>9.0f}{added('async'):>8.1f}%"
-                f"{blk:>10.0f}{added('blocking'):>8.1f}%"
+                f"{blk:>10.0f}{added('blocking'):>8.1f}%{r['raw blocking' + suffix]:>10.0f}"
             )
+            if suffix == " min":
+                vs = r["blocking min"] / r["raw blocking min"]
+            else:
+                vs = r[f"blocking vs requests{suffix} ratio"]
+            line += f"{(vs - 1) * 100:>21.1f}%"
             if ref is not None:
                 old = r["ref async" + suffix]
                 line += f"{old:>11.0f}{added('ref async'):>8.1f}%"
