@@ -2,7 +2,9 @@
 
 ``Deliveries`` holds the messages a subscription has taken from its broker and not yet settled
 (at most ``limit``), and runs the handler on them in receive order with at most ``concurrency``
-calls at a time. When a call ends it calls ``settle(token, ack)`` (a handler exception is
+calls at a time. A receive loop that found a backlog asks ``wait_free(batch)``, so it takes
+``batch`` or more messages per broker read instead of one per settled message (every read is a
+round trip); otherwise ``wait_free()`` returns as soon as one slot is free. When a call ends it calls ``settle(token, ack)`` (a handler exception is
 ``NACK``) without awaiting: the component queues the broker operation. ``aclose`` cancels the
 calls in flight and returns the tokens of every message still held (in flight or waiting), so
 the component can hand them back to the broker.
@@ -38,6 +40,9 @@ class Deliveries(Generic[T]):
         self._settle = settle
         self._log = log
         self.limit = max(limit, concurrency, 1)
+        # a read under backlog waits for this many free slots (the rest stay queued meanwhile)
+        self.batch = max(1, min(concurrency, self.limit // 2))
+        self._want = 1  # free slots the waiting receive loop needs (wakes it only then)
         self._held: dict[str, T] = {}  # message id -> broker token
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._freed = asyncio.Event()
@@ -52,10 +57,14 @@ class Deliveries(Generic[T]):
     def held(self) -> list[T]:
         return list(self._held.values())
 
-    async def wait_free(self) -> None:
-        while self.free() <= 0:
+    async def wait_free(self, at_least: int = 1) -> int:
+        """Returns the number of free slots once it is ``at_least`` (capped by ``limit``)."""
+        want = max(1, min(at_least, self.limit))
+        while self.limit - len(self._held) < want:
+            self._want = want
             self._freed.clear()
             await self._freed.wait()
+        return self.limit - len(self._held)
 
     def put(self, message: Message, token: T) -> bool:
         """Queue ``message``; False (ignored) when a message with its id is already held."""
@@ -75,8 +84,10 @@ class Deliveries(Generic[T]):
             except Exception:
                 self._log.debug("handler failed on message %s", message.id, exc_info=True)
                 ack = Ack.NACK
-            token = self._held.pop(message.id)
-            self._freed.set()
+            held = self._held
+            token = held.pop(message.id)
+            if self.limit - len(held) >= self._want:
+                self._freed.set()
             try:
                 self._settle(token, Ack.ACK if ack is Ack.ACK else Ack.NACK)
             except Exception:

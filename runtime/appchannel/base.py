@@ -219,13 +219,15 @@ class AppSubscription:
 class TopicEvent:
     """One event for the app. ``cloud_event`` is the CloudEvent envelope as a JSON object
     (``data`` or ``data_base64`` inside); ``metadata`` is the broker's message metadata, sent as
-    HTTP headers or gRPC metadata; ``path`` is the matched route."""
+    HTTP headers or gRPC metadata; ``path`` is the matched route. ``cloud_event_json``, when
+    set, is the JSON text ``cloud_event`` was decoded from: sent as it is, not encoded again."""
 
     pubsub_name: str
     topic: str
     path: str
     cloud_event: Mapping[str, Any]
     metadata: Mapping[str, str] = field(default_factory=dict)
+    cloud_event_json: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,12 +101,18 @@ class HttpAppChannel:
         self, verb: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
     ) -> tuple[int, bytes]:
         """A gated call whose reply is read whole (small control messages)."""
-        async with self._gate.call():
+        release = await self._gate.acquire()
+        try:
             reply = await self._transport.send(verb, self._url(path), headers, body)
             try:
-                return reply.status, await _read(reply, _MAX_VERDICT)
+                complete = reply.complete
+                return reply.status, complete if complete is not None else await _read(
+                    reply, _MAX_VERDICT
+                )
             finally:
                 await reply.close()
+        finally:
+            release()
 
     async def list_subscriptions(self) -> list[AppSubscription]:
         status, body = await self._call(
@@ -126,7 +132,9 @@ class HttpAppChannel:
         headers = http_headers(
             event.metadata.items(), content_type=CLOUDEVENT_JSON, app_token=self._token
         )
-        body = msgspec.json.encode(dict(event.cloud_event))
+        body = event.cloud_event_json
+        if body is None:
+            body = msgspec.json.encode(dict(event.cloud_event))
         try:
             status, reply = await self._call("POST", event.path, headers, body)
         except AppUnavailable:

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from runtime.observability.metrics import Metrics
 
 __all__ = ["TelemetryObserver"]
+
+_MAX_CACHED = 4096  # labelled series remembered; beyond that (many topics) looked up each time
 
 
 class TelemetryObserver(Observer):
@@ -38,27 +40,59 @@ class TelemetryObserver(Observer):
         self.component_types: Mapping[str, str] = (
             component_types if component_types is not None else {}
         )
+        # the pub/sub counters' labelled series by (kind, component, topic, outcome)
+        self._counters: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._counters_of: Metrics | None = None  # the Metrics they belong to
 
     def component_call(self, block: str, component: str, operation: str) -> _ComponentCall:
         return _ComponentCall(self, block, component, operation)
 
     def pubsub_published(self, component: str, topic: str, *, success: bool) -> None:
-        if self.metrics is not None:
-            m = self.metrics
-            m.pubsub_published.labels(m.app_id, component, topic, str(success).lower()).inc()
+        m = self.metrics
+        if m is None:
+            return
+        key = ("published", component, topic, "true" if success else "false")
+        counters = self._counters.get(key) if self._counters_of is m else None
+        if counters is None:
+            counters = self._counters_for(
+                m, key, (m.pubsub_published.labels(m.app_id, component, topic, key[3]),)
+            )
+        for counter in counters:
+            counter.inc()
 
     def pubsub_delivery(self, component: str, topic: str, outcome: str) -> None:
         m = self.metrics
         if m is None:
             return
-        if outcome == "retry":
-            m.pubsub_retries.labels(m.app_id, component, topic).inc()
-        elif outcome == "deadletter":
-            m.pubsub_deadletter.labels(m.app_id, component, topic).inc()
-        else:
-            m.pubsub_delivered.labels(m.app_id, component, topic, outcome).inc()
-            if outcome == "drop":
-                m.pubsub_dropped.labels(m.app_id, component, topic).inc()
+        key = ("delivery", component, topic, outcome)
+        counters = self._counters.get(key) if self._counters_of is m else None
+        if counters is None:
+            labels = (m.app_id, component, topic)
+            if outcome == "retry":
+                found: tuple[Any, ...] = (m.pubsub_retries.labels(*labels),)
+            elif outcome == "deadletter":
+                found = (m.pubsub_deadletter.labels(*labels),)
+            elif outcome == "drop":
+                found = (
+                    m.pubsub_delivered.labels(*labels, outcome),
+                    m.pubsub_dropped.labels(*labels),
+                )
+            else:
+                found = (m.pubsub_delivered.labels(*labels, outcome),)
+            counters = self._counters_for(m, key, found)
+        for counter in counters:
+            counter.inc()
+
+    def _counters_for(
+        self, metrics: Metrics, key: tuple[str, ...], counters: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
+        """Remember the labelled series of ``key`` (a label lookup costs more than the count)."""
+        if self._counters_of is not metrics:
+            self._counters = {}
+            self._counters_of = metrics
+        if len(self._counters) < _MAX_CACHED:
+            self._counters[key] = counters
+        return counters
 
 
 class _ComponentCall:

@@ -11,6 +11,7 @@ to the application.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -23,12 +24,14 @@ __all__ = [
     "TRACEID",
     "TRACEPARENT",
     "TRACESTATE",
+    "cloudevent_parent",
     "extract_cloudevent",
     "extract_grpc",
     "extract_http",
     "inject_cloudevent",
     "inject_grpc",
     "inject_http",
+    "set_traceparent",
 ]
 
 TRACEPARENT = "traceparent"
@@ -179,3 +182,43 @@ def extract_cloudevent(event: Mapping[str, Any]) -> Context:
     if isinstance(tracestate, str) and tracestate:
         carrier[TRACESTATE] = tracestate
     return _PROPAGATOR.extract(carrier)
+
+
+# A traceparent in the form ``inject`` writes (version 00, lower-case hex, nothing after).
+_CANONICAL = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
+def cloudevent_parent(event: Mapping[str, Any]) -> tuple[Context, str | None]:
+    """``extract_cloudevent(event)``, and the ``traceparent`` that ``inject_http`` would write
+    for that context when it can be had without the propagator (a canonical traceparent, no
+    ``tracestate``): then it is the event's own value; else None (inject as usual).
+
+    The common case of a delivery with tracing off: it costs a regex match and a SpanContext
+    instead of a propagator extract and inject (~30 us per message).
+    """
+    traceparent = event.get(TRACEPARENT)
+    if not isinstance(traceparent, str) or not traceparent:
+        traceparent = event.get(TRACEID)
+    tracestate = event.get(TRACESTATE)
+    if isinstance(traceparent, str) and not (isinstance(tracestate, str) and tracestate):
+        match = _CANONICAL.fullmatch(traceparent)
+        if match is not None and match[1] != _ZERO_TRACE and match[2] != _ZERO_SPAN:
+            span_context = trace.SpanContext(
+                trace_id=int(match[1], 16),
+                span_id=int(match[2], 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(int(match[3], 16)),
+            )
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(span_context), Context())
+            return parent, traceparent
+    return extract_cloudevent(event), None
+
+
+def set_traceparent(headers: MutableMapping[str, str], traceparent: str) -> None:
+    """What ``inject_http`` does for a context without ``tracestate``: ``traceparent`` set
+    (replacing any letter case), ``tracestate`` removed."""
+    if headers:
+        _drop(headers, TRACEPARENT)
+        _drop(headers, TRACESTATE)
+    headers[TRACEPARENT] = traceparent

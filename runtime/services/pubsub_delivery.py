@@ -23,10 +23,9 @@ and each entry is settled by its own status with the same rules.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,7 +43,12 @@ from runtime.appchannel.base import (
     DeliveryStatus,
     TopicEvent,
 )
-from runtime.observability.propagation import extract_cloudevent, inject_http
+from runtime.observability.propagation import (
+    cloudevent_parent,
+    extract_cloudevent,
+    inject_http,
+    set_traceparent,
+)
 from runtime.observability.tracing import get_tracer, tracing_enabled
 from runtime.resiliency import Runner
 from runtime.resiliency.retry import RetryPolicy
@@ -106,23 +110,6 @@ def _expired(event: Mapping[str, Any]) -> bool:
     return when <= datetime.now(UTC)
 
 
-@contextlib.contextmanager
-def _consumer_span(event: Mapping[str, Any]) -> Iterator[None]:
-    """The publisher's context (from the CloudEvent) made current, with a CONSUMER span under
-    it when tracing is on: what the delivery sends to the app continues the publisher's trace."""
-    parent = extract_cloudevent(event)
-    if not tracing_enabled():
-        token = otel_context.attach(parent)
-        try:
-            yield
-        finally:
-            otel_context.detach(token)
-        return
-    name = f"pubsub/{event.get('topic', '')}"
-    with get_tracer().start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER):
-        yield
-
-
 @dataclass(slots=True)
 class Delivery:
     """The delivery pipeline of one active subscription (see the module docstring)."""
@@ -144,28 +131,48 @@ class Delivery:
         path = self.router.path(event)
         if path is None:
             return await self._dead(message, "no routing rule matches the event")
-        with _consumer_span(event):
-            return await self._deliver(message, event, path)
-
-    async def _deliver(self, message: Message, event: dict[str, Any], path: str) -> Ack:
+        # The publisher's context (from the CloudEvent) is made current, with a CONSUMER span
+        # under it when tracing is on: what goes to the app continues the publisher's trace.
         metadata = dict(message.metadata)
-        inject_http(metadata)  # traceparent/tracestate of the CONSUMER span, sent to the app
+        if tracing_enabled():
+            name = f"pubsub/{event.get('topic', '')}"
+            with get_tracer().start_as_current_span(
+                name, context=extract_cloudevent(event), kind=trace.SpanKind.CONSUMER
+            ):
+                inject_http(metadata)  # the CONSUMER span's traceparent/tracestate
+                return await self._deliver(message, event, path, metadata)
+        parent, traceparent = cloudevent_parent(event)
+        token = otel_context.attach(parent)
+        try:
+            if traceparent is not None:
+                set_traceparent(metadata, traceparent)
+            else:
+                inject_http(metadata)
+            return await self._deliver(message, event, path, metadata)
+        finally:
+            otel_context.detach(token)
+
+    async def _deliver(
+        self, message: Message, event: dict[str, Any], path: str, metadata: dict[str, str]
+    ) -> Ack:
         topic_event = TopicEvent(
             pubsub_name=self.spec.pubsub_name,
             topic=message.topic,
             path=path,
             cloud_event=event,
             metadata=metadata,
+            cloud_event_json=None if self.raw else message.data,
         )
+        sink, on_outcome = self.sink, self.on_outcome
 
         async def attempt() -> DeliveryStatus:
             try:
-                status = await self.sink.deliver_event(topic_event)
+                status = await sink.deliver_event(topic_event)
             except AppUnavailable as exc:
-                self.on_outcome("retry")
+                on_outcome("retry")
                 raise _Retry(str(exc)) from exc
             if status is DeliveryStatus.RETRY:
-                self.on_outcome("retry")
+                on_outcome("retry")
                 raise _Retry("the app asked for a retry")
             return status
 
@@ -174,9 +181,9 @@ class Delivery:
         except Exception as exc:
             return await self._exhausted(message, exc)
         if status is DeliveryStatus.DROP:
-            self.on_outcome("drop")
+            on_outcome("drop")
             return await self._dead(message, "the app answered DROP", warn=False)
-        self.on_outcome("success")
+        on_outcome("success")
         return Ack.ACK
 
     async def handle_batch(self, messages: Sequence[Message]) -> dict[str, Ack]:

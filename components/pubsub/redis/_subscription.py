@@ -25,6 +25,12 @@ __all__ = ["BROKER_ERRORS", "CONTENT_TYPE", "DATA", "EXPIRES", "METADATA", "Subs
 DATA, METADATA, CONTENT_TYPE, EXPIRES = b"data", b"metadata", b"contentType", b"expires"
 BROKER_ERRORS = (RedisError, OSError, TimeoutError)
 _BLOCK_MS = 2000  # one blocking read waits at most this long (then reads again)
+# Acknowledgements go with the next read (one pipeline: one write, one round trip), or on their
+# own once _ACK_BATCH are pending or the oldest waited _ACK_DELAY (a read blocked on an idle
+# stream). Each command is a socket write and a round trip: most of a message's CPU here. No
+# entry is acknowledged before its ACK; only the redelivery window after a crash grows.
+_ACK_DELAY = 0.01
+_ACK_BATCH = 64
 _BACKOFF = (0.05, 2.0)  # reconnect pause: first, longest
 
 
@@ -66,11 +72,13 @@ class Subscription:
         self._closed = False
         self._acks: list[bytes] = []
         self._acking: asyncio.Task[None] | None = None
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._backlog = False  # the last read filled its COUNT: more entries are likely waiting
         meta = owner.meta
         self._deliveries: Deliveries[bytes] = Deliveries(
             handler,
             concurrency=concurrency,
-            limit=min(2 * concurrency, max(concurrency, meta.queue_depth)),
+            limit=min(3 * concurrency, max(concurrency, meta.queue_depth)),
             settle=self._settle,
             log=owner.log,
             name="pubsub.redis deliver",
@@ -100,10 +108,15 @@ class Subscription:
     def _settle(self, entry_id: bytes, ack: Ack) -> None:
         if ack is not Ack.ACK:
             return  # stays pending, no longer renewed: claimed again after processingTimeout
-        self._acks.append(entry_id)
-        self._settle_later()
+        acks = self._acks
+        acks.append(entry_id)
+        if len(acks) >= _ACK_BATCH:
+            self._settle_later()
+        elif self._ack_timer is None and self._acking is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(_ACK_DELAY, self._settle_later)
 
     async def _flush_acks(self) -> None:
+        """XACK everything pending (again while more arrived during the call)."""
         try:
             while self._acks:
                 ids, self._acks = self._acks, []
@@ -171,18 +184,39 @@ class Subscription:
         owner, deliveries = self._owner, self._deliveries
 
         async def read() -> None:
-            await deliveries.wait_free()
-            count = min(deliveries.free(), owner.meta.queue_depth)
-            reply: Any = await owner.call(
-                owner.reader.xreadgroup,
-                self._group,
-                self._consumer,
-                {self._key: ">"},
-                count=count,
-                block=_BLOCK_MS,
-                extra=_BLOCK_MS / 1000,
-            )
+            free = await deliveries.wait_free(deliveries.batch if self._backlog else 1)
+            count = min(free, owner.meta.queue_depth)
+            self._backlog = False
+            streams = {self._key: ">"}
+            reply: Any
+            acks, self._acks = self._acks, []
+            if not acks:
+                reply = await owner.call(
+                    owner.reader.xreadgroup,
+                    self._group,
+                    self._consumer,
+                    streams,
+                    count=count,
+                    block=_BLOCK_MS,
+                    extra=_BLOCK_MS / 1000,
+                )
+            else:
+                pipe = owner.reader.pipeline(transaction=False)
+                pipe.xack(self._key, self._group, *acks)
+                pipe.xreadgroup(self._group, self._consumer, streams, count=count, block=_BLOCK_MS)
+                try:
+                    acked, reply = await owner.call(
+                        pipe.execute, raise_on_error=False, extra=_BLOCK_MS / 1000
+                    )
+                except BaseException:
+                    self._acks.extend(acks)  # unknown whether they were applied: again later
+                    raise
+                if isinstance(acked, Exception):  # still pending: claimed and delivered again
+                    owner.log.warning("pubsub.redis: XACK on %s failed: %s", self._topic, acked)
+                if isinstance(reply, Exception):
+                    raise reply
             for _, entries in reply or ():
+                self._backlog = len(entries) >= count
                 dead = self._deliver(entries)
                 if dead:
                     self._acks.extend(dead)
@@ -191,6 +225,10 @@ class Subscription:
         await self._guarded("reading", read)
 
     def _settle_later(self) -> None:
+        """Start the XACK of what is pending now, unless one runs (it takes these too)."""
+        timer, self._ack_timer = self._ack_timer, None
+        if timer is not None:
+            timer.cancel()
         if self._acking is None and self._acks:
             self._acking = asyncio.create_task(self._flush_acks(), name="pubsub.redis ack")
 
@@ -255,6 +293,7 @@ class Subscription:
             if stuck:
                 self._owner.log.warning("pubsub.redis: a read on %s did not stop", self._topic)
         left = await self._deliveries.aclose()
+        self._settle_later()  # what waits for the ack timer goes now
         while self._acking is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._acking)

@@ -57,7 +57,7 @@ class _Subscription:
         self._deliveries: Deliveries[int] = Deliveries(
             handler,
             concurrency=concurrency,
-            limit=2 * concurrency,
+            limit=3 * concurrency,
             settle=self._settle,
             log=owner.log,
             name="pubsub.sqlite deliver",
@@ -81,17 +81,20 @@ class _Subscription:
 
     async def _claim_loop(self) -> None:
         owner, deliveries = self._owner, self._deliveries
+        backlog = False  # the last claim filled its count: more rows are likely waiting
         while True:
-            await deliveries.wait_free()
+            # under backlog, claim a batch at a time (one database hop each), not one per slot
+            free = await deliveries.wait_free(deliveries.batch if backlog else 1)
             self._wake.clear()
             now = time.time()
+            backlog = False
             try:
                 claim = functools.partial(
                     _sql.claim,
                     grp=self._grp,
                     topic=self.topic,
                     owner=self._id,
-                    count=deliveries.free(),
+                    count=free,
                     now=now,
                     lease_until=now + owner.meta.processing_timeout,
                 )
@@ -111,6 +114,7 @@ class _Subscription:
                     metadata=c.metadata,
                 )
                 deliveries.put(message, c.seq)
+            backlog = len(taken) >= free
             if not taken:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(owner.meta.poll_interval):
