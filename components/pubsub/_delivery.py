@@ -2,12 +2,14 @@
 
 ``Deliveries`` holds the messages a subscription has taken from its broker and not yet settled
 (at most ``limit``), and runs the handler on them in receive order with at most ``concurrency``
-calls at a time. A receive loop that found a backlog asks ``wait_free(batch)``, so it takes
-``batch`` or more messages per broker read instead of one per settled message (every read is a
-round trip); otherwise ``wait_free()`` returns as soon as one slot is free. When a call ends it calls ``settle(token, ack)`` (a handler exception is
+calls at a time. When a call ends it calls ``settle(token, ack)`` (a handler exception is
 ``NACK``) without awaiting: the component queues the broker operation. ``aclose`` cancels the
 calls in flight and returns the tokens of every message still held (in flight or waiting), so
 the component can hand them back to the broker.
+
+A receive loop that found a backlog asks ``wait_free(batch)``: it then takes ``batch`` or more
+messages per broker read instead of one per settled message (each read is a round trip);
+otherwise ``wait_free()`` returns as soon as one slot is free.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ _QUERY_SAFE = _PATH_SAFE + "?"
 CLOUDEVENT_JSON = "application/cloudevents+json"
 CLOUDEVENT_BATCH_JSON = "application/cloudevents-batch+json"
 _MAX_VERDICT = 1 << 20  # bytes of a delivery reply we parse for {"status": ...}
+_MAX_ROUTES = 1024
 
 
 class HttpAppChannel:
@@ -61,10 +62,20 @@ class HttpAppChannel:
         self._token = app_token
         self._health_path = health_path
         self._health_timeout = health_timeout
+        self._routes: dict[str, str] = {}
 
     def _url(self, path: str, query: str = "") -> str:
         url = f"{self._base}/{quote(path.lstrip('/'), safe=_PATH_SAFE)}"
         return f"{url}?{quote(query, safe=_QUERY_SAFE)}" if query else url
+
+    def _route_url(self, path: str) -> str:
+        """The URL of a subscription route (a few per app: remembered)."""
+        url = self._routes.get(path)
+        if url is None:
+            url = self._url(path)
+            if len(self._routes) < _MAX_ROUTES:
+                self._routes[path] = url
+        return url
 
     async def invoke(self, request: InvokeRequest) -> InvokeResponse:
         verb = (request.verb or "").upper()
@@ -98,12 +109,12 @@ class HttpAppChannel:
         )
 
     async def _call(
-        self, verb: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
+        self, verb: str, url: str, headers: list[tuple[str, str]], body: bytes = b""
     ) -> tuple[int, bytes]:
         """A gated call whose reply is read whole (small control messages)."""
         release = await self._gate.acquire()
         try:
-            reply = await self._transport.send(verb, self._url(path), headers, body)
+            reply = await self._transport.send(verb, url, headers, body)
             try:
                 complete = reply.complete
                 return reply.status, complete if complete is not None else await _read(
@@ -116,7 +127,7 @@ class HttpAppChannel:
 
     async def list_subscriptions(self) -> list[AppSubscription]:
         status, body = await self._call(
-            "GET", "/dapr/subscribe", http_headers((), app_token=self._token)
+            "GET", self._url("/dapr/subscribe"), http_headers((), app_token=self._token)
         )
         if status == 404:
             return []
@@ -136,7 +147,7 @@ class HttpAppChannel:
         if body is None:
             body = msgspec.json.encode(dict(event.cloud_event))
         try:
-            status, reply = await self._call("POST", event.path, headers, body)
+            status, reply = await self._call("POST", self._route_url(event.path), headers, body)
         except AppUnavailable:
             raise
         except AppChannelError as exc:
@@ -167,7 +178,7 @@ class HttpAppChannel:
         )
         try:
             status, reply = await self._call(
-                "POST", event.path, headers, msgspec.json.encode(document)
+                "POST", self._route_url(event.path), headers, msgspec.json.encode(document)
             )
         except AppUnavailable:
             raise

@@ -187,7 +187,7 @@ class Subscription:
             free = await deliveries.wait_free(deliveries.batch if self._backlog else 1)
             count = min(free, owner.meta.queue_depth)
             self._backlog = False
-            streams = {self._key: ">"}
+            streams: dict[Any, Any] = {self._key: ">"}
             reply: Any
             acks, self._acks = self._acks, []
             if not acks:

@@ -150,3 +150,29 @@ async def test_no_component_span_without_a_recording_request_span(
             assert trace.get_current_span() is unsampled
     assert spans.get_finished_spans() == ()
     assert operations(metrics, "true") == 2
+
+
+def test_pubsub_counters_by_outcome_and_for_a_new_registry() -> None:
+    first = Metrics("orders")
+    observer = TelemetryObserver(first)
+    for outcome in ("success", "success", "drop", "retry", "deadletter"):
+        observer.pubsub_delivery("pubsub", "orders", outcome)
+    observer.pubsub_published("pubsub", "orders", success=True)
+    observer.pubsub_published("pubsub", "orders", success=False)
+    labels = {"app_id": "orders", "component": "pubsub", "topic": "orders"}
+
+    def value(metrics: Metrics, name: str, **extra: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {**labels, **extra})
+
+    assert value(first, "tandem_pubsub_delivered_total", status="success") == 2
+    assert value(first, "tandem_pubsub_delivered_total", status="drop") == 1
+    assert value(first, "tandem_pubsub_dropped_total") == 1
+    assert value(first, "tandem_pubsub_retries_total") == 1
+    assert value(first, "tandem_pubsub_deadletter_total") == 1
+    assert value(first, "tandem_pubsub_published_total", success="true") == 1
+    assert value(first, "tandem_pubsub_published_total", success="false") == 1
+    second = Metrics("orders")
+    observer.metrics = second  # the series of the new registry are counted, not the old ones
+    observer.pubsub_delivery("pubsub", "orders", "success")
+    assert value(second, "tandem_pubsub_delivered_total", status="success") == 1
+    assert value(first, "tandem_pubsub_delivered_total", status="success") == 2

@@ -11,12 +11,14 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from runtime.observability.propagation import (
+    cloudevent_parent,
     extract_cloudevent,
     extract_grpc,
     extract_http,
     inject_cloudevent,
     inject_grpc,
     inject_http,
+    set_traceparent,
 )
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -214,3 +216,34 @@ def test_cloudevent_round_trip() -> None:
     inject_cloudevent(event, extract_http({"traceparent": VALID, "tracestate": "a=b"}))
     assert ids(extract_cloudevent(event)) == (TRACE_ID, SPAN_ID, True)
     assert span_context(extract_cloudevent(event)).trace_state.to_header() == "a=b"
+
+
+@pytest.mark.parametrize(
+    ("event", "shortcut"),
+    [
+        ({"traceparent": VALID}, True),
+        ({"traceparent": VALID, "tracestate": ""}, True),
+        ({"traceparent": "", "traceid": VALID}, True),
+        ({"traceparent": 7, "traceid": VALID}, True),
+        ({"traceparent": VALID, "tracestate": TRACESTATE}, False),  # the propagator's path
+        ({"traceparent": f"01-{TRACE_ID}-{SPAN_ID}-01-later"}, False),  # a future version
+        ({"traceparent": f" {VALID} "}, False),
+        ({}, False),
+        *(({"traceparent": bad}, False) for bad in INVALID),
+    ],
+)
+def test_cloudevent_parent_is_extract_then_inject(event: dict[str, Any], shortcut: bool) -> None:
+    """The shortcut gives what extract_cloudevent + inject_http give, whatever the event."""
+    parent, traceparent = cloudevent_parent(event)
+    expected = extract_cloudevent(event)
+    assert span_context(parent) == span_context(expected)
+    assert span_context(parent).trace_state == span_context(expected).trace_state
+    assert (traceparent is not None) is shortcut
+    headers: dict[str, str] = {"TraceParent": "stale", "tracestate": "stale=1", "x-other": "1"}
+    wanted = dict(headers)
+    inject_http(wanted, expected)
+    if traceparent is None:
+        inject_http(headers, parent)
+    else:
+        set_traceparent(headers, traceparent)
+    assert headers == wanted

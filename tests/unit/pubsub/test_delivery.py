@@ -172,3 +172,23 @@ async def test_raw_subscription_wraps_the_bytes() -> None:
     event = sink.events[0].cloud_event
     assert event["data_base64"] == "AHJhdw=="
     assert event["datacontenttype"] == "application/octet-stream"
+
+
+async def test_the_publishers_traceparent_and_the_event_bytes_go_to_the_app() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    sink = Sink()
+    d, _ = delivery(sink)
+    msg = message(cloud_event(traceparent=traceparent), metadata={"TraceParent": "old"})
+    assert await d.handle(msg) is Ack.ACK
+    sent = sink.events[0]
+    assert sent.metadata == {"traceparent": traceparent}
+    assert sent.cloud_event_json == msg.data  # passed through, not encoded again
+    assert sent.cloud_event == json.loads(msg.data)
+
+
+async def test_a_raw_event_is_encoded_for_the_app() -> None:
+    sink = Sink()
+    d, _ = delivery(sink)
+    d.raw = True
+    await d.handle(message(b"raw"))
+    assert sink.events[0].cloud_event_json is None
