@@ -1,14 +1,17 @@
 """A no-op unary RPC on grpcio's servers: as Tandem configures it, tuned, and the sync server.
 
-    python bench/grpc_server.py [--rounds 3] [--duration 3] [--concurrency 16]
+    python bench/grpc_server.py [--rounds 3] [--duration 3] [--concurrency 16] [--base DIR]
 
 Each variant serves ``/dapr.proto.runtime.v1.Dapr/SetMetadata`` (the Dapr proto wire, a
 no-op handler returning ``Empty``) in its own process, driven by one ``grpc.aio`` channel at
 ``--concurrency`` callers; the figure is the server's CPU time per call (see ``_servers``):
 
-- ``aio-tandem``: ``grpc.aio.server`` with Tandem's options and its two interceptors
-  (telemetry with metrics on, tracing off, then the API interceptor: token check and safe
-  decoding), as ``runtime.api.grpc.server`` builds it.
+- ``aio-tandem``: ``grpc.aio.server`` with Tandem's options and its interceptor as
+  ``runtime.api.grpc.server`` builds it (one ``ApiInterceptor`` with ``GrpcTelemetry``: metrics
+  on, tracing off, no API token; safe decoding, error mapping). Before the fold (up to
+  b1e2b34) the same variant ran two interceptors, telemetry then the API one.
+- ``base:aio-tandem`` (with ``--base DIR``): ``aio-tandem`` as the checkout ``DIR`` defines it
+  (e.g. ``git worktree add /tmp/base <rev>``), measured alternated with the others.
 - ``aio-bare``: the same server and options, no interceptor: grpcio's asyncio floor.
 - ``aio-tuned``: no interceptor, and the options ``grpc.optimization_target=throughput``,
   ``grpc.so_reuseport=1``, no ``grpc.max_concurrent_streams`` bound.
@@ -61,14 +64,12 @@ async def _serve_aio(variant: str, port: int) -> None:
     interceptors: list[Any] = []
     if variant == "aio-tandem":
         from runtime.api.grpc.interceptor import ApiInterceptor
-        from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+        from runtime.observability.grpc_telemetry import GrpcTelemetry
         from runtime.observability.metrics import Metrics
 
         metrics = Metrics("bench", process_metrics=False)
-        interceptors = [
-            GrpcTelemetryInterceptor(metrics, app_id="bench"),
-            ApiInterceptor(api_token=None),
-        ]
+        telemetry = GrpcTelemetry(metrics, app_id="bench")
+        interceptors = [ApiInterceptor(api_token=None, telemetry=telemetry)]
 
     async def noop(request: Any, context: Any) -> None:
         return None
@@ -112,6 +113,7 @@ async def _connect(port: int) -> tuple[Call, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--serve", choices=VARIANTS)
+    parser.add_argument("--base", type=Path, help="a checkout to serve the base:* variants")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--rounds", type=int, default=3)
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=ns.rounds,
         warmup=ns.warmup,
         duration=ns.duration,
+        base=ns.base.resolve() if ns.base else None,
     )
     print(f"\ngRPC no-op unary SetMetadata, c={ns.concurrency}, best of {ns.rounds} rounds\n")
     print(table(results, variants[0]))
