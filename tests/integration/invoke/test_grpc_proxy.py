@@ -175,23 +175,35 @@ def test_error_status_details_and_trailers_pass_through(proxy: Proxy) -> None:
     assert info.reason == "NOPE"
 
 
-def test_a_method_the_app_does_not_serve_is_its_unimplemented(proxy: Proxy) -> None:
-    """The app's own status comes back unchanged, for every call kind (a unary call and a
-    stream), not a sidecar error."""
-    raw = proxy.channel.unary_unary("/tandemtest.Echo/Missing", None, None)
-    for call in (
-        lambda: raw(b"", metadata=_md()),
-        lambda: list(
-            proxy.channel.stream_stream("/tandemtest.Nope/Missing", None, None)(
-                iter([b"", b""]), metadata=_md()
-            )
-        ),
-    ):
-        with pytest.raises(grpc.RpcError) as raised:
-            call()
-        err: Any = raised.value
-        assert err.code() == grpc.StatusCode.UNIMPLEMENTED, err
-        assert "ERR_" not in (err.details() or "")
+@pytest.mark.parametrize("via", ["pxa", "pxb"])  # through both sidecars; the app's own
+def test_a_method_the_app_does_not_serve_is_its_unimplemented(proxy: Proxy, via: str) -> None:
+    """The app's own status comes back unchanged, for every call kind, not a sidecar error."""
+    sidecar = proxy.pxa if via == "pxa" else proxy.pxb
+    with grpc.insecure_channel(sidecar.grpc_target) as channel:
+        calls = [
+            lambda: channel.unary_unary("/tandemtest.Echo/Missing", None, None)(
+                b"", metadata=_md(), timeout=10
+            ),
+            lambda: list(
+                channel.unary_stream("/tandemtest.Echo/Missing", None, None)(
+                    b"", metadata=_md(), timeout=10
+                )
+            ),
+            lambda: channel.stream_unary("/tandemtest.Nope/Missing", None, None)(
+                iter([b"", b"x" * 70000]), metadata=_md(), timeout=10
+            ),
+            lambda: list(
+                channel.stream_stream("/tandemtest.Nope/Missing", None, None)(
+                    iter([b""] * 5), metadata=_md(), timeout=10
+                )
+            ),
+        ]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as raised:
+                call()
+            err: Any = raised.value
+            assert err.code() == grpc.StatusCode.UNIMPLEMENTED, err
+            assert "ERR_" not in (err.details() or "")
 
 
 def test_unknown_app_id_is_404_naming_it(proxy: Proxy) -> None:
