@@ -155,6 +155,7 @@ async def _chain_round(calls: int) -> tuple[float, float]:
     request = metadata_pb2.SetMetadataRequest(key="k", value="v")
     figures = []
     for interceptors in (chain, []):
+        cpu = 0.0
         for _ in range(2):  # warm-up, then measured
             start = time.process_time()
             for _ in range(calls):
