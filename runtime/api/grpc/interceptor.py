@@ -49,6 +49,7 @@ log = logging.getLogger("tandem.api.grpc")
 Context = aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 _EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_CACHED = 4096  # wrapped handlers kept; the API serves a few hundred methods
 
 
 class Proxied:
@@ -268,8 +269,8 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         self._telemetry = telemetry
         logging.getLogger("grpc._cython.cygrpc").addFilter(_not_metadata_decoding)
         # method -> (handler from the continuation, wrapped handler): built once per served
-        # method (the wrapping holds nothing of a call's own); bounded by the methods served,
-        # proxied calls never enter it
+        # method (the wrapping holds nothing of a call's own); proxied calls never enter it,
+        # so it holds the methods served (capped all the same)
         self._wrapped: dict[str, tuple[Any, Any]] = {}
         self._proxied = _Method(
             PROXIED_GRPC_METHOD, self._token, telemetry, traced=True, attributes=None
@@ -294,7 +295,8 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         if cached is not None and cached[0] is handler:
             return cached[1]
         wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
+        if len(self._wrapped) < _CACHED:
+            self._wrapped[method] = (handler, wrapped)
         return wrapped
 
     def _wrap(self, method: str, handler: Any) -> Any:
