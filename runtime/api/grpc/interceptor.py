@@ -49,7 +49,7 @@ log = logging.getLogger("tandem.api.grpc")
 Context = aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 _EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-_CACHED = 4096  # wrapped handlers kept; the API serves a few hundred methods
+_CACHED = 4096  # wrapped handlers kept; the API serves under a hundred methods
 
 
 class Proxied:
