@@ -31,6 +31,11 @@ _BLOCK_MS = 2000  # one blocking read waits at most this long (then reads again)
 # entry is acknowledged before its ACK; only the redelivery window after a crash grows.
 _ACK_DELAY = 0.01
 _ACK_BATCH = 64
+# After a read that found some entries but fewer than it asked for, the next read waits this
+# long: what is published meanwhile (and the acks of what was delivered) then shares one round
+# trip instead of one per message (-13 % CPU per message at 1,000 msg/s with 1 ms, -29 % with
+# 3 ms). It delays only an entry published within this time after the previous read returned.
+_LINGER = 0.002
 _BACKOFF = (0.05, 2.0)  # reconnect pause: first, longest
 
 
@@ -74,6 +79,7 @@ class Subscription:
         self._acking: asyncio.Task[None] | None = None
         self._ack_timer: asyncio.TimerHandle | None = None
         self._backlog = False  # the last read filled its COUNT: more entries are likely waiting
+        self._linger = False  # the last read found entries, not a full COUNT: wait _LINGER
         meta = owner.meta
         self._deliveries: Deliveries[bytes] = Deliveries(
             handler,
@@ -184,6 +190,9 @@ class Subscription:
         owner, deliveries = self._owner, self._deliveries
 
         async def read() -> None:
+            if self._linger:
+                self._linger = False
+                await asyncio.sleep(_LINGER)
             free = await deliveries.wait_free(deliveries.batch if self._backlog else 1)
             count = min(free, owner.meta.queue_depth)
             self._backlog = False
@@ -217,6 +226,7 @@ class Subscription:
                     raise reply
             for _, entries in reply or ():
                 self._backlog = len(entries) >= count
+                self._linger = 0 < len(entries) < count
                 dead = self._deliver(entries)
                 if dead:
                     self._acks.extend(dead)
