@@ -15,6 +15,10 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 - through one and two nginx reverse proxies (keep-alive upstreams, one worker each, configured
   here in a temp folder) as the reference proxy.
 
+``--profile`` measures nothing else: it samples the sidecars with py-spy (``_profile.py``) under
+wrk at 16 connections, first the callee alone (``tandem x1``), then both of ``tandem x2``, and
+prints where their CPU goes (raw profiles under ``bench/results/profiles/``).
+
 ``--baseline DIR`` adds a pair of sidecars run from another checkout (e.g. ``git archive`` of
 an older revision unpacked in DIR; mTLS on, as ``tandem x2``): its p50, c=16 throughput and
 sidecar CPU per request are measured in alternated rounds with this checkout's pair, so a
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import statistics
@@ -55,6 +60,7 @@ from _common import (
     rss_kib,
     verdict,
 )
+from _profile import Profiler, summarise
 
 __all__ = ["main"]
 
@@ -231,6 +237,32 @@ def stream(url: str, pids: dict[str, int], size: int) -> dict[str, Any]:
     }
 
 
+def profile(url: str, pids: dict[str, int], label: str, duration: float, top: int) -> list[Path]:
+    """py-spy on each of ``pids`` while wrk drives ``url`` at 16 connections; the profiles."""
+    out = REPO / "bench" / "results" / "profiles"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    wrk(url, 16, 1.0)  # warm-up
+
+    async def run() -> list[Path]:
+        profilers = [
+            Profiler(pid, out / f"invoke-{label}-{name}-{stamp}.txt", duration)
+            for name, pid in pids.items()
+        ]
+        for p in profilers:
+            await p.start()
+        load = await asyncio.to_thread(wrk, url, 16, duration + 1)
+        for p in profilers:
+            await p.wait()
+        print(f"{label}: c=16 {load['rps']:.0f}/s under py-spy; load {os.getloadavg()}")
+        return [p.out for p in profilers]
+
+    files = asyncio.run(run())
+    for f in files:
+        print(summarise(f, top))
+        print()
+    return files
+
+
 def compare(pairs: dict[str, tuple[str, int, int]], args: argparse.Namespace) -> dict[str, Any]:
     """Alternated rounds over two sidecar pairs: c=1 p50, c=16 throughput with the sidecars'
     CPU per request at c=16, and mCPU at the fixed rate; medians over the rounds."""
@@ -276,6 +308,8 @@ def main() -> int:
     parser.add_argument("--stream-bytes", type=int, default=1 << 30)
     parser.add_argument("--baseline", type=Path, help="a checkout to compare with (see above)")
     parser.add_argument("--baseline-rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="py-spy the sidecars (above)")
+    parser.add_argument("--top", type=int, default=30, help="rows of each --profile summary")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -308,6 +342,15 @@ def main() -> int:
             caller = Sidecar.spawn(workdir, app_id="caller", env=env)
             sidecars.append(caller)
             caller.wait_ready()
+            invoke = "/v1.0/invoke/callee/method/hello"
+            if args.profile:
+                x1 = f"http://127.0.0.1:{callee.http_port}{invoke}"
+                x2 = f"http://127.0.0.1:{caller.http_port}{invoke}"
+                profile(x1, {"callee": callee.pid}, "x1", args.duration, args.top)
+                profile(
+                    x2, {"caller": caller.pid, "callee": callee.pid}, "x2", args.duration, args.top
+                )
+                return 0
             # the same pair with mTLS off (its own TANDEM_HOME, so its own name resolution)
             plain_dir = workdir / "plain"
             off = ["--enable-mtls=false"]
@@ -335,10 +378,10 @@ def main() -> int:
                 sidecars.append(base_caller)
                 base_caller.wait_ready()
                 base_pair = (base_caller, base_callee)
+            invoke = "/v1.0/invoke/callee/method/hello"
             nginx2, nginx2_port = _nginx(workdir, app_port)
             nginx1, nginx1_port = _nginx(workdir, nginx2_port)
             procs += [nginx2, nginx1]
-            invoke = "/v1.0/invoke/callee/method/hello"
             paths = {
                 "direct": (f"http://127.0.0.1:{app_port}/hello", 0),
                 "nginx x1": (f"http://127.0.0.1:{nginx2_port}/hello", 1),
