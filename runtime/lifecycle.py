@@ -37,8 +37,9 @@ from runtime.cli.listing import SidecarEntry, announce
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import PATH_PREFIX as GRPC_TUNNEL_PREFIX
 from runtime.internal.grpcproxy import TunnelClient, TunnelServer
-from runtime.internal.server import InternalServer
+from runtime.internal.server import InternalServer, PrefixRoute
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
@@ -270,7 +271,9 @@ class Sidecar:
                 idle_timeout=cfg.http_idle_timeout,
                 max_line_size=cfg.read_buffer_size,
             ),
-            routes=[proxy_server.route()] if proxy_server is not None else [],
+            routes=[PrefixRoute("POST", GRPC_TUNNEL_PREFIX, proxy_server.handle)]
+            if proxy_server is not None
+            else [],
         )
         await server.start()
         stack.push_async_callback(server.stop)

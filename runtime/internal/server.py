@@ -21,18 +21,19 @@ import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from runtime.api.http.errors import error_response
-from runtime.api.http.limits import GuardedRunner, HttpLimits
+from runtime.api.http.limits import GuardedHandlerRunner, HttpLimits
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import tls, wire
 from runtime.security.gate import Gate
 
-__all__ = ["CallLocal", "InternalServer", "write_response"]
+__all__ = ["CallLocal", "InternalServer", "PrefixRoute", "write_response"]
 
 log = logging.getLogger("tandem.internal")
 
@@ -42,7 +43,7 @@ _WHOLE = 64 * 1024
 _STRIPPED = frozenset({wire.VERB, wire.DATA_TYPE})
 
 
-def _request(request: web.Request, body_timeout: float) -> InvokeRequest:
+def _request(request: web.BaseRequest, body_timeout: float) -> InvokeRequest:
     raw_path = request.raw_path.split("?", 1)[0]
     body: Body = b""
     if request.body_exists:
@@ -65,7 +66,7 @@ def _request(request: web.Request, body_timeout: float) -> InvokeRequest:
     )
 
 
-def _whole(request: web.Request) -> bool:
+def _whole(request: web.BaseRequest) -> bool:
     """A small body that has fully arrived is handed on as bytes (keeps its Content-Length)."""
     length = request.content_length
     return length is not None and length <= _WHOLE and request.content.is_eof()
@@ -75,7 +76,7 @@ class BodyStalled(TimeoutError):
     """A peer's streamed request body made no progress within the body read timeout."""
 
 
-async def _stream(request: web.Request, idle: float | None) -> AsyncIterator[bytes]:
+async def _stream(request: web.BaseRequest, idle: float | None) -> AsyncIterator[bytes]:
     """The body as it arrives; BodyStalled (and the connection closed) when a read waits
     longer than ``idle`` seconds."""
     content = request.content
@@ -176,7 +177,7 @@ def _handshake_done(waiter: asyncio.Future[None], where: str) -> None:
 
 
 async def write_response(
-    request: web.Request, reply: InvokeResponse, *, internal: bool = True
+    request: web.BaseRequest, reply: InvokeResponse, *, internal: bool = True
 ) -> web.StreamResponse:
     """Stream ``reply`` to the client: status, headers, then the body as it comes. ``internal``
     adds the gRPC status and body type for the calling sidecar."""
@@ -204,7 +205,34 @@ async def write_response(
         return response
 
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRoute:
+    """More handlers on the internal port: ``method`` requests whose raw path starts with
+    ``prefix`` (gRPC proxying's tunnel)."""
+
+    method: str
+    prefix: str
+    handler: Handler
+
+
+async def _continue(request: web.BaseRequest) -> None:
+    """``Expect: 100-continue`` answered as aiohttp's router would (417 for anything else)."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version != HttpVersion11:
+        return
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the response proper has not started
+
+
 class InternalServer:
+    """aiohttp's low-level server (``GuardedHandlerRunner``), its few routes dispatched on the
+    raw path's prefix: no router, request object or middleware chain per call beyond that."""
+
     def __init__(
         self,
         call_local: CallLocal,
@@ -214,22 +242,38 @@ class InternalServer:
         grace: float = 5.0,
         gate: Gate | None = None,
         limits: HttpLimits | None = None,
-        routes: Sequence[web.RouteDef] = (),
+        routes: Sequence[PrefixRoute] = (),
     ) -> None:
         """``routes``: more handlers on the same port (gRPC proxying's tunnel)."""
         self._call_local = call_local
         self._gate = gate
         self._limits = limits = limits or HttpLimits()
-        app = web.Application()
-        app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
-        app.router.add_routes(routes)
-        self._runner = GuardedRunner(app, limits=limits, access_log=None, shutdown_timeout=grace)
+        self._routes = tuple(routes)
+        self._runner = GuardedHandlerRunner(
+            self._dispatch, limits=limits, access_log=None, shutdown_timeout=grace
+        )
         self._servers: list[asyncio.AbstractServer] = []
         self._addresses = addresses
         self._port = port
         self.port = port  # the bound port once started
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.raw_path
+        handler: Handler = self._handle
+        if not path.startswith(wire.PATH_PREFIX):
+            for route in self._routes:
+                if path.startswith(route.prefix):
+                    if request.method != route.method:
+                        raise web.HTTPMethodNotAllowed(request.method, [route.method])
+                    handler = route.handler
+                    break
+            else:
+                raise web.HTTPNotFound()
+        if hdrs.EXPECT in request.headers:
+            await _continue(request)
+        return await handler(request)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             invoke = _request(request, self._limits.body_timeout)
             if self._gate is not None:  # mTLS identity and access control

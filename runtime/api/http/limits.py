@@ -45,6 +45,7 @@ from runtime.errors import Errors
 
 __all__ = [
     "BodyBudget",
+    "GuardedHandlerRunner",
     "GuardedRunner",
     "HttpLimits",
     "limits_middleware",
@@ -299,6 +300,18 @@ class _GuardedServer(web.Server):
         await super().shutdown(timeout)
 
 
+def _connection_options(limits: HttpLimits, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """aiohttp's per-connection options for ``limits`` (plus the caller's, e.g. ``access_log``)."""
+    return {
+        **kwargs,
+        # aiohttp's keep-alive timer closes an idle connection; 0 would mean "at once"
+        "keepalive_timeout": limits.idle_timeout or 3630.0,
+        "max_line_size": limits.max_line_size,
+        "max_field_size": limits.max_line_size,
+        "lingering_time": limits.lingering_time,
+    }
+
+
 class GuardedRunner(web.AppRunner):
     """``web.AppRunner`` applying ``HttpLimits`` to every connection it serves. ``kwargs`` are
     ``AppRunner``'s (``shutdown_timeout``) and aiohttp's connection options (``access_log``)."""
@@ -311,14 +324,7 @@ class GuardedRunner(web.AppRunner):
         shutdown_timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
-        self._server_kwargs: dict[str, Any] = {
-            **kwargs,
-            # aiohttp's keep-alive timer closes an idle connection; 0 would mean "at once"
-            "keepalive_timeout": limits.idle_timeout or 3630.0,
-            "max_line_size": limits.max_line_size,
-            "max_field_size": limits.max_line_size,
-            "lingering_time": limits.lingering_time,
-        }
+        self._server_kwargs = _connection_options(limits, kwargs)
         super().__init__(
             app, handle_signals=False, shutdown_timeout=shutdown_timeout, **self._server_kwargs
         )
@@ -329,3 +335,32 @@ class GuardedRunner(web.AppRunner):
         # then serve it through the guarded protocol (the base server has no connections yet).
         base = await super()._make_server()
         return _GuardedServer(base, header_timeout=self._header_timeout, **self._server_kwargs)
+
+
+class GuardedHandlerRunner(web.BaseRunner):
+    """``GuardedRunner`` for aiohttp's low-level server: one ``handler`` gets every request
+    (``web.BaseRequest``: no router, no middleware, no ``Expect`` handling; an
+    ``HTTPException`` it raises is the response). Same limits, same drain on ``cleanup``."""
+
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        *,
+        limits: HttpLimits,
+        shutdown_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        self._server_kwargs = _connection_options(limits, kwargs)
+        super().__init__(handle_signals=False, shutdown_timeout=shutdown_timeout)
+        self._handler = handler
+        self._header_timeout = limits.header_timeout
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def _make_server(self) -> web.Server:
+        base = web.Server(self._handler)
+        return _GuardedServer(base, header_timeout=self._header_timeout, **self._server_kwargs)
+
+    async def _cleanup_server(self) -> None:
+        pass
