@@ -22,6 +22,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import HttpVersion11, hdrs, web
@@ -43,6 +44,11 @@ _WHOLE = 64 * 1024
 _STRIPPED = frozenset({wire.VERB, wire.DATA_TYPE})
 
 
+@lru_cache(maxsize=1024)
+def _stripped(name: str) -> bool:
+    return name.lower() in _STRIPPED
+
+
 def _request(request: web.BaseRequest, body_timeout: float) -> InvokeRequest:
     raw_path = request.raw_path.split("?", 1)[0]
     body: Body = b""
@@ -52,17 +58,19 @@ def _request(request: web.BaseRequest, body_timeout: float) -> InvokeRequest:
             if _whole(request)
             else _stream(request, body_timeout or None)
         )
+    headers = request.headers
     verb: str | None = request.method
-    if request.headers.get(wire.VERB) == wire.VERB_NONE:
+    if headers.get(wire.VERB) == wire.VERB_NONE:
         verb = None
+    stripped = _stripped
     return InvokeRequest(
         method=raw_path[len(wire.PATH_PREFIX) :],
         verb=verb,
-        headers=tuple((n, v) for n, v in request.headers.items() if n.lower() not in _STRIPPED),
+        headers=tuple([(n, v) for n, v in headers.items() if not stripped(n)]),
         query=request.rel_url.raw_query_string,
         body=body,
-        content_type=request.headers.get("Content-Type", ""),
-        data_type_url=request.headers.get(wire.DATA_TYPE, ""),
+        content_type=headers.get(hdrs.CONTENT_TYPE, ""),
+        data_type_url=headers.get(wire.DATA_TYPE, ""),
     )
 
 
@@ -184,14 +192,12 @@ async def write_response(
     async with reply:
         complete = reply.complete_body
         response = (
-            web.Response(status=reply.status, body=complete)
+            web.Response(status=reply.status, body=complete, headers=reply.headers)
             if complete is not None
-            else web.StreamResponse(status=reply.status)
+            else web.StreamResponse(status=reply.status, headers=reply.headers)
         )
-        for name, value in reply.headers:
-            response.headers.add(name, value)
-        if reply.content_type and "Content-Type" not in response.headers:
-            response.headers["Content-Type"] = reply.content_type
+        if reply.content_type and hdrs.CONTENT_TYPE not in response.headers:
+            response.headers[hdrs.CONTENT_TYPE] = reply.content_type
         if internal and reply.grpc_status:
             response.headers[wire.GRPC_STATUS] = str(reply.grpc_status)
         if internal and reply.data_type_url:

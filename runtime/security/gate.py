@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
@@ -32,6 +32,11 @@ __all__ = ["Gate"]
 log = logging.getLogger("tandem.security")
 _IDENTITY = frozenset({wire.CALLER_APP_ID, wire.CALLER_NAMESPACE})
 _MAX_SHOWN = 200  # caller-chosen strings in logs and messages are bounded
+
+
+@lru_cache(maxsize=1024)
+def _identity_header(name: str) -> bool:
+    return name.lower() in _IDENTITY
 
 
 def _short(text: str) -> str:
@@ -111,6 +116,17 @@ class Gate:
             )
         if not self.mtls:
             return request
-        headers = tuple((n, v) for n, v in request.headers if n.lower() not in _IDENTITY)
-        headers += ((wire.CALLER_APP_ID, caller.app_id), (wire.CALLER_NAMESPACE, caller.namespace))
-        return replace(request, headers=headers)
+        kept = [(n, v) for n, v in request.headers if not _identity_header(n)]
+        return InvokeRequest(
+            method=request.method,
+            verb=request.verb,
+            headers=(
+                *kept,
+                (wire.CALLER_APP_ID, caller.app_id),
+                (wire.CALLER_NAMESPACE, caller.namespace),
+            ),
+            query=request.query,
+            body=request.body,
+            content_type=request.content_type,
+            data_type_url=request.data_type_url,
+        )
