@@ -298,6 +298,7 @@ def compare(pairs: dict[str, tuple[str, int, int]], args: argparse.Namespace) ->
             )
             row["mcpu_at_rate"].append((cost["caller"]["mcpu"] + cost["callee"]["mcpu"]) / 2)
     medians = {n: {k: statistics.median(v) for k, v in row.items()} for n, row in rows.items()}
+    least = {n: min(row["cpu_us_per_req"]) for n, row in rows.items()}  # least disturbed round
     this, base = medians["this"], medians["baseline"]
     for name, m in medians.items():
         print(
@@ -309,9 +310,11 @@ def compare(pairs: dict[str, tuple[str, int, int]], args: argparse.Namespace) ->
     print(
         f"this / baseline: CPU per request {this['cpu_us_per_req'] / base['cpu_us_per_req']:.2f}, "
         f"c=16 throughput {this['rps_c16'] / base['rps_c16']:.2f}, "
-        f"p50 {this['p50_us'] / base['p50_us']:.2f}"
+        f"p50 {this['p50_us'] / base['p50_us']:.2f}; least CPU per request in a round "
+        f"{least['this']:.0f} vs {least['baseline']:.0f} us "
+        f"({least['this'] / least['baseline']:.2f})"
     )
-    return {"rounds": rows, "medians": medians}
+    return {"rounds": rows, "medians": medians, "least_cpu_us_per_req": least}
 
 
 def main() -> int:
