@@ -45,6 +45,7 @@ from runtime.errors import Errors
 
 __all__ = [
     "BodyBudget",
+    "Front",
     "GuardedHandlerRunner",
     "GuardedRunner",
     "HttpLimits",
@@ -54,6 +55,9 @@ __all__ = [
 log = logging.getLogger("tandem.api.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Front = Callable[
+    [web.BaseRequest], Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None
+]
 _MiB = 1 << 20
 
 
@@ -314,7 +318,11 @@ def _connection_options(limits: HttpLimits, kwargs: dict[str, Any]) -> dict[str,
 
 class GuardedRunner(web.AppRunner):
     """``web.AppRunner`` applying ``HttpLimits`` to every connection it serves. ``kwargs`` are
-    ``AppRunner``'s (``shutdown_timeout``) and aiohttp's connection options (``access_log``)."""
+    ``AppRunner``'s (``shutdown_timeout``) and aiohttp's connection options (``access_log``).
+
+    ``front(request)``, when given, sees each request before the application: a handler it
+    returns serves the request instead (the application's router and middleware never run),
+    None leaves it to the application."""
 
     def __init__(
         self,
@@ -322,6 +330,7 @@ class GuardedRunner(web.AppRunner):
         *,
         limits: HttpLimits,
         shutdown_timeout: float = 60.0,
+        front: Front | None = None,
         **kwargs: Any,
     ) -> None:
         self._server_kwargs = _connection_options(limits, kwargs)
@@ -329,11 +338,20 @@ class GuardedRunner(web.AppRunner):
             app, handle_signals=False, shutdown_timeout=shutdown_timeout, **self._server_kwargs
         )
         self._header_timeout = limits.header_timeout
+        self._front = front
 
     async def _make_server(self) -> web.Server:
         # BaseRunner's factory hook: build the app's server as usual (app start-up included),
         # then serve it through the guarded protocol (the base server has no connections yet).
         base = await super()._make_server()
+        front = self._front
+        if front is not None:
+            app_handler = base.request_handler
+
+            async def handle(request: web.BaseRequest) -> web.StreamResponse:
+                return await (front(request) or app_handler)(request)
+
+            base.request_handler = handle
         return _GuardedServer(base, header_timeout=self._header_timeout, **self._server_kwargs)
 
 
