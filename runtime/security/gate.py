@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import weakref
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,9 @@ class Gate:
         self.own = own
         self.mtls = mtls
         self.policy = policy
+        # the verified caller of each live TLS connection: its certificate cannot change while
+        # the connection lasts (TLS 1.3, no renegotiation), so it is parsed once per connection
+        self._peers: weakref.WeakKeyDictionary[ssl.SSLObject, Caller] = weakref.WeakKeyDictionary()
         self._denied = (
             Counter(
                 "tandem_invocation_denied_total",
@@ -79,14 +83,16 @@ class Gate:
                 headers.get(wire.CALLER_NAMESPACE, "") or "default",
                 self.own.trust_domain,
             )
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if not isinstance(ssl_object, ssl.SSLObject):
+            ssl_object = None
+        else:
+            known = self._peers.get(ssl_object)
+            if known is not None:  # this connection's certificate was read before
+                return known
         from runtime.security.workload import peer_spiffe_id
 
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        der = (
-            ssl_object.getpeercert(binary_form=True)
-            if isinstance(ssl_object, ssl.SSLObject)
-            else None
-        )
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         try:
             peer = peer_spiffe_id(der, self.own.trust_domain)
         except (SpiffeError, ValueError) as exc:
@@ -94,7 +100,10 @@ class Gate:
             log.warning("refused a call from %s to %s: %s", where, self.own, exc)
             self._count("", "certificate")
             raise SecurityErrors.PEER_REJECTED(reason=str(exc)) from None
-        return Caller(peer.app_id, peer.namespace, peer.trust_domain)
+        caller = Caller(peer.app_id, peer.namespace, peer.trust_domain)
+        if ssl_object is not None:
+            self._peers[ssl_object] = caller
+        return caller
 
     def admit(
         self, transport: asyncio.BaseTransport | None, request: InvokeRequest
