@@ -5,7 +5,9 @@ clean-up of what tests leave on the shared brokers."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -21,10 +23,14 @@ import redis.asyncio as aredis
 from tests.integration.harness import free_port
 
 __all__ = [
+    "MOSQUITTO_CONF",
+    "REDIS_COMMAND",
     "PrivateServer",
     "drop_rabbit",
     "drop_stream",
     "end_mqtt_sessions",
+    "private_mosquitto",
+    "private_redis",
     "reachable",
     "sweep_jetstream",
     "sweep_rabbit",
@@ -155,17 +161,44 @@ def reachable(port: int) -> bool:
         return False
 
 
+# A redis-server that keeps nothing on disk: a restart empties it, as SHUTDOWN NOSAVE would.
+REDIS_COMMAND = (
+    "redis-server",
+    "--port",
+    "{port}",
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--protected-mode",
+    "no",
+    "--dir",
+    "{dir}",
+)
+# A Mosquitto without a queue limit per offline session (the shared one keeps at most 1000
+# queued messages per session, max_queued_messages, and drops the rest, which no client can
+# prevent).
+MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+
+
 class PrivateServer:
     """``command`` (with ``{port}`` and ``{dir}`` filled in) run as a child process.
 
     ``start()`` waits until the port accepts connections; ``stop()`` kills it (SIGKILL: an
-    outage, not a shutdown) and waits until the port is closed. The port and data folder stay
-    the same across restarts.
+    outage, not a shutdown) and waits until the port is closed; ``pause()`` / ``resume()``
+    freeze and thaw it (SIGSTOP: the port stays open, requests hang). The port and data folder
+    stay the same across restarts. As a context manager: started on entry, stopped on exit.
+    A missing binary skips the test (fails it under ``CI=true``).
     """
 
     def __init__(self, command: Sequence[str], folder: Path, config: str | None = None) -> None:
         if shutil.which(command[0]) is None:
-            pytest.skip(f"{command[0]} is not installed")
+            message = f"{command[0]} is not installed"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"{message} (CI=true: a missing server is a failure)")
+            pytest.skip(message)
         self.port = free_port()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -191,3 +224,28 @@ class PrivateServer:
         deadline = time.monotonic() + 10
         while reachable(self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def pause(self) -> None:
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> PrivateServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def private_redis(folder: Path) -> PrivateServer:
+    """A private redis-server in ``folder`` (not started)."""
+    return PrivateServer(REDIS_COMMAND, folder)
+
+
+def private_mosquitto(folder: Path) -> PrivateServer:
+    """A private Mosquitto in ``folder`` (not started): anonymous, no queue limit."""
+    return PrivateServer(["mosquitto", "-c", "{dir}/server.conf"], folder, MOSQUITTO_CONF)

@@ -54,7 +54,10 @@ def sdk(sc: Sidecar, *args: str, token: str | None = None) -> dict[str, Any]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    *before, last = result.stdout.strip().splitlines()
+    out: dict[str, Any] = json.loads(last)
+    # the SDK prints a line per failed attempt of its start-up health check (then waits, retries)
+    out["health_check_failures"] = [line for line in before if "health check" in line.lower()]
     return out
 
 
@@ -82,7 +85,7 @@ def test_this_module_imports_no_protos() -> None:
 def test_client_constructs_without_waiting(sidecar: Sidecar) -> None:
     out = sdk(sidecar, "construct")
     assert "error" not in out, out
-    assert out["construct_seconds"] < 1.5, out
+    assert out["health_check_failures"] == [], out  # ready at the first attempt
 
 
 def test_get_metadata(sidecar: Sidecar) -> None:
@@ -115,7 +118,7 @@ def test_api_token_from_environment(tmp_path: Path) -> None:
         assert wrong["error"]["code"] == "StatusCode.UNAUTHENTICATED", wrong
         # without a token the SDK's start-up health check still passes (healthz is exempt)...
         missing = sdk(sc, "metadata")
-        assert missing["construct_seconds"] < 1.5
+        assert missing["health_check_failures"] == [], missing
         # ...but the call is refused
         assert missing["error"]["code"] == "StatusCode.UNAUTHENTICATED", missing
 

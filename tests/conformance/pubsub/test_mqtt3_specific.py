@@ -15,23 +15,18 @@ from pydantic import ValidationError
 from components.base import ComponentContext
 from components.errors import ComponentError
 from components.pubsub.mqtt import MqttMetadata, MqttPubSub
-from tests.brokers.private import PrivateServer
+from tests.brokers.private import PrivateServer, private_mosquitto
 from tests.conformance._harness import eventually
 from tests.conformance.pubsub.harness import Inbox, payloads, publish_all
 from tests.servers import unique
 
 Make = Callable[..., MqttPubSub]
-MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateServer]:
-    server = PrivateServer(
-        ["mosquitto", "-c", "{dir}/server.conf"], tmp_path / "mosquitto", MOSQUITTO_CONF
-    )
-    server.start()
-    yield server
-    server.stop()
+    with private_mosquitto(tmp_path / "mosquitto") as server:
+        yield server
 
 
 @pytest.fixture

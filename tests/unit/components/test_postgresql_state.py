@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -560,7 +559,8 @@ class _Proxy:
 
 @pytest.mark.postgres
 async def test_hung_server_times_out_and_recovers(make_store: StoreFactory) -> None:
-    """A server that stops answering: calls fail within ``timeout``; recovery needs no restart."""
+    """A server that stops answering: calls fail (their ``timeout`` ends them); recovery needs
+    no restart."""
     async with _Proxy() as proxy:
         store = await make_store(
             connectionString=f"postgresql://postgres@127.0.0.1:{proxy.port}/test", timeout="1s"
@@ -589,8 +589,8 @@ async def test_hung_server_times_out_and_recovers(make_store: StoreFactory) -> N
                 failures += 1
                 return False
 
-        assert await eventually(serves, within=5, interval=0.02) < 1.0
-        assert failures <= 1
+        await eventually(serves, within=30, interval=0.02)  # a deadline, not a speed
+        assert failures <= 1  # one call on a reset connection, no more
 
 
 def _pg_ctl(action: str) -> list[str]:
@@ -619,21 +619,17 @@ async def _accepting() -> bool:
 @pytest.mark.disruptive
 @pytest.mark.postgres
 async def test_server_restart(make_store: StoreFactory) -> None:
-    """Stop the real server: a get fails within the timeout; after start the same store serves."""
+    """Stop the real server: a get fails; after start the same store serves."""
     store = await make_store(timeout="3s")
     await store.set(SetRequest(key="k", value=b"v"))
     try:
         await _run(_pg_ctl("stop"))
-        start = time.monotonic()
-        with pytest.raises(Exception) as err:  # noqa: PT011 - any failure, as long as it is quick
-            await store.get(GetRequest(key="k"))
-        failed_after = time.monotonic() - start
-        print(f"get failed after {failed_after:.3f}s with {err.type.__name__}: {err.value}")
-        assert failed_after < 3.5
+        async with asyncio.timeout(60):  # a hang detector; the outcome is the error
+            with pytest.raises(Exception):  # noqa: B017, PT011 (any error, as long as it comes)
+                await store.get(GetRequest(key="k"))
     finally:
         await _run(_pg_ctl("start"))
     await eventually(_accepting, within=30)
-    ready = time.monotonic()
     failures = 0
 
     async def serves() -> bool:
@@ -645,8 +641,7 @@ async def test_server_restart(make_store: StoreFactory) -> None:
             return False
         return item is not None and item.value == b"v"
 
-    await eventually(serves, within=5, interval=0.02)  # the deadline; speed is for bench/
-    print(f"served again {time.monotonic() - ready:.3f}s after the server accepted connections")
+    await eventually(serves, within=30, interval=0.02)  # a deadline, not a speed
     assert failures <= 1
     await store.set(SetRequest(key="k2", value=b"v2"))
     assert await store.get(GetRequest(key="k2")) is not None
