@@ -14,8 +14,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.integration.apps import python_app
-from tests.integration.harness import REPO_ROOT, Sidecar, component_yaml
+from tests.integration.harness import Sidecar, component_yaml, run_sdk, sdk_facts
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,27 +33,10 @@ TOKEN = "sdk-token"
 
 
 def sdk(sc: Sidecar, *args: str, token: str | None = None) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_")}
-    env |= {
-        "DAPR_RUNTIME_HOST": "127.0.0.1",
-        "DAPR_HTTP_PORT": str(sc.http_port),
-        "DAPR_GRPC_PORT": str(sc.grpc_port),
-        "DAPR_HEALTH_TIMEOUT": "10",
-    }
-    if token is not None:
-        env["DAPR_API_TOKEN"] = token
-    result = subprocess.run(
-        python_app("sdk_probe", *args),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    *before, last = result.stdout.strip().splitlines()
-    out: dict[str, Any] = json.loads(last)
+    env = {"DAPR_API_TOKEN": token} if token is not None else {}
+    lines = run_sdk(sc, python_app("sdk_probe", *args), env=env)
+    out = sdk_facts(lines)
+    before = lines[:-1]
     # the SDK prints a line per failed attempt of its start-up health check (then waits, retries)
     out["health_check_failures"] = [line for line in before if "health check" in line.lower()]
     return out
