@@ -4,12 +4,14 @@ clean-up of what tests leave on the shared brokers."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -30,6 +32,7 @@ __all__ = [
     "drop_stream",
     "end_mqtt_sessions",
     "private_mosquitto",
+    "private_postgres",
     "private_redis",
     "reachable",
     "sweep_jetstream",
@@ -186,19 +189,24 @@ MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_me
 class PrivateServer:
     """``command`` (with ``{port}`` and ``{dir}`` filled in) run as a child process.
 
-    ``start()`` waits until the port accepts connections; ``stop()`` kills it (SIGKILL: an
-    outage, not a shutdown) and waits until the port is closed; ``pause()`` / ``resume()``
+    ``start()`` waits until the port accepts connections; ``stop()`` kills it (``stop_signal``,
+    SIGKILL by default: an outage, not a shutdown) and waits until the port is closed;
+    ``pause()`` / ``resume()``
     freeze and thaw it (SIGSTOP: the port stays open, requests hang). The port and data folder
     stay the same across restarts. As a context manager: started on entry, stopped on exit.
     A missing binary skips the test (fails it under ``CI=true``).
     """
 
-    def __init__(self, command: Sequence[str], folder: Path, config: str | None = None) -> None:
-        if shutil.which(command[0]) is None:
-            message = f"{command[0]} is not installed"
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"{message} (CI=true: a missing server is a failure)")
-            pytest.skip(message)
+    def __init__(
+        self,
+        command: Sequence[str],
+        folder: Path,
+        config: str | None = None,
+        *,
+        stop_signal: signal.Signals = signal.SIGKILL,
+    ) -> None:
+        _require(command[0])
+        self.stop_signal = stop_signal
         self.port = free_port()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -219,8 +227,12 @@ class PrivateServer:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(10)
+            process.send_signal(self.stop_signal)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
         deadline = time.monotonic() + 10
         while reachable(self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -241,6 +253,15 @@ class PrivateServer:
         self.stop()
 
 
+def _require(program: str) -> None:
+    """Skip the test when ``program`` is not installed (fail it under ``CI=true``)."""
+    if shutil.which(program) is None:
+        message = f"{program} is not installed"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: a missing server is a failure)")
+        pytest.skip(message)
+
+
 def private_redis(folder: Path) -> PrivateServer:
     """A private redis-server in ``folder`` (not started)."""
     return PrivateServer(REDIS_COMMAND, folder)
@@ -249,3 +270,35 @@ def private_redis(folder: Path) -> PrivateServer:
 def private_mosquitto(folder: Path) -> PrivateServer:
     """A private Mosquitto in ``folder`` (not started): anonymous, no queue limit."""
     return PrivateServer(["mosquitto", "-c", "{dir}/server.conf"], folder, MOSQUITTO_CONF)
+
+
+def private_postgres(folder: Path) -> PrivateServer:
+    """A PostgreSQL cluster of its own (made now with ``initdb``; not started), logs in
+    ``folder``: database and trust user ``postgres`` on 127.0.0.1, no fsync. ``stop()`` is an
+    immediate shutdown (SIGQUIT: no checkpoint, crash recovery at the next start; a SIGKILL
+    would leave its backends holding the shared memory the next start needs).
+
+    As root it runs as the ``postgres`` user (PostgreSQL refuses root), with its data in a
+    folder of that user's under the system temp folder (removed when this process exits).
+    """
+    _require("initdb")
+    bin_dir = Path(os.path.realpath(shutil.which("initdb") or "initdb")).parent
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        as_owner = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+    data = Path(tempfile.mkdtemp(prefix="tandem-pg-"))
+    atexit.register(shutil.rmtree, data, True)
+    if as_owner:
+        shutil.chown(data, "postgres", "postgres")
+    initdb = [str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "postgres", "--auth=trust"]
+    subprocess.run(
+        [*as_owner, *initdb, "--encoding=UTF8", "--no-sync"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={data}", "fsync=off"]
+    command = [*as_owner, str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", "{port}"]
+    for setting in settings:
+        command += ["-c", setting]
+    return PrivateServer(command, folder, stop_signal=signal.SIGQUIT)

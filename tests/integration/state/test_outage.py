@@ -1,8 +1,8 @@
 """Backend outages through a running sidecar: fail with an error, stay up, serve again.
 
-The Redis tests stop or pause a private ``redis-server`` on a free port; the ``disruptive``
-PostgreSQL test stops the real server shared by every test on this machine and always starts
-it again (in ``finally``). Each test starts its own sidecar with short component timeouts,
+The stopped and paused servers are private ones on free ports (``tests.brokers.private``),
+never the shared servers; the locked table is on the shared PostgreSQL, in a table of the
+test's own. Each test starts its own sidecar with short component timeouts,
 checks that requests fail with ERR_STATE_GET / ERR_STATE_SAVE (HTTP 500) rather than hang (the
 clients' deadline, ``HANG_LIMIT``, is a hang detector far above the timeouts), that the sidecar
 process lives on and ``/v1.0/healthz/outbound`` still answers, then restarts the server and
@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.brokers.private import PrivateServer, private_redis
+from tests.brokers.private import PrivateServer, private_postgres, private_redis
 from tests.integration.harness import wait_until
 from tests.integration.state._grpc import Grpc, fail, item
 from tests.integration.state._support import (
@@ -55,22 +55,9 @@ HANG_LIMIT = 30.0
 PAUSE_MS = 4500
 
 
-def _pg_cluster() -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
-
-
 def _run(cmd: list[str], timeout: float = 60.0) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     assert out.returncode == 0, f"{cmd}: {out.stdout}{out.stderr}"
-
-
-def _tcp_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _redis_ready(port: int) -> bool:
@@ -82,9 +69,9 @@ def _redis_ready(port: int) -> bool:
         return False
 
 
-def _postgres_ready() -> bool:
+def _postgres_ready(port: int = 5432) -> bool:
     out = subprocess.run(
-        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], check=False, timeout=10
+        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "1"], check=False, timeout=10
     )
     return out.returncode == 0
 
@@ -183,25 +170,23 @@ def test_redis_stopped_and_restarted(tmp_path: Path) -> None:
         assert env.http.get(env.store, k).body == b'"after"'
 
 
-@pytest.mark.disruptive
-@pytest.mark.postgres
+@pytest.mark.postgres  # the harness's clean-up drops the tables on the shared server
 def test_postgres_stopped_and_restarted(tmp_path: Path) -> None:
     require_server("postgres")
-    with _sidecar("postgresql", tmp_path, POSTGRES_METADATA) as env:
-        k = env.key()
-        assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
-        try:
-            _run([*_pg_cluster(), "stop", "-m", "fast"])
-            assert wait_until(lambda: not _tcp_open(5432), timeout=10.0)
+    with private_postgres(tmp_path / "postgres") as server:
+        dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres"
+        metadata = {**POSTGRES_METADATA, "connectionString": dsn}
+        with _sidecar("postgresql", tmp_path, metadata) as env:
+            k = env.key()
+            assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
+            server.stop()
             _assert_fails(env, k, every_op=True)
             _assert_alive(env)
-        finally:
-            if not _postgres_ready():
-                _run([*_pg_cluster(), "start"])
-        _assert_recovers(env, k, _postgres_ready)
-        assert env.http.get(env.store, k).body == b'"before"'  # PostgreSQL keeps its data
-        assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
-        assert env.http.get(env.store, k).body == b'"after"'
+            server.start()
+            _assert_recovers(env, k, lambda: _postgres_ready(server.port))
+            assert env.http.get(env.store, k).body == b'"before"'  # PostgreSQL keeps its data
+            assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
+            assert env.http.get(env.store, k).body == b'"after"'
 
 
 @pytest.mark.redis  # the harness's clean-up scans the shared server
