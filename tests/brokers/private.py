@@ -191,10 +191,10 @@ class PrivateServer:
 
     ``start()`` waits until the port accepts connections; ``stop()`` kills it (``stop_signal``,
     SIGKILL by default: an outage, not a shutdown) and waits until the port is closed;
-    ``pause()`` / ``resume()``
-    freeze and thaw it (SIGSTOP: the port stays open, requests hang). The port and data folder
-    stay the same across restarts. As a context manager: started on entry, stopped on exit.
-    A missing binary skips the test (fails it under ``CI=true``).
+    ``pause()`` / ``resume()`` freeze and thaw it (SIGSTOP: the port stays open, requests
+    hang). The port and data folder stay the same across restarts. As a context manager:
+    started on entry, stopped on exit. A missing binary skips the test (fails it under
+    ``CI=true``).
     """
 
     def __init__(
@@ -228,6 +228,7 @@ class PrivateServer:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(self.stop_signal)
+            process.send_signal(signal.SIGCONT)  # a paused process takes it only once resumed
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
@@ -296,6 +297,7 @@ def private_postgres(folder: Path) -> PrivateServer:
         capture_output=True,
         check=True,
         timeout=120,
+        cwd=data,
     )
     settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={data}", "fsync=off"]
     command = [*as_owner, str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", "{port}"]
