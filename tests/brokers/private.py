@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aio_pika
 import aiomqtt
+import asyncpg
 import nats
 import pytest
 import redis.asyncio as aredis
@@ -36,6 +37,7 @@ __all__ = [
     "private_redis",
     "reachable",
     "sweep_jetstream",
+    "sweep_postgres",
     "sweep_rabbit",
     "sweep_redis",
 ]
@@ -71,15 +73,17 @@ def _ours(name: str, tokens: Collection[str]) -> bool:
     return any(token in name for token in tokens)
 
 
-async def sweep_redis(tokens: Collection[str], address: str) -> list[str]:
-    """Delete the streams whose key holds one of ``tokens`` (``address``: host:port); the keys
-    deleted."""
+async def sweep_redis(
+    tokens: Collection[str], address: str, kind: str | None = "stream"
+) -> list[str]:
+    """Delete the keys of type ``kind`` (None: any) whose name holds one of ``tokens``
+    (``address``: host:port); the keys deleted."""
     host, _, port = address.rpartition("://")[2].partition(":")
     client = aredis.Redis(host=host, port=int(port or 6379))
     try:
         keys = [
             key
-            async for key in client.scan_iter(count=1000, _type="stream")
+            async for key in client.scan_iter(count=1000, _type=kind)
             if _ours(key.decode(errors="replace"), tokens)
         ]
         if keys:
@@ -87,6 +91,23 @@ async def sweep_redis(tokens: Collection[str], address: str) -> list[str]:
         return [k.decode(errors="replace") for k in keys]
     finally:
         await client.aclose()
+
+
+async def sweep_postgres(tokens: Collection[str], dsn: str, table: str) -> int:
+    """Delete the rows of the state table ``table`` whose key holds one of ``tokens`` (an
+    absent table: nothing to do); how many."""
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+            return 0
+        status: str = await connection.execute(
+            f'DELETE FROM "{table}" WHERE EXISTS '
+            "(SELECT 1 FROM unnest($1::text[]) AS t(token) WHERE strpos(key, token) > 0)",
+            list(tokens),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+    finally:
+        await connection.close()
 
 
 async def sweep_jetstream(tokens: Collection[str], url: str = NATS_URL) -> list[str]:

@@ -2,17 +2,32 @@
 
 - ``store``: one initialised state store (the shared ``component``: gated by ``requires``);
 - ``make_store``: builds another store of the test's matrix entry (``make_component``).
+
+Clean-up: the cases leave keys on the shared Redis and rows in the shared PostgreSQL table;
+at the end of the session whatever holds a name ``tests.servers.unique`` gave out in this run
+is deleted (``tests.brokers.private``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import cast
 
 import pytest
 
 from components.state import StateStore
+from tests.brokers.private import sweep_postgres, sweep_redis
 from tests.conformance._harness import MakeComponent
 from tests.conformance.state.harness import MakeStore
+from tests.servers import ISSUED, POSTGRES_DSN, REDIS_URL
+
+log = logging.getLogger(__name__)
+
+# The fixed table of manifests/postgresql.yaml.
+POSTGRES_TABLE = "tandem_conformance_state"
 
 
 @pytest.fixture
@@ -23,3 +38,26 @@ def store(component: object) -> StateStore:
 @pytest.fixture
 def make_store(make_component: MakeComponent) -> MakeStore:
     return make_component
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_shared_servers() -> Iterator[None]:
+    """At the end of the session, delete what this run's keys left on the shared servers."""
+    yield
+    tokens = frozenset(ISSUED)
+    if not tokens:
+        return
+
+    async def sweep() -> None:
+        for name, job in (
+            ("redis", sweep_redis(tokens, REDIS_URL, kind=None)),
+            ("postgresql", sweep_postgres(tokens, POSTGRES_DSN, POSTGRES_TABLE)),
+        ):
+            try:
+                async with asyncio.timeout(90):
+                    await job
+            except Exception as exc:  # a server that is not there has nothing to sweep
+                log.info("sweeping %s after the state conformance run: %s", name, exc)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(sweep())
