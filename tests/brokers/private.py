@@ -4,8 +4,10 @@ clean-up of what tests leave on the shared brokers."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -13,8 +15,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import aiomqtt
@@ -36,11 +39,14 @@ __all__ = [
     "private_postgres",
     "private_redis",
     "reachable",
+    "run_sweeps",
     "sweep_jetstream",
     "sweep_postgres",
     "sweep_rabbit",
     "sweep_redis",
 ]
+
+log = logging.getLogger(__name__)
 
 NATS_URL = "nats://127.0.0.1:4222"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -175,6 +181,22 @@ async def end_mqtt_sessions(
         with contextlib.suppress(Exception):
             async with aiomqtt.Client(host, port, identifier=identifier, clean_session=True):
                 pass
+
+
+def run_sweeps(after: str, jobs: Mapping[str, Coroutine[Any, Any, object]]) -> None:
+    """Run the clean-ups ``jobs`` (server name: a sweep) in turn, each within 90 s; a server
+    that is not there has nothing to sweep (logged, not raised). ``after``: what ran."""
+
+    async def sweep() -> None:
+        for name, job in jobs.items():
+            try:
+                async with asyncio.timeout(90):
+                    await job
+            except Exception as exc:
+                log.info("sweeping %s after %s: %s", name, after, exc)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(sweep())
 
 
 def reachable(port: int) -> bool:

@@ -10,21 +10,16 @@ is deleted (``tests.brokers.private``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Iterator
 from typing import cast
 
 import pytest
 
 from components.state import StateStore
-from tests.brokers.private import sweep_postgres, sweep_redis
+from tests.brokers.private import run_sweeps, sweep_postgres, sweep_redis
 from tests.conformance._harness import MakeComponent
 from tests.conformance.state.harness import MakeStore
 from tests.servers import ISSUED, POSTGRES_DSN, REDIS_URL
-
-log = logging.getLogger(__name__)
 
 # The fixed table of manifests/postgresql.yaml.
 POSTGRES_TABLE = "tandem_conformance_state"
@@ -45,19 +40,9 @@ def _sweep_shared_servers() -> Iterator[None]:
     """At the end of the session, delete what this run's keys left on the shared servers."""
     yield
     tokens = frozenset(ISSUED)
-    if not tokens:
-        return
-
-    async def sweep() -> None:
-        for name, job in (
-            ("redis", sweep_redis(tokens, REDIS_URL, kind=None)),
-            ("postgresql", sweep_postgres(tokens, POSTGRES_DSN, POSTGRES_TABLE)),
-        ):
-            try:
-                async with asyncio.timeout(90):
-                    await job
-            except Exception as exc:  # a server that is not there has nothing to sweep
-                log.info("sweeping %s after the state conformance run: %s", name, exc)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sweep())
+    if tokens:
+        jobs = {
+            "redis": sweep_redis(tokens, REDIS_URL, kind=None),
+            "postgresql": sweep_postgres(tokens, POSTGRES_DSN, POSTGRES_TABLE),
+        }
+        run_sweeps("the state conformance run", jobs)
