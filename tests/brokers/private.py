@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +232,8 @@ MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_me
 class PrivateServer:
     """``command`` (with ``{port}`` and ``{dir}`` filled in) run as a child process.
 
-    ``start()`` waits until the port accepts connections; ``stop()`` kills it (``stop_signal``,
+    ``start()`` waits until ``ready(port)`` (default: the port accepts connections);
+    ``stop()`` kills it (``stop_signal``,
     SIGKILL by default: an outage, not a shutdown) and waits until the port is closed;
     ``pause()`` / ``resume()`` freeze and thaw it (SIGSTOP: the port stays open, requests
     hang). The port and data folder stay the same across restarts. As a context manager:
@@ -247,9 +248,11 @@ class PrivateServer:
         config: str | None = None,
         *,
         stop_signal: signal.Signals = signal.SIGKILL,
+        ready: Callable[[int], bool] = reachable,
     ) -> None:
         _require(command[0])
         self.stop_signal = stop_signal
+        self._ready = ready
         self.port = free_port()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -262,7 +265,7 @@ class PrivateServer:
         with (self.folder / "server.log").open("ab") as log:
             self._process = subprocess.Popen(self._command, stdout=log, stderr=log)
         deadline = time.monotonic() + within
-        while not reachable(self.port):
+        while not self._ready(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{self._command[0]} did not start: see {self.folder}/server.log")
             time.sleep(0.02)
@@ -346,4 +349,9 @@ def private_postgres(folder: Path) -> PrivateServer:
     command = [*as_owner, str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", "{port}"]
     for setting in settings:
         command += ["-c", setting]
-    return PrivateServer(command, folder, stop_signal=signal.SIGQUIT)
+
+    def ready(port: int) -> bool:  # it accepts connections before it takes queries
+        probe = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "1"]
+        return subprocess.run(probe, check=False, timeout=10).returncode == 0
+
+    return PrivateServer(command, folder, stop_signal=signal.SIGQUIT, ready=ready)
