@@ -163,9 +163,9 @@ def test_constants_made_without_validation_equal_their_validated_form(tmp_path: 
         validated = ComponentManifest.model_validate(made.model_dump(exclude_unset=True))
         assert made == validated
         assert made.model_fields_set == validated.model_fields_set
-    for made in BUILTIN_RETRIES.values():
-        validated = RetrySpec.model_validate(made.model_dump(exclude_unset=True))
-        assert made == validated
-        assert made.model_fields_set == validated.model_fields_set
+    for retry in BUILTIN_RETRIES.values():
+        checked = RetrySpec.model_validate(retry.model_dump(exclude_unset=True))
+        assert retry == checked
+        assert retry.model_fields_set == checked.model_fields_set
     assert empty_spec() == ConfigurationSpec.model_validate({})
     assert load_configuration([]).model == ConfigurationSpec.model_validate({})
