@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-__all__ = ["STATS", "RouteStats", "record", "table", "write_report"]
+__all__ = ["RSS", "STATS", "RouteStats", "record", "record_rss", "table", "write_report"]
 
 
 @dataclass
@@ -22,6 +22,14 @@ class RouteStats:
 
 # (backend, protocol) -> route -> stats
 STATS: dict[tuple[str, str], dict[str, RouteStats]] = defaultdict(dict)
+
+
+# backend -> (VmRSS before the fuzz, VmRSS after it), bytes
+RSS: dict[str, tuple[int, int]] = {}
+
+
+def record_rss(backend: str, before: int, after: int) -> None:
+    RSS[backend] = (before, after)
 
 
 def record(backend: str, protocol: str, route: str, outcome: str) -> None:
@@ -49,6 +57,11 @@ def table() -> list[str]:
             f"{total.client_errors:>7}{total.allowed_5xx:>7}{total.server_errors:>5}"
             f"{total.skipped:>6}"
         )
+    for backend, (before, after) in sorted(RSS.items()):
+        lines.append(
+            f"{backend:<11}sidecar VmRSS before / after the fuzz: {before / 1e6:.1f} / "
+            f"{after / 1e6:.1f} MB"
+        )
     return lines
 
 
@@ -57,9 +70,10 @@ def write_report() -> None:
     path = os.environ.get("TANDEM_FUZZ_REPORT")
     if not path or not STATS:
         return
-    doc = {
+    doc: dict[str, object] = {
         f"{b}/{p}": {route: asdict(s) for route, s in routes.items()}
         for (b, p), routes in STATS.items()
     }
+    doc["rss_bytes"] = {b: {"before": r[0], "after": r[1]} for b, r in RSS.items()}
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)

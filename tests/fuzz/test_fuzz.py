@@ -36,7 +36,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from tests.fuzz import _grpc, _http
-from tests.fuzz._stats import STATS, record
+from tests.fuzz._stats import STATS, record, record_rss
 from tests.fuzz._values import STORE, Values
 from tests.fuzz.conftest import ERRORS_BRANCH_MERGED, budget, seed
 from tests.integration.harness import Sidecar
@@ -325,7 +325,9 @@ def test_sidecar_is_healthy_after_the_fuzz(env: FuzzEnv) -> None:
     logs = sc.logs()
     assert "Traceback" not in logs, logs[-20_000:]
     assert "unexpected error" not in logs, logs[-20_000:]
-    grown = rss(sc.proc.pid) - env.rss_start
+    now = rss(sc.proc.pid)
+    record_rss(env.kind, env.rss_start, now)
+    grown = now - env.rss_start
     assert grown < RSS_GROWTH_LIMIT, f"RSS grew by {grown >> 20} MiB during the fuzz"
 
 
