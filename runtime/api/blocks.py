@@ -11,9 +11,9 @@ service (a mixin's generated base, e.g. ``DaprServicer``, says which service it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from grpc import aio
@@ -41,8 +41,7 @@ GrpcService = tuple[type[Any], Callable[[Any, aio.Server], None]]
 """A generated servicer base and its ``add_*_to_server``."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeferredGrpc:
+class DeferredGrpc(msgspec.Struct, frozen=True, kw_only=True):
     """gRPC services of a block's own, imported at their first call: ``module`` holds
     ``MIXINS`` and ``SERVICES`` (what ``Block.grpc`` and ``Block.grpc_services`` would hold),
     ``names`` the services' full names (``package.Service``), which route calls to them before
@@ -52,8 +51,7 @@ class DeferredGrpc:
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Block:
+class Block(msgspec.Struct, frozen=True, kw_only=True):
     """One building block's API surface: its HTTP route tables and its gRPC mixins.
 
     ``http_middleware`` are placed after authentication and before body buffering: for a block

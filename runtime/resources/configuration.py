@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components._metadata import Duration
@@ -225,14 +225,14 @@ def empty_spec() -> ConfigurationSpec:
     return ConfigurationSpec.model_construct()
 
 
-@dataclass(frozen=True, slots=True)
-class SidecarConfiguration:
+class SidecarConfiguration(msgspec.Struct, frozen=True):
     """The merged ``spec`` of the Configuration documents given with ``--config``: later
     documents replace earlier ones section by section."""
 
-    spec: Mapping[str, Any] = field(default_factory=dict)  # raw, for consumers that re-parse
+    # raw, for consumers that re-parse
+    spec: Mapping[str, Any] = msgspec.field(default_factory=dict)
     sources: tuple[str, ...] = ()
-    model: ConfigurationSpec = field(default_factory=empty_spec)
+    model: ConfigurationSpec = msgspec.field(default_factory=empty_spec)
 
     @property
     def tracing(self) -> Mapping[str, Any] | None:
