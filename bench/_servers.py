@@ -5,6 +5,10 @@ prints ``ready`` once listening); this process drives it at ``concurrency`` call
 uvloop event loop and reads the child's CPU time from /proc over the measured window. Variants
 are measured in alternating rounds (ABCABC...), and the round with the least server CPU per call
 is kept per variant (the least disturbed by other work on the machine).
+
+A variant ``base:NAME`` is ``NAME`` served by another checkout (``base``, e.g. a ``git worktree``
+of the previous revision): its own copy of the script, with ``PYTHONPATH`` on that tree, so an
+old revision is measured alternated with the new one in the same run.
 """
 
 from __future__ import annotations
@@ -34,8 +38,14 @@ class Measured:
     load: float  # 1-minute load average at the end
 
 
-def _spawn(script: Path, variant: str, port: int) -> subprocess.Popen[bytes]:
+def _spawn(script: Path, variant: str, port: int, base: Path | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "false"}
+    if variant.startswith("base:"):
+        if base is None:
+            raise ValueError(f"{variant}: no base checkout given")
+        variant = variant.removeprefix("base:")
+        script = base / script.relative_to(script.parents[1])
+        env["PYTHONPATH"] = str(base)
     cmd = [sys.executable, str(script), "--serve", variant, "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
@@ -82,6 +92,7 @@ def measure_variants(
     rounds: int,
     warmup: float,
     duration: float,
+    base: Path | None = None,
 ) -> list[Measured]:
     import uvloop
 
@@ -89,7 +100,7 @@ def measure_variants(
     for rnd in range(1, rounds + 1):
         for variant in variants:
             port = free_port()
-            proc = _spawn(script, variant, port)
+            proc = _spawn(script, variant, port, base)
             try:
                 calls, cpu = uvloop.run(
                     _drive(connect, port, proc.pid, concurrency, warmup, duration)

@@ -1,19 +1,28 @@
 """A no-op unary RPC on grpcio's servers: as Tandem configures it, tuned, and the sync server.
 
-    python bench/grpc_server.py [--rounds 3] [--duration 3] [--concurrency 16]
+    python bench/grpc_server.py [--rounds 3] [--duration 3] [--concurrency 16] [--base DIR]
 
 Each variant serves ``/dapr.proto.runtime.v1.Dapr/SetMetadata`` (the Dapr proto wire, a
 no-op handler returning ``Empty``) in its own process, driven by one ``grpc.aio`` channel at
 ``--concurrency`` callers; the figure is the server's CPU time per call (see ``_servers``):
 
-- ``aio-tandem``: ``grpc.aio.server`` with Tandem's options and its two interceptors
-  (telemetry with metrics on, tracing off, then the API interceptor: token check and safe
-  decoding), as ``runtime.api.grpc.server`` builds it.
+- ``aio-tandem``: ``grpc.aio.server`` with Tandem's options and its interceptor as
+  ``runtime.api.grpc.server`` builds it (one ``ApiInterceptor`` with ``GrpcTelemetry``: metrics
+  on, tracing off, no API token; safe decoding, error mapping). Before the fold (up to
+  b1e2b34) the same variant ran two interceptors, telemetry then the API one.
+- ``base:aio-tandem`` (with ``--base DIR``): ``aio-tandem`` as the checkout ``DIR`` defines it
+  (e.g. ``git worktree add /tmp/base <rev>``), measured alternated with the others.
 - ``aio-bare``: the same server and options, no interceptor: grpcio's asyncio floor.
 - ``aio-tuned``: no interceptor, and the options ``grpc.optimization_target=throughput``,
   ``grpc.so_reuseport=1``, no ``grpc.max_concurrent_streams`` bound.
 - ``sync-pool``: ``grpc.server`` (the threaded server) with a 16-thread pool, Tandem's
   options, no interceptor.
+
+``--chain N`` measures the interceptors alone, in process (no server, no socket): N calls of
+what grpc.aio does per call (``intercept_service`` through the chain, then the wrapped unary
+behavior with a stand-in context), CPU time per call minus that of the bare handler. Each
+round runs in a fresh process for this tree and, with ``--base``, for that checkout
+(``PYTHONPATH``), alternated; the best round of each is kept.
 """
 
 from __future__ import annotations
@@ -61,14 +70,12 @@ async def _serve_aio(variant: str, port: int) -> None:
     interceptors: list[Any] = []
     if variant == "aio-tandem":
         from runtime.api.grpc.interceptor import ApiInterceptor
-        from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+        from runtime.observability.grpc_telemetry import GrpcTelemetry
         from runtime.observability.metrics import Metrics
 
         metrics = Metrics("bench", process_metrics=False)
-        interceptors = [
-            GrpcTelemetryInterceptor(metrics, app_id="bench"),
-            ApiInterceptor(api_token=None),
-        ]
+        telemetry = GrpcTelemetry(metrics, app_id="bench")
+        interceptors = [ApiInterceptor(api_token=None, telemetry=telemetry)]
 
     async def noop(request: Any, context: Any) -> None:
         return None
@@ -93,6 +100,102 @@ def _serve_sync(port: int) -> None:
     server.wait_for_termination()
 
 
+def _tandem_interceptors() -> list[Any]:
+    """Tandem's interceptors as ``runtime.api.grpc.server`` builds them (metrics on, tracing
+    off, no API token), in this revision or one before the fold (two interceptors)."""
+    from runtime.api.grpc.interceptor import ApiInterceptor
+    from runtime.observability import grpc_telemetry
+    from runtime.observability.metrics import Metrics
+
+    metrics = Metrics("bench", process_metrics=False)
+    telemetry = getattr(grpc_telemetry, "GrpcTelemetry", None)
+    if telemetry is None:  # before the fold
+        old = grpc_telemetry.GrpcTelemetryInterceptor  # type: ignore[attr-defined]
+        return [old(metrics, app_id="bench"), ApiInterceptor(api_token=None)]
+    return [ApiInterceptor(api_token=None, telemetry=telemetry(metrics, app_id="bench"))]
+
+
+class _Details:
+    method = f"/{_SERVICE}/SetMetadata"
+    invocation_metadata = ()
+
+
+class _Context:
+    """What the wrapped behaviors read of a grpc.aio servicer context on the OK path."""
+
+    def invocation_metadata(self) -> tuple[()]:
+        return ()
+
+    def code(self) -> None:
+        return None
+
+
+async def _chain_round(calls: int) -> tuple[float, float]:
+    """CPU µs per call through Tandem's interceptors, and through no interceptor."""
+    import functools
+    import time
+
+    from protos.dapr.runtime.v1 import metadata_pb2
+
+    async def noop(request: Any, context: Any) -> None:
+        return None
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        noop, request_deserializer=metadata_pb2.SetMetadataRequest.FromString
+    )
+
+    async def run(interceptors: Any, details: Any) -> Any:  # grpc.aio's _run_interceptor
+        interceptor = next(interceptors, None)
+        if interceptor is None:
+            return handler
+        continuation = functools.partial(run, interceptors)
+        return await interceptor.intercept_service(continuation, details)
+
+    chain, details, context = _tandem_interceptors(), _Details(), _Context()
+    request = metadata_pb2.SetMetadataRequest(key="k", value="v")
+    figures = []
+    for interceptors in (chain, []):
+        cpu = 0.0
+        for _ in range(2):  # warm-up, then measured
+            start = time.process_time()
+            for _ in range(calls):
+                wrapped = await run(iter(interceptors), details)
+                await wrapped.unary_unary(request, context)
+            cpu = time.process_time() - start
+        figures.append(cpu / calls * 1e6)
+    return figures[0], figures[1]
+
+
+def _chain(calls: int, rounds: int, base: Path | None) -> None:
+    import json
+    import os
+    import subprocess
+
+    trees = {"this tree": Path(__file__).resolve().parents[1]}
+    if base is not None:
+        trees["base"] = base
+    best: dict[str, tuple[float, float]] = {}
+    for rnd in range(1, rounds + 1):
+        for name, tree in trees.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--chain-child", str(calls)],
+                env={**os.environ, "PYTHONPATH": str(tree)},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            chain, bare = json.loads(out.splitlines()[-1])
+            load = os.getloadavg()[0]
+            print(
+                f"  [{rnd}] {name:<10} chain {chain:6.1f} us  bare {bare:5.1f} us  load {load:.2f}"
+            )
+            if name not in best or chain - bare < best[name][0] - best[name][1]:
+                best[name] = (chain, bare)
+    print(f"\ninterceptor chain, in process, {calls} calls, best of {rounds} rounds\n")
+    for name, (chain, bare) in best.items():
+        print(f"{name:<10} {chain - bare:6.1f} us per call (chain {chain:.1f}, bare {bare:.1f})")
+
+
 async def _connect(port: int) -> tuple[Call, Any]:
     from protos.dapr.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 
@@ -112,13 +215,25 @@ async def _connect(port: int) -> tuple[Call, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--serve", choices=VARIANTS)
+    parser.add_argument("--base", type=Path, help="a checkout to serve the base:* variants")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--chain", type=int, metavar="N", help="interceptors alone, N calls")
+    parser.add_argument("--chain-child", type=int, help=argparse.SUPPRESS)
     ns = parser.parse_args(argv)
+    if ns.chain_child:
+        import asyncio
+        import json
+
+        print(json.dumps(asyncio.run(_chain_round(ns.chain_child))))
+        return 0
+    if ns.chain:
+        _chain(ns.chain, ns.rounds, ns.base.resolve() if ns.base else None)
+        return 0
     if ns.serve == "sync-pool":
         _serve_sync(ns.port)
         return 0
@@ -136,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=ns.rounds,
         warmup=ns.warmup,
         duration=ns.duration,
+        base=ns.base.resolve() if ns.base else None,
     )
     print(f"\ngRPC no-op unary SetMetadata, c={ns.concurrency}, best of {ns.rounds} rounds\n")
     print(table(results, variants[0]))

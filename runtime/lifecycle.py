@@ -42,7 +42,7 @@ from runtime.internal.grpcproxy import TunnelClient, TunnelServer
 from runtime.internal.server import InternalServer
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
-from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+from runtime.observability.grpc_telemetry import GrpcTelemetry
 from runtime.observability.http_telemetry import HttpTelemetry
 from runtime.registry import Registry
 from runtime.resiliency import NOOP_EVENTS, Resiliency, load_resiliency
@@ -517,9 +517,7 @@ class Sidecar:
             max_message_size=cfg.max_body_size,
             api_token=cfg.api_token,
             extra_ports=[(cfg.flagd_port, "--flagd-port")] if cfg.flagd_port else (),
-            extra_interceptors=[
-                GrpcTelemetryInterceptor(metrics, app_id=cfg.app_id, api_logging=api_logging)
-            ],
+            telemetry=GrpcTelemetry(metrics, app_id=cfg.app_id, api_logging=api_logging),
         )
         await grpc_server.start()
         stack.push_async_callback(lambda: grpc_server.stop(self._api_grace()))

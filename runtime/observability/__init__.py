@@ -10,8 +10,8 @@ Modules (import what you use; nothing here loads the OpenTelemetry SDK or an exp
 * ``metrics``              ``Metrics`` (own Prometheus registry), ``metrics_app`` /
                            ``serve_metrics``
 * ``component_telemetry``  ``TelemetryObserver``: the ``Observer`` given to the services
-* ``http_telemetry``       ``http_middleware`` for the HTTP API (outermost)
-* ``grpc_telemetry``       ``GrpcTelemetryInterceptor`` for the gRPC API (first)
+* ``http_telemetry``       ``HttpTelemetry``, called by the HTTP API's edge middleware
+* ``grpc_telemetry``       ``GrpcTelemetry``, called by the gRPC API's one interceptor
 * ``log_filter``           ``TraceContextFilter``: ``trace_id``/``span_id`` on log records
 """
 

@@ -1,21 +1,18 @@
-"""``GrpcTelemetryInterceptor``: traces, metrics and the API log line for the gRPC API.
+"""``GrpcTelemetry``: traces, metrics and the API log line for the gRPC API.
 
-Pass it in ``grpc.aio.server(interceptors=[...])``, first. With tracing off no span is created; a
-caller's ``traceparent`` is still attached as the current context so outgoing calls forward it.
+The API's one interceptor (``runtime.api.grpc.interceptor``) calls it, as the HTTP edge calls
+``HttpTelemetry``: ``start`` before the handler, ``finish`` with the status code the client
+gets. With tracing off no span is created; a caller's ``traceparent`` is still attached as the
+current context so outgoing calls forward it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import grpc
-import grpc.aio
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -27,21 +24,34 @@ from runtime.observability.tracing import get_tracer, should_trace, tracing_enab
 if TYPE_CHECKING:
     from runtime.observability.metrics import Metrics
 
-__all__ = ["UNKNOWN_GRPC_METHOD", "GrpcTelemetryInterceptor"]
+__all__ = [
+    "CLIENT_CODES",
+    "PROXIED_GRPC_METHOD",
+    "UNKNOWN_GRPC_METHOD",
+    "GrpcCall",
+    "GrpcTelemetry",
+    "code_name",
+    "code_value",
+]
 
 UNKNOWN_GRPC_METHOD = "unknown"
 """The ``method`` label of calls to methods the server does not implement."""
+PROXIED_GRPC_METHOD = "/*"
+"""The ``method`` label (and span name) of proxied calls: their paths are the caller's choice."""
 
 
-Behavior = Callable[..., Any]
+class GrpcTelemetry:
+    """Per-call telemetry of the gRPC API.
 
-
-class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Server interceptor: a SERVER span ``"/package.Service/Method"`` and ``observe_grpc`` per
-    unary call; streaming calls are counted and timed (no span). Status labels are code names
-    (``OK``, ``NOT_FOUND``, ...) taken from the context after the handler, an abort, or the
-    exception (``UNKNOWN``; ``CANCELLED`` on cancellation).
+    ``observe_grpc`` per call with its method (``/package.Service/Method``, ``unknown`` or
+    ``/*``) and status code name (``OK``, ``NOT_FOUND``, ...; ``CANCELLED`` on cancellation).
+    Traced calls (unary ones, and proxied ones) run under a SERVER span named after the method
+    label, child of the caller's ``traceparent``; other streaming calls are counted and timed
+    (no span). With ``api_logging``, one line per call: method, status, duration, app id; never
+    metadata or messages.
     """
+
+    __slots__ = ("_api_logging", "_app_id", "_log", "_metrics")
 
     def __init__(
         self,
@@ -55,30 +65,52 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         self._app_id = app_id
         self._api_logging = api_logging
         self._log = logger if logger is not None else logging.getLogger(API_LOGGER)
-        # method -> (handler from the continuation, wrapped handler): built once per method
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}  # type: ignore[type-arg]
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None:  # grpc answers UNIMPLEMENTED; never label by an arbitrary name
-            self._record(UNKNOWN_GRPC_METHOD, "UNIMPLEMENTED", 0.0)
-            return None
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(method, handler)
-        if len(self._wrapped) < 4096:
-            self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def start(
+        self, method: str, metadata: Any, *, traced: bool, attributes: tuple[str, str] | None
+    ) -> GrpcCall:
+        """Begin a call's telemetry under the label ``method``. When ``traced``, its span (when
+        sampled) is current, else the caller's context (when it sent one); untraced calls
+        (streaming API calls) touch no context. ``attributes``: the span's ``rpc.service`` and
+        ``rpc.method``."""
+        span: trace.Span | None = None
+        token: object = None
+        if not traced:
+            return GrpcCall(perf_counter(), method, None, None)
+        sent = bool(metadata) and any(key == TRACEPARENT for key, _ in metadata)
+        if tracing_enabled():
+            parent = extract_grpc(metadata) if sent else None
+            if should_trace(parent):
+                span = get_tracer().start_span(method, context=parent, kind=SpanKind.SERVER)
+                if span.is_recording():
+                    span.set_attribute("rpc.system", "grpc")
+                    if attributes is not None:
+                        span.set_attribute("rpc.service", attributes[0])
+                        span.set_attribute("rpc.method", attributes[1])
+                    span.set_attribute("tandem.app_id", self._app_id)
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+            elif parent is not None:
+                token = otel_context.attach(parent)
+        elif sent:
+            token = otel_context.attach(extract_grpc(metadata))
+        return GrpcCall(perf_counter(), method, span, token)
 
-    # -- recording
+    def finish(self, call: GrpcCall, code: str) -> None:
+        """End it with the status code name the client gets."""
+        duration = perf_counter() - call.start
+        self.record(call.method, code, duration)  # inside the call's context: its trace id
+        if call.token is not None:
+            otel_context.detach(call.token)  # type: ignore[arg-type]
+        span = call.span
+        if span is not None:
+            if span.is_recording():
+                span.set_attribute("rpc.grpc.status_code", code_value(code))
+                if code not in CLIENT_CODES:
+                    span.set_status(Status(StatusCode.ERROR, code))
+            span.end()
 
-    def _record(self, method: str, code: str, duration: float) -> None:
+    def record(self, method: str, code: str, duration: float) -> None:
+        """Metrics and the API log line of one call (``unknown`` ones have no ``start``)."""
         if self._metrics is not None:
             self._metrics.observe_grpc(
                 method=method, status=code, duration=duration, app_id=self._app_id
@@ -99,145 +131,27 @@ class GrpcTelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                 },
             )
 
-    # -- wrapping
 
-    def _wrap(self, method: str, handler: Any) -> Any:
-        """A handler of the same kind whose behavior records; the handler itself when it is not
-        async (grpc runs sync handlers in its thread pool: leave those alone)."""
-        if handler.unary_unary is not None:
-            inner, factory = handler.unary_unary, grpc.unary_unary_rpc_method_handler
-            behavior = self._unary(method, inner) if inspect.iscoroutinefunction(inner) else None
-        else:
-            inner, factory = next(
-                (
-                    (getattr(handler, kind), make)
-                    for kind, make in _STREAMING_KINDS
-                    if getattr(handler, kind) is not None
-                ),
-                (None, grpc.stream_stream_rpc_method_handler),
-            )
-            behavior = None if inner is None else self._streaming(method, inner)
-        if behavior is None:
-            return handler
-        return factory(
-            behavior,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+class GrpcCall:
+    """One call's telemetry in progress (see ``GrpcTelemetry``)."""
 
-    def _unary(self, method: str, inner: Behavior) -> Behavior:
-        service, _, rpc_method = method.lstrip("/").rpartition("/")
-        record = self._record
-        app_id = self._app_id
+    __slots__ = ("method", "span", "start", "token")
 
-        async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            start = perf_counter()
-            span: trace.Span | None = None
-            token: object = None
-            metadata = context.invocation_metadata()
-            traced = tracing_enabled()
-            parent = (
-                extract_grpc(metadata)
-                if traced and metadata and any(key == TRACEPARENT for key, _ in metadata)
-                else None
-            )
-            if traced and should_trace(parent):
-                span = get_tracer().start_span(method, context=parent, kind=SpanKind.SERVER)
-                if span.is_recording():
-                    span.set_attribute("rpc.system", "grpc")
-                    span.set_attribute("rpc.service", service)
-                    span.set_attribute("rpc.method", rpc_method)
-                    span.set_attribute("tandem.app_id", app_id)
-                token = otel_context.attach(trace.set_span_in_context(span, parent))
-            elif parent is not None:
-                token = otel_context.attach(parent)
-            elif not traced and metadata and any(key == TRACEPARENT for key, _ in metadata):
-                token = otel_context.attach(extract_grpc(metadata))
+    def __init__(self, start: float, method: str, span: trace.Span | None, token: object) -> None:
+        self.start = start
+        self.method = method
+        self.span = span
+        self.token = token
 
-            code = "UNKNOWN"
-            try:
-                response = await inner(request, context)
-                code = _code_name(context, "OK")
-                return response
-            except grpc.aio.AbortError:
-                code = _code_name(context, "UNKNOWN")
-                raise
-            except asyncio.CancelledError:
-                code = "CANCELLED"
-                raise
-            except Exception as exc:
-                code = _code_name(context, "UNKNOWN")
-                if span is not None and span.is_recording():
-                    span.record_exception(exc, escaped=True)
-                raise
-            finally:
-                duration = perf_counter() - start
-                record(method, code, duration)  # inside the call's context: logs carry its ids
-                if token is not None:
-                    otel_context.detach(token)  # type: ignore[arg-type]
-                if span is not None:
-                    if span.is_recording():
-                        span.set_attribute("rpc.grpc.status_code", _code_value(code))
-                        if code not in _CLIENT_CODES:
-                            span.set_status(Status(StatusCode.ERROR, code))
-                    span.end()
+    def failed(self, exc: BaseException) -> None:
+        """An unexpected exception ended the handler: recorded on the span."""
+        span = self.span
+        if span is not None and span.is_recording():
+            span.record_exception(exc, escaped=True)
 
-        return behavior
-
-    def _streaming(self, method: str, inner: Behavior) -> Behavior | None:
-        record = self._record
-
-        if inspect.isasyncgenfunction(inner):
-
-            async def generator(request: Any, context: Any) -> AsyncIterator[Any]:
-                start = perf_counter()
-                code = "UNKNOWN"
-                try:
-                    async with aclosing(inner(request, context)) as responses:
-                        async for item in responses:
-                            yield item
-                    code = _code_name(context, "OK")
-                except (asyncio.CancelledError, GeneratorExit):
-                    code = "CANCELLED"
-                    raise
-                except Exception:
-                    code = _code_name(context, "UNKNOWN")
-                    raise
-                finally:
-                    record(method, code, perf_counter() - start)
-
-            return generator
-
-        if inspect.iscoroutinefunction(inner):
-
-            async def coroutine(request: Any, context: Any) -> Any:
-                start = perf_counter()
-                code = "UNKNOWN"
-                try:
-                    result = await inner(request, context)
-                    code = _code_name(context, "OK")
-                    return result
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except Exception:
-                    code = _code_name(context, "UNKNOWN")
-                    raise
-                finally:
-                    record(method, code, perf_counter() - start)
-
-            return coroutine
-        return None
-
-
-_STREAMING_KINDS = (
-    ("unary_stream", grpc.unary_stream_rpc_method_handler),
-    ("stream_unary", grpc.stream_unary_rpc_method_handler),
-    ("stream_stream", grpc.stream_stream_rpc_method_handler),
-)
 
 # Codes that describe the caller's request rather than a server failure: not span errors.
-_CLIENT_CODES = frozenset(
+CLIENT_CODES = frozenset(
     {
         "OK",
         "CANCELLED",
@@ -253,7 +167,8 @@ _CLIENT_CODES = frozenset(
 )
 
 
-def _code_name(context: Any, default: str) -> str:
+def code_name(context: Any, default: str) -> str:
+    """The name of the status code set on a servicer context, else ``default``."""
     try:
         code = context.code()
     except Exception:  # an older grpcio without ServicerContext.code()
@@ -269,6 +184,7 @@ def _code_name(context: Any, default: str) -> str:
     return default
 
 
-def _code_value(name: str) -> int:
+def code_value(name: str) -> int:
+    """The numeric value of a status code name (UNKNOWN's for a name that is none)."""
     member = grpc.StatusCode.__members__.get(name)
     return member.value[0] if member is not None else 2

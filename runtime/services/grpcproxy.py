@@ -14,17 +14,23 @@
 3. The deadline is the caller's, shortened to the ``targets.apps.<id>`` timeout when there is
    one; it travels to the callee's sidecar, which gives it to the app's call. No retries: the
    call may be a stream, and its messages are never held.
+4. Traced as invocation is (``runtime.internal.tracing``): a CLIENT span on the caller's
+   sidecar, a SERVER span on the callee's, each lasting until the call's status (or its
+   cancellation), its ``traceparent`` replacing the caller's in the metadata sent on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from components.nameresolution import Address, NameResolver
 from runtime.appchannel.base import AppChannel, AppChannelError, AppUnavailable
 from runtime.appchannel.rawgrpc import Metadata, RawCall, Status, forwarded_metadata
 from runtime.errors import APIError
+from runtime.internal import tracing as invoke_tracing
 from runtime.internal import wire
 from runtime.internal.balancer import Balancer
 from runtime.internal.client import PeerCallFailed, PeerUnreachable
@@ -32,6 +38,9 @@ from runtime.internal.grpcproxy import TunnelClient
 from runtime.resiliency import Resiliency
 from runtime.services.invoke import Target, parse_target
 from runtime.services.invoke_errors import InvokeErrors
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["GrpcProxyService"]
 
@@ -73,7 +82,15 @@ class GrpcProxyService:
         if runner is not None and runner.timeout is not None:
             policy = runner.timeout
             seconds_left = policy if seconds_left is None else min(seconds_left, policy)
-        return await self._remote(dest, method, forwarded, identity, seconds_left)
+        span, forwarded = invoke_tracing.start_client(dest.app_id, method.lstrip("/"), forwarded)
+        if span is None:
+            return await self._remote(dest, method, forwarded, identity, seconds_left)
+        try:
+            call = await self._remote(dest, method, forwarded, identity, seconds_left)
+        except BaseException:
+            invoke_tracing.end(span, None)
+            raise
+        return _Traced(call, span)
 
     async def _remote(
         self,
@@ -104,13 +121,70 @@ class GrpcProxyService:
 
         if not isinstance(channel, GrpcAppChannel):
             raise InvokeErrors.NOT_GRPC_APP(app_id=self.app_id)
+        span, metadata = invoke_tracing.start_server(self.app_id, method.lstrip("/"), metadata)
         try:
             call: RawCall = await channel.open_raw(method, metadata, seconds_left)
-        except AppUnavailable as exc:
-            raise InvokeErrors.APP_UNHEALTHY(app_id=self.app_id) from exc
-        except AppChannelError as exc:
-            raise InvokeErrors.CALL_FAILED(app_id=self.app_id, detail=str(exc)) from exc
-        return call
+        except BaseException as exc:
+            if span is not None:
+                invoke_tracing.end(span, None)
+            if isinstance(exc, AppUnavailable):
+                raise InvokeErrors.APP_UNHEALTHY(app_id=self.app_id) from exc
+            if isinstance(exc, AppChannelError):
+                raise InvokeErrors.CALL_FAILED(app_id=self.app_id, detail=str(exc)) from exc
+            raise
+        return call if span is None else _Traced(call, span)
+
+
+class _Traced:
+    """A call whose span ends with it: at its status, when cancelled, or when it broke."""
+
+    def __init__(self, call: RawCall, span: Span) -> None:
+        self._call = call
+        self._span: Span | None = span
+
+    def _end(self, code: str | None) -> None:
+        if self._span is not None:
+            invoke_tracing.end(self._span, code)
+            self._span = None
+
+    async def write(self, message: bytes) -> None:
+        await self._call.write(message)
+
+    async def done_writing(self) -> None:
+        await self._call.done_writing()
+
+    async def initial_metadata(self) -> Metadata:
+        try:
+            return await self._call.initial_metadata()
+        except asyncio.CancelledError:
+            raise  # the caller cancels the call next
+        except BaseException:
+            self._end(None)
+            raise
+
+    async def read(self) -> bytes | None:
+        try:
+            return await self._call.read()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._end(None)
+            raise
+
+    async def status(self) -> Status:
+        try:
+            status = await self._call.status()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._end(None)
+            raise
+        self._end(status[0].name)
+        return status
+
+    def cancel(self) -> None:
+        self._call.cancel()
+        self._end("CANCELLED")
 
 
 class _Remote:

@@ -1,7 +1,11 @@
-"""The API interceptor: api-token check, request decoding and error mapping for every RPC.
+"""The gRPC API's edge: one interceptor folding telemetry, the api-token check, request decoding
+and error mapping into one wrapper per method (the gRPC twin of the HTTP ``edge_middleware``).
 
-It wraps all four handler kinds (unary-unary, unary-stream, stream-unary, stream-stream):
+Per call, from the outside in, for all four handler kinds (unary-unary, unary-stream,
+stream-unary, stream-stream):
 
+- telemetry (``GrpcTelemetry``, when given): metrics, the API log line and, for unary and
+  proxied calls, the SERVER span; it records the status the client gets, errors included;
 - the ``dapr-api-token`` metadata is checked before the handler runs (health and reflection
   are exempt);
 - the request deserializer is wrapped, so bytes that do not decode (corrupt wire format, bad
@@ -9,14 +13,20 @@ It wraps all four handler kinds (unary-unary, unary-stream, stream-unary, stream
   UNKNOWN with the Python exception text;
 - an ``APIError`` becomes its status with details; any other exception is logged and becomes
   INTERNAL, so no request can take the server down.
+
+The wrapper of a served method is built once and cached. Proxied calls (``Proxied`` handlers,
+``proxy.py``) carry paths of the caller's choosing: they are wrapped per call, never cached,
+and labelled ``/*`` in metrics and spans.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
+from contextlib import aclosing
+from typing import Any
 
 import grpc
 from grpc import aio
@@ -24,14 +34,40 @@ from grpc import aio
 from runtime.api.grpc.errors import to_grpc_status
 from runtime.api.token import HEADER, token_error
 from runtime.errors import APIError, Errors
+from runtime.observability.grpc_telemetry import (
+    PROXIED_GRPC_METHOD,
+    UNKNOWN_GRPC_METHOD,
+    GrpcCall,
+    GrpcTelemetry,
+    code_name,
+)
 
-__all__ = ["ApiInterceptor"]
+__all__ = ["ApiInterceptor", "Proxied"]
 
 log = logging.getLogger("tandem.api.grpc")
 
 Context = aio.ServicerContext[Any, Any]
 Behavior = Callable[[Any, Context], Any]
 _EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_CACHED = 4096  # wrapped handlers kept; the API serves under a hundred methods
+
+
+class Proxied:
+    """The method handler of one proxied call: a stream-stream behavior over raw bytes (no
+    (de)serializers). grpc reads these attributes from any handler; the interceptor tells
+    proxied calls apart by this type."""
+
+    __slots__ = ("stream_stream",)
+    request_streaming = True
+    response_streaming = True
+    request_deserializer = None
+    response_serializer = None
+    unary_unary = None
+    unary_stream = None
+    stream_unary = None
+
+    def __init__(self, behavior: Callable[[AsyncIterator[bytes], Context], Awaitable[None]]):
+        self.stream_stream = behavior
 
 
 class _Undecodable:
@@ -58,90 +94,159 @@ def _safe_deserializer(
     return safe
 
 
-class _Call:
-    """What every wrapped behavior of one method shares."""
+class _Method:
+    """What every call of one method (or of all proxied calls) shares."""
 
-    def __init__(self, method: str, token: bytes | None) -> None:
-        self.method = method
+    __slots__ = ("attributes", "label", "telemetry", "token", "traced")
+
+    def __init__(
+        self,
+        label: str,
+        token: bytes | None,
+        telemetry: GrpcTelemetry | None,
+        *,
+        traced: bool,
+        attributes: tuple[str, str] | None,
+    ) -> None:
+        self.label = label
         self.token = token
+        self.telemetry = telemetry
+        self.traced = traced
+        self.attributes = attributes
 
-    def admit(self, context: Context) -> None:
-        """Raises the 401 error unless the call carries the token (when one is required)."""
-        if self.token is None:
-            return
+    def enter(self, context: Context) -> tuple[GrpcCall | None, APIError | None]:
+        """Starts the call's telemetry and checks the token (when one is required): the call,
+        and the 401 error to answer when refused (a refused call is recorded like any other)."""
+        telemetry, token = self.telemetry, self.token
+        if telemetry is None and token is None:
+            return None, None
+        metadata = context.invocation_metadata()
+        call = (
+            telemetry.start(self.label, metadata, traced=self.traced, attributes=self.attributes)
+            if telemetry is not None
+            else None
+        )
+        if token is None:
+            return call, None
         given: str | bytes | None = None
-        for key, value in context.invocation_metadata() or ():
+        for key, value in metadata or ():
             if key == HEADER:
                 given = value
-        err = token_error(given, self.token)
-        if err is not None:
-            raise err
+        return call, token_error(given, token)
 
     def decoded(self, request: Any) -> Any:
         if request is _UNDECODABLE:
-            raise Errors.GRPC_REQUEST_UNDECODABLE(method=self.method)
+            raise Errors.GRPC_REQUEST_UNDECODABLE(method=self.label)
         return request
 
     async def requests(self, iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for request in iterator:
             yield self.decoded(request)
 
-    async def fail(self, context: Context, exc: Exception) -> NoReturn:
+    def status(self, exc: Exception, call: GrpcCall | None) -> grpc.Status:
+        """The status answering ``exc``; an unexpected one is logged (and put on the span)."""
         if isinstance(exc, NotImplementedError):  # grpc's generated servicer base methods
-            exc = Errors.RPC_UNIMPLEMENTED(method=self.method)
+            exc = Errors.RPC_UNIMPLEMENTED(method=self.label)
         if isinstance(exc, APIError):
-            await context.abort_with_status(to_grpc_status(exc))  # type: ignore[attr-defined]
-        log.error("unexpected error serving %s", self.method, exc_info=exc)
-        await context.abort_with_status(to_grpc_status(Errors.INTERNAL()))  # type: ignore[attr-defined]
-        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+            return to_grpc_status(exc)
+        log.error("unexpected error serving %s", self.label, exc_info=exc)
+        if call is not None:
+            call.failed(exc)
+        return to_grpc_status(Errors.INTERNAL())
+
+    def finish(self, call: GrpcCall | None, code: str) -> None:
+        if call is not None and self.telemetry is not None:
+            self.telemetry.finish(call, code)
 
 
-async def _invoke(inner: Behavior, request: Any, context: Context) -> Any:
-    """Calls a coroutine behavior, or a plain function (such as an unimplemented method)."""
-    result = inner(request, context)
-    return await result if inspect.isawaitable(result) else result
+async def _abort(context: Context, status: grpc.Status) -> None:
+    await context.abort_with_status(status)  # type: ignore[attr-defined]
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
-def _wrap(call: _Call, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
-    """Wraps a behavior of either shape (coroutine, async generator): the token is checked
-    first, ``incoming`` decodes the request or request stream, errors become a status."""
+def _wrap(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
+    """Wraps a behavior of either shape (coroutine or plain function, async generator):
+    telemetry and the token check first, ``incoming`` decodes the request or request stream,
+    errors become a status."""
     if inspect.isasyncgenfunction(inner):
+        return _generator(m, inner, incoming)
+    return _coroutine(m, inner, incoming)
 
-        async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
-            try:
-                call.admit(context)
-                async for response in inner(incoming(request), context):
-                    yield response
-            except aio.AbortError:
-                raise
-            except Exception as exc:
-                await call.fail(context, exc)
 
-        return generator
-
-    async def coroutine(request: Any, context: Context) -> Any:
+def _generator(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
+    async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
+        call: GrpcCall | None = None
+        code = "UNKNOWN"
         try:
-            call.admit(context)
-            return await _invoke(inner, incoming(request), context)
+            call, refused = m.enter(context)
+            if refused is not None:
+                raise refused
+            async with aclosing(inner(incoming(request), context)) as responses:
+                async for response in responses:
+                    yield response
+            code = code_name(context, "OK")
         except aio.AbortError:
+            code = code_name(context, "UNKNOWN")
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = "CANCELLED"
             raise
         except Exception as exc:
-            await call.fail(context, exc)
+            status = m.status(exc, call)
+            code = status.code.name
+            await _abort(context, status)
+        finally:
+            m.finish(call, code)
+
+    return generator
+
+
+def _coroutine(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
+    is_coroutine = inspect.iscoroutinefunction(inner)
+
+    async def coroutine(request: Any, context: Context) -> Any:
+        call: GrpcCall | None = None
+        code = "UNKNOWN"
+        try:
+            call, refused = m.enter(context)
+            if refused is not None:
+                raise refused
+            result = inner(incoming(request), context)
+            if is_coroutine or inspect.isawaitable(result):  # a plain function: unimplemented
+                result = await result
+            code = code_name(context, "OK")
+            return result
+        except aio.AbortError:
+            code = code_name(context, "UNKNOWN")
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception as exc:
+            status = m.status(exc, call)
+            code = status.code.name
+            await _abort(context, status)
+        finally:
+            m.finish(call, code)
 
     return coroutine
 
 
-def _unary_in(call: _Call, inner: Behavior) -> Behavior:
+def _unary_in(m: _Method, inner: Behavior) -> Behavior:
     """Wraps a unary-request behavior (unary-unary, unary-stream)."""
-    return _wrap(call, inner, call.decoded)
+    return _wrap(m, inner, m.decoded)
 
 
-def _stream_in(call: _Call, inner: Behavior) -> Behavior:
+def _stream_in(m: _Method, inner: Behavior) -> Behavior:
     """Wraps a stream-request behavior (stream-unary, stream-stream)."""
-    return _wrap(call, inner, call.requests)
+    return _wrap(m, inner, m.requests)
 
 
-_KINDS: tuple[tuple[str, Callable[[_Call, Behavior], Behavior], Callable[..., Any]], ...] = (
+def _as_is(request: Any) -> Any:
+    return request
+
+
+_KINDS: tuple[tuple[str, Callable[[_Method, Behavior], Behavior], Callable[..., Any]], ...] = (
     ("unary_unary", _unary_in, grpc.unary_unary_rpc_method_handler),
     ("unary_stream", _unary_in, grpc.unary_stream_rpc_method_handler),
     ("stream_unary", _stream_in, grpc.stream_unary_rpc_method_handler),
@@ -157,12 +262,19 @@ def _not_metadata_decoding(record: logging.LogRecord) -> bool:
 
 
 class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, *, api_token: str | None) -> None:
+    """The API's only interceptor (see the module docstring); ``telemetry`` None: none."""
+
+    def __init__(self, *, api_token: str | None, telemetry: GrpcTelemetry | None = None) -> None:
         self._token = api_token.encode() if api_token else None
+        self._telemetry = telemetry
         logging.getLogger("grpc._cython.cygrpc").addFilter(_not_metadata_decoding)
-        # method -> (handler from the continuation, wrapped handler): wrapped once per method,
-        # not per call (the wrapping holds nothing of a call's own)
+        # method -> (handler from the continuation, wrapped handler): built once per served
+        # method (the wrapping holds nothing of a call's own); proxied calls never enter it,
+        # so it holds the methods served (capped all the same)
         self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._proxied = _Method(
+            PROXIED_GRPC_METHOD, self._token, telemetry, traced=True, attributes=None
+        )
 
     async def intercept_service(
         self,
@@ -170,26 +282,38 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(details)
-        if handler is None:
+        if handler is None:  # grpc answers UNIMPLEMENTED; never label by an arbitrary name
+            if self._telemetry is not None:
+                self._telemetry.record(UNKNOWN_GRPC_METHOD, "UNIMPLEMENTED", 0.0)
             return None
+        if type(handler) is Proxied:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap(self._proxied, handler.stream_stream, _as_is)
+            )
         method: str = details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
         wrapped = self._wrap(method, handler)
-        # bounded: proxied calls (``proxy.py``) bring method names of the caller's choosing
-        if len(method) <= 256 and len(self._wrapped) < 1024:
+        if len(self._wrapped) < _CACHED:
             self._wrapped[method] = (handler, wrapped)
         return wrapped
 
     def _wrap(self, method: str, handler: Any) -> Any:
         exempt = method.startswith(_EXEMPT_PREFIXES)
-        call = _Call(method, None if exempt else self._token)
+        service, _, rpc_method = method.lstrip("/").rpartition("/")
         for attr, wrap, make in _KINDS:
             inner = getattr(handler, attr, None)
             if inner is not None:
+                m = _Method(
+                    method,
+                    None if exempt else self._token,
+                    self._telemetry,
+                    traced=attr == "unary_unary",
+                    attributes=(service, rpc_method),
+                )
                 return make(
-                    wrap(call, inner),
+                    wrap(m, inner),
                     request_deserializer=_safe_deserializer(handler.request_deserializer),
                     response_serializer=handler.response_serializer,
                 )

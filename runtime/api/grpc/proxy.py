@@ -4,8 +4,9 @@ Registered after every real service, it takes a call to any other method that ca
 ``dapr-app-id`` metadata (without it: None, so grpc answers UNIMPLEMENTED as before) and relays
 it, as raw bytes (identity (de)serializers), to that app's gRPC server through
 ``GrpcProxyService``: response headers, messages, trailers and status come back unchanged.
-It goes through the API interceptor like every RPC (API token, error mapping); a client that
-cancels, or whose deadline passes, cancels the call upstream.
+It goes through the API interceptor like every RPC (API token, error mapping, telemetry under
+the method label ``/*``: ``Proxied``); a client that cancels, or whose deadline passes, cancels
+the call upstream.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from runtime.api.grpc.interceptor import Proxied
 from runtime.appchannel.rawgrpc import RawCall
 from runtime.services.grpcproxy import GrpcProxyService
 from runtime.services.invoke import APP_ID_HEADER
@@ -43,7 +45,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         details: Any = handler_call_details
         if _app_id(details.invocation_metadata) is None:
             return None
-        return grpc.stream_stream_rpc_method_handler(partial(self._relay, details.method))
+        return Proxied(partial(self._relay, details.method))
 
     async def _relay(self, method: str, requests: AsyncIterator[bytes], context: Context) -> None:
         metadata = tuple(context.invocation_metadata() or ())

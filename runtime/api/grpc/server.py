@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from grpc import aio
 
 from runtime.api.blocks import BLOCKS, Block
 from runtime.api.grpc.interceptor import ApiInterceptor
 from runtime.api.grpc.servicer import add_servicers
+from runtime.observability.grpc_telemetry import GrpcTelemetry
 from runtime.services import Services
 
 __all__ = ["GrpcServer"]
 
 
 class GrpcServer:
-    """Serves every block's RPCs (``blocks``) over ``services``.
-
-    Interceptors run in order: ``extra`` (telemetry) outermost, then the API interceptor.
-    """
+    """Serves every block's RPCs (``blocks``) over ``services``, through one interceptor
+    (``ApiInterceptor``: ``telemetry``, the API token, decoding, error mapping). ``stop``
+    drains: grpc itself lets the calls in flight finish within the grace period."""
 
     def __init__(
         self,
@@ -29,7 +28,7 @@ class GrpcServer:
         port: int,
         max_message_size: int,
         api_token: str | None = None,
-        extra_interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
+        telemetry: GrpcTelemetry | None = None,
         blocks: Sequence[Block] = BLOCKS,
         extra_ports: Sequence[tuple[int, str]] = (),
     ) -> None:
@@ -49,7 +48,7 @@ class GrpcServer:
             ("grpc.max_concurrent_streams", 100),
         ]
         self._server = aio.server(
-            interceptors=[*extra_interceptors, ApiInterceptor(api_token=api_token)],
+            interceptors=[ApiInterceptor(api_token=api_token, telemetry=telemetry)],
             options=options,
         )
         add_servicers(self._server, services, blocks)

@@ -170,3 +170,16 @@ def test_a_response_larger_than_one_message_may_hold_is_refused_clearly(
     assert "--max-body-size" in failure.message
     assert "beta" in failure.message
     assert _echo(stub, _request("beta", "echo/after"))["path"] == "/echo/after"  # still serving
+
+
+@pytest.mark.parametrize("target", ["beta", "alpha"])  # a peer's app, then our own
+def test_proxying_to_an_http_app_is_dapr_s_error(mesh: Mesh, target: str) -> None:
+    """gRPC proxying (a method the sidecar does not serve, ``dapr-app-id``) to an app whose
+    channel is HTTP: Dapr's INTERNAL ``ERR_DIRECT_INVOKE``, naming the app; nothing reaches it."""
+    with grpc.insecure_channel(mesh.alpha.grpc_target) as channel:
+        raw = channel.unary_unary("/some.Service/Method", None, None)  # bytes as they are
+        failure = fail(raw, b"", metadata=(("dapr-app-id", target),))
+    assert failure.code == grpc.StatusCode.INTERNAL
+    assert failure.error_code == "ERR_DIRECT_INVOKE"
+    assert f"failed to proxy a gRPC call to app id '{target}'" in failure.message
+    assert "does not speak gRPC" in failure.message

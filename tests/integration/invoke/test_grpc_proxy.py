@@ -12,7 +12,7 @@ import contextlib
 import json
 import queue
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -173,6 +173,38 @@ def test_error_status_details_and_trailers_pass_through(proxy: Proxy) -> None:
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
     assert info.reason == "NOPE"
+
+
+@pytest.mark.parametrize("via", ["pxa", "pxb"])  # through both sidecars; the app's own
+def test_a_method_the_app_does_not_serve_is_its_unimplemented(proxy: Proxy, via: str) -> None:
+    """The app's own status comes back unchanged, for every call kind, not a sidecar error."""
+    sidecar = proxy.pxa if via == "pxa" else proxy.pxb
+    with grpc.insecure_channel(sidecar.grpc_target) as raw:
+        channel: Any = raw  # the stubs require serializers, these calls send raw bytes
+        calls: list[Callable[[], object]] = [
+            lambda: channel.unary_unary("/tandemtest.Echo/Missing", None, None)(
+                b"", metadata=_md(), timeout=10
+            ),
+            lambda: list(
+                channel.unary_stream("/tandemtest.Echo/Missing", None, None)(
+                    b"", metadata=_md(), timeout=10
+                )
+            ),
+            lambda: channel.stream_unary("/tandemtest.Nope/Missing", None, None)(
+                iter([b"", b"x" * 70000]), metadata=_md(), timeout=10
+            ),
+            lambda: list(
+                channel.stream_stream("/tandemtest.Nope/Missing", None, None)(
+                    iter([b""] * 5), metadata=_md(), timeout=10
+                )
+            ),
+        ]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as raised:
+                call()
+            err: Any = raised.value
+            assert err.code() == grpc.StatusCode.UNIMPLEMENTED, err
+            assert "ERR_" not in (err.details() or "")
 
 
 def test_unknown_app_id_is_404_naming_it(proxy: Proxy) -> None:

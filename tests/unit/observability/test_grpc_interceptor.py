@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,7 +12,8 @@ import pytest_asyncio
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from runtime.observability.grpc_telemetry import GrpcTelemetryInterceptor
+from runtime.api.grpc.interceptor import ApiInterceptor, Proxied
+from runtime.observability.grpc_telemetry import GrpcTelemetry
 from runtime.observability.metrics import Metrics
 from runtime.observability.propagation import inject_grpc
 from tests.conformance._harness.waiting import eventually
@@ -60,8 +62,23 @@ async def settled(check: Callable[[], bool]) -> None:
     await eventually(check, within=5.0, interval=0.005)
 
 
-def sync_handler(request: bytes, context: grpc.ServicerContext) -> bytes:
-    return b"sync"
+async def relay(path: str, requests: AsyncIterator[bytes], context: Context) -> None:
+    """Stands in for the proxy: echoes the path it was given and the traceparent it sees."""
+    async for _ in requests:
+        pass
+    metadata: list[tuple[str, str]] = []
+    inject_grpc(metadata)
+    await context.write(f"{path} {dict(metadata).get('traceparent', '')}".encode())
+
+
+class Proxy(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Takes any other method carrying ``dapr-app-id``, as ``runtime.api.grpc.proxy`` does."""
+
+    def service(self, details: grpc.HandlerCallDetails) -> Any:
+        metadata = dict(getattr(details, "invocation_metadata", None) or ())
+        if "dapr-app-id" not in metadata:
+            return None
+        return Proxied(functools.partial(relay, details.method))
 
 
 def handlers() -> grpc.GenericRpcHandler[Any, Any]:
@@ -79,11 +96,11 @@ def handlers() -> grpc.GenericRpcHandler[Any, Any]:
 
 
 class Harness:
-    def __init__(self, metrics: Metrics, interceptor: GrpcTelemetryInterceptor) -> None:
+    def __init__(self, metrics: Metrics, interceptor: ApiInterceptor) -> None:
         self.metrics = metrics
         self.interceptor = interceptor
         self.server = grpc.aio.server(interceptors=[interceptor])
-        self.server.add_generic_rpc_handlers([handlers()])
+        self.server.add_generic_rpc_handlers([handlers(), Proxy()])
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.channel: grpc.aio.Channel | None = None
 
@@ -120,7 +137,7 @@ class Harness:
 @pytest_asyncio.fixture
 async def harness() -> AsyncIterator[Harness]:
     metrics = Metrics("orders")
-    interceptor = GrpcTelemetryInterceptor(metrics, app_id="orders")
+    interceptor = ApiInterceptor(api_token=None, telemetry=GrpcTelemetry(metrics, app_id="orders"))
     async with Harness(metrics, interceptor) as h:
         yield h
 
@@ -130,12 +147,12 @@ async def test_status_labels(harness: Harness) -> None:
     assert (await harness.call("Ok"))[0] == grpc.StatusCode.OK
     assert (await harness.call("NotFound"))[0] == grpc.StatusCode.NOT_FOUND
     assert (await harness.call("SetCode"))[0] == grpc.StatusCode.ALREADY_EXISTS
-    assert (await harness.call("Boom"))[0] == grpc.StatusCode.UNKNOWN
+    assert (await harness.call("Boom"))[0] == grpc.StatusCode.INTERNAL  # the error mapping
     assert (await harness.call("NoSuchMethod"))[0] == grpc.StatusCode.UNIMPLEMENTED
 
     await settled(
         lambda: (
-            harness.count(f"/{SERVICE}/Boom", "UNKNOWN") == 1
+            harness.count(f"/{SERVICE}/Boom", "INTERNAL") == 1
             and harness.count("unknown", "UNIMPLEMENTED") == 1
             and harness.count(f"/{SERVICE}/Ok", "OK") == 2
         )
@@ -143,7 +160,7 @@ async def test_status_labels(harness: Harness) -> None:
     assert harness.count(f"/{SERVICE}/Ok", "OK") == 2
     assert harness.count(f"/{SERVICE}/NotFound", "NOT_FOUND") == 1
     assert harness.count(f"/{SERVICE}/SetCode", "ALREADY_EXISTS") == 1
-    assert harness.count(f"/{SERVICE}/Boom", "UNKNOWN") == 1
+    assert harness.count(f"/{SERVICE}/Boom", "INTERNAL") == 1
     assert harness.count("unknown", "UNIMPLEMENTED") == 1
     body, _ = harness.metrics.render()
     assert b"NoSuchMethod" not in body
@@ -221,9 +238,10 @@ async def test_span_status(harness: Harness, spans: InMemorySpanExporter) -> Non
 
 async def test_api_logging(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="test.grpc")
-    interceptor = GrpcTelemetryInterceptor(
+    telemetry = GrpcTelemetry(
         None, app_id="orders", api_logging=True, logger=logging.getLogger("test.grpc")
     )
+    interceptor = ApiInterceptor(api_token=None, telemetry=telemetry)
     async with Harness(Metrics("orders"), interceptor) as h:
         await h.call("NotFound", b"secret-payload", metadata=(("authorization", "s3cr3t"),))
         await settled(lambda: any(r.name == "test.grpc" for r in caplog.records))
@@ -235,15 +253,33 @@ async def test_api_logging(caplog: pytest.LogCaptureFixture) -> None:
     assert "s3cr3t" not in line
 
 
-async def test_sync_handlers_are_left_alone() -> None:
-    interceptor = GrpcTelemetryInterceptor(Metrics("orders"), app_id="orders")
-    handler = grpc.unary_unary_rpc_method_handler(sync_handler)
+async def test_refused_token_is_recorded() -> None:
+    metrics = Metrics("orders")
+    telemetry = GrpcTelemetry(metrics, app_id="orders")
+    async with Harness(metrics, ApiInterceptor(api_token="t", telemetry=telemetry)) as h:
+        assert (await h.call("Ok"))[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert (await h.call("Ok", metadata=(("dapr-api-token", "t"),)))[0] == grpc.StatusCode.OK
+        await settled(lambda: h.count(f"/{SERVICE}/Ok", "OK") == 1)
+        assert h.count(f"/{SERVICE}/Ok", "UNAUTHENTICATED") == 1
 
-    async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
-        return handler
 
-    class Details(grpc.HandlerCallDetails):
-        method = f"/{SERVICE}/Sync"
-        invocation_metadata = ()
-
-    assert await interceptor.intercept_service(continuation, Details()) is handler
+async def test_proxied_calls_are_labelled_and_never_cached(
+    harness: Harness, spans: InMemorySpanExporter
+) -> None:
+    assert harness.channel is not None
+    for i in range(3):
+        path = f"/made.Up{i}/Method{i}"
+        call = harness.channel.stream_stream(path, None, None)(
+            iter([b"x"]), metadata=(("dapr-app-id", "b"), ("traceparent", TRACEPARENT))
+        )
+        (reply,) = [r async for r in call]
+        seen_path, seen_parent = reply.decode().split(" ")
+        assert seen_path == path  # the relay still gets the real path
+        assert seen_parent.split("-")[1] == TRACE_ID  # it runs under the edge span
+    await settled(lambda: harness.count("/*", "OK") == 3)
+    assert harness.interceptor._wrapped == {}
+    body, _ = harness.metrics.render()
+    assert b"made.Up" not in body
+    await settled(lambda: len(spans.get_finished_spans()) >= 3)
+    names = {s.name for s in spans.get_finished_spans()}
+    assert names == {"/*"}
