@@ -28,9 +28,9 @@ import ctypes.util
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
@@ -61,8 +61,7 @@ Front = Callable[
 _MiB = 1 << 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpLimits:
+class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Every bound of the HTTP edge; seconds and bytes. A timeout of 0 disables it."""
 
     max_body: int = 4 * _MiB
