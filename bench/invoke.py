@@ -15,10 +15,15 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 - through one and two nginx reverse proxies (keep-alive upstreams, one worker each, configured
   here in a temp folder) as the reference proxy.
 
+``--profile`` measures nothing else: it samples the sidecars with py-spy (``_profile.py``) under
+wrk at 16 connections, first the callee alone (``tandem x1``), then both of ``tandem x2``, and
+prints where their CPU goes (raw profiles under ``bench/results/profiles/``).
+
 ``--baseline DIR`` adds a pair of sidecars run from another checkout (e.g. ``git archive`` of
 an older revision unpacked in DIR; mTLS on, as ``tandem x2``): its p50, c=16 throughput and
 sidecar CPU per request are measured in alternated rounds with this checkout's pair, so a
-change is compared within one run on a shared machine.
+change is compared within one run on a shared machine. ``--compare-only`` runs just those
+rounds (and reports each sidecar's CPU per request, caller and callee).
 
 Per path, wrk gives the throughput at 16 connections and p50/p99 at 1 connection. The added
 p50 per hop is (p50 of the path - p50 direct) / hops. Then, at a fixed 1,000 requests/s through
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import statistics
@@ -55,6 +61,7 @@ from _common import (
     rss_kib,
     verdict,
 )
+from _profile import Profiler, summarise
 
 __all__ = ["main"]
 
@@ -231,40 +238,83 @@ def stream(url: str, pids: dict[str, int], size: int) -> dict[str, Any]:
     }
 
 
+def profile(
+    url: str, pids: dict[str, int], label: str, duration: float, top: int, *, native: bool = False
+) -> list[Path]:
+    """py-spy on each of ``pids`` while wrk drives ``url`` at 16 connections; the profiles."""
+    out = REPO / "bench" / "results" / "profiles"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    wrk(url, 16, 1.0)  # warm-up
+
+    async def run() -> list[Path]:
+        profilers = [
+            Profiler(pid, out / f"invoke-{label}-{name}-{stamp}.txt", duration, native=native)
+            for name, pid in pids.items()
+        ]
+        for p in profilers:
+            await p.start()
+        load = await asyncio.to_thread(wrk, url, 16, duration + 1)
+        for p in profilers:
+            await p.wait()
+        print(f"{label}: c=16 {load['rps']:.0f}/s under py-spy; load {os.getloadavg()}")
+        return [p.out for p in profilers]
+
+    files = asyncio.run(run())
+    for f in files:
+        print(summarise(f, top))
+        print()
+    return files
+
+
 def compare(pairs: dict[str, tuple[str, int, int]], args: argparse.Namespace) -> dict[str, Any]:
     """Alternated rounds over two sidecar pairs: c=1 p50, c=16 throughput with the sidecars'
     CPU per request at c=16, and mCPU at the fixed rate; medians over the rounds."""
     rows: dict[str, dict[str, list[float]]] = {
-        name: {"p50_us": [], "rps_c16": [], "cpu_us_per_req": [], "mcpu_at_rate": []}
+        name: {
+            "p50_us": [],
+            "rps_c16": [],
+            "cpu_us_per_req": [],
+            "caller_cpu_us": [],
+            "callee_cpu_us": [],
+            "mcpu_at_rate": [],
+        }
         for name in pairs
     }
     for _ in range(args.baseline_rounds):
         for name, (url, caller_pid, callee_pid) in pairs.items():
             row = rows[name]
             row["p50_us"].append(wrk(url, 1, args.duration)["p50_ms"] * 1000)
-            before = cpu_seconds(caller_pid) + cpu_seconds(callee_pid)
+            before = cpu_seconds(caller_pid), cpu_seconds(callee_pid)
             c16 = wrk(url, 16, args.duration)
-            spent = cpu_seconds(caller_pid) + cpu_seconds(callee_pid) - before
+            calls = c16["rps"] * args.duration
+            caller_us = (cpu_seconds(caller_pid) - before[0]) / calls * 1e6
+            callee_us = (cpu_seconds(callee_pid) - before[1]) / calls * 1e6
             row["rps_c16"].append(c16["rps"])
-            row["cpu_us_per_req"].append(spent / (c16["rps"] * args.duration) * 1e6 / 2)
+            row["cpu_us_per_req"].append((caller_us + callee_us) / 2)
+            row["caller_cpu_us"].append(caller_us)
+            row["callee_cpu_us"].append(callee_us)
             cost = cost_at_rate(
                 url, {"caller": caller_pid, "callee": callee_pid}, args.rate, args.rate_seconds
             )
             row["mcpu_at_rate"].append((cost["caller"]["mcpu"] + cost["callee"]["mcpu"]) / 2)
     medians = {n: {k: statistics.median(v) for k, v in row.items()} for n, row in rows.items()}
+    least = {n: min(row["cpu_us_per_req"]) for n, row in rows.items()}  # least disturbed round
     this, base = medians["this"], medians["baseline"]
     for name, m in medians.items():
         print(
             f"{name:8s} x2: p50 {m['p50_us']:6.0f} us, c=16 {m['rps_c16']:7.0f}/s, "
-            f"{m['cpu_us_per_req']:5.0f} us CPU per request per sidecar, "
+            f"{m['cpu_us_per_req']:5.0f} us CPU per request per sidecar "
+            f"(caller {m['caller_cpu_us']:.0f}, callee {m['callee_cpu_us']:.0f}), "
             f"{m['mcpu_at_rate']:4.0f} mCPU per sidecar at {args.rate} rps (medians)"
         )
     print(
         f"this / baseline: CPU per request {this['cpu_us_per_req'] / base['cpu_us_per_req']:.2f}, "
         f"c=16 throughput {this['rps_c16'] / base['rps_c16']:.2f}, "
-        f"p50 {this['p50_us'] / base['p50_us']:.2f}"
+        f"p50 {this['p50_us'] / base['p50_us']:.2f}; least CPU per request in a round "
+        f"{least['this']:.0f} vs {least['baseline']:.0f} us "
+        f"({least['this'] / least['baseline']:.2f})"
     )
-    return {"rounds": rows, "medians": medians}
+    return {"rounds": rows, "medians": medians, "least_cpu_us_per_req": least}
 
 
 def main() -> int:
@@ -276,6 +326,12 @@ def main() -> int:
     parser.add_argument("--stream-bytes", type=int, default=1 << 30)
     parser.add_argument("--baseline", type=Path, help="a checkout to compare with (see above)")
     parser.add_argument("--baseline-rounds", type=int, default=3)
+    parser.add_argument(
+        "--compare-only", action="store_true", help="with --baseline: only the alternated rounds"
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the sidecars (above)")
+    parser.add_argument("--native", action="store_true", help="--profile: C frames too")
+    parser.add_argument("--top", type=int, default=30, help="rows of each --profile summary")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -308,17 +364,15 @@ def main() -> int:
             caller = Sidecar.spawn(workdir, app_id="caller", env=env)
             sidecars.append(caller)
             caller.wait_ready()
-            # the same pair with mTLS off (its own TANDEM_HOME, so its own name resolution)
-            plain_dir = workdir / "plain"
-            off = ["--enable-mtls=false"]
-            plain_callee = Sidecar.spawn(
-                plain_dir, app_id="callee", extra_args=["--app-port", str(app_port), *off], env=env
-            )
-            sidecars.append(plain_callee)
-            plain_callee.wait_ready()
-            plain_caller = Sidecar.spawn(plain_dir, app_id="caller", extra_args=off, env=env)
-            sidecars.append(plain_caller)
-            plain_caller.wait_ready()
+            invoke = "/v1.0/invoke/callee/method/hello"
+            if args.profile:
+                x1 = f"http://127.0.0.1:{callee.http_port}{invoke}"
+                x2 = f"http://127.0.0.1:{caller.http_port}{invoke}"
+                sides = {"caller": caller.pid, "callee": callee.pid}
+                opts = {"native": args.native}
+                profile(x1, {"callee": callee.pid}, "x1", args.duration, args.top, **opts)
+                profile(x2, sides, "x2", args.duration, args.top, **opts)
+                return 0
             base_pair: tuple[Sidecar, Sidecar] | None = None
             if args.baseline is not None:
                 base_env = {"PYTHONPATH": str(args.baseline.resolve())}
@@ -335,10 +389,35 @@ def main() -> int:
                 sidecars.append(base_caller)
                 base_caller.wait_ready()
                 base_pair = (base_caller, base_callee)
+            if args.compare_only:
+                if base_pair is None:
+                    print("--compare-only needs --baseline", file=sys.stderr)
+                    return 2
+                base_url = f"http://127.0.0.1:{base_pair[0].http_port}{invoke}"
+                this_url = f"http://127.0.0.1:{caller.http_port}{invoke}"
+                compare(
+                    {
+                        "this": (this_url, caller.pid, callee.pid),
+                        "baseline": (base_url, base_pair[0].pid, base_pair[1].pid),
+                    },
+                    args,
+                )
+                print(f"load average at the end: {os.getloadavg()}")
+                return 0
+            # the same pair with mTLS off (its own TANDEM_HOME, so its own name resolution)
+            plain_dir = workdir / "plain"
+            off = ["--enable-mtls=false"]
+            plain_callee = Sidecar.spawn(
+                plain_dir, app_id="callee", extra_args=["--app-port", str(app_port), *off], env=env
+            )
+            sidecars.append(plain_callee)
+            plain_callee.wait_ready()
+            plain_caller = Sidecar.spawn(plain_dir, app_id="caller", extra_args=off, env=env)
+            sidecars.append(plain_caller)
+            plain_caller.wait_ready()
             nginx2, nginx2_port = _nginx(workdir, app_port)
             nginx1, nginx1_port = _nginx(workdir, nginx2_port)
             procs += [nginx2, nginx1]
-            invoke = "/v1.0/invoke/callee/method/hello"
             paths = {
                 "direct": (f"http://127.0.0.1:{app_port}/hello", 0),
                 "nginx x1": (f"http://127.0.0.1:{nginx2_port}/hello", 1),

@@ -9,11 +9,11 @@ Lifecycle (the runtime relies on it):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, model_validator
 
 __all__ = [
@@ -32,15 +32,13 @@ class Stability(StrEnum):
     STABLE = "stable"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ComponentInfo:
+class ComponentInfo(msgspec.Struct, frozen=True, kw_only=True):
     type: str  # "state.redis"
     version: str = "v1"
     stability: Stability = Stability.STABLE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CatalogEntry:
+class CatalogEntry(msgspec.Struct, frozen=True, kw_only=True):
     """How the runtime finds a built-in component without importing it.
 
     ``target`` is imported only when a component of that type is configured, so a backend's
@@ -56,15 +54,16 @@ class CatalogEntry:
     requires: tuple[str, ...] = ()  # importable driver modules
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ComponentContext:
+class ComponentContext(msgspec.Struct, frozen=True, kw_only=True):
     """What the runtime tells a component about where it lives."""
 
     name: str
     app_id: str
     namespace: str
     home: Path  # $TANDEM_HOME: where embedded data (SQLite files) lives
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tandem.component"))
+    logger: logging.Logger = msgspec.field(
+        default_factory=lambda: logging.getLogger("tandem.component")
+    )
 
 
 class BaseMetadata(BaseModel):

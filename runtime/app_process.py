@@ -30,7 +30,9 @@ class AppStartError(Exception):
 # Environment the sidecar sets for itself only: the app is forked only to exec it, so gRPC's
 # fork handlers have nothing to protect, and when on they print a line to stderr at every app
 # start (breaking --log-as-json). Takes effect only when set before gRPC loads.
-_SIDECAR_ONLY = {"GRPC_ENABLE_FORK_SUPPORT": "0"}
+# PYDANTIC_DISABLE_PLUGINS: the sidecar uses no pydantic plugin, and looking for them reads
+# every installed package's entry points at the first model built (~13 ms of start-up here).
+_SIDECAR_ONLY = {"GRPC_ENABLE_FORK_SUPPORT": "0", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
 _defaulted: dict[str, str] = {}
 
 

@@ -10,10 +10,11 @@ import math
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from runtime._version import __version__
 from runtime.daprd_flags import UNUSED_BOOL_FLAGS, UNUSED_VALUE_FLAGS, normalise, parse_bool
@@ -51,8 +52,7 @@ class AppProtocol(StrEnum):
     H2C = "h2c"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SidecarConfig:
+class SidecarConfig(msgspec.Struct, frozen=True, kw_only=True):
     app_id: str
     app_port: int | None = None
     app_protocol: AppProtocol = AppProtocol.HTTP
@@ -88,7 +88,7 @@ class SidecarConfig:
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str = ""  # $NAMESPACE; empty in standalone mode, as in Dapr
-    home: Path = field(default_factory=lambda: tandem_home({}))
+    home: Path = msgspec.field(default_factory=lambda: tandem_home({}))
     app_command: tuple[str, ...] = ()
     unused_flags: tuple[str, ...] = ()  # daprd flags given that Tandem accepts but ignores
 

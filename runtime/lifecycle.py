@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -37,8 +38,9 @@ from runtime.cli.listing import SidecarEntry, announce
 from runtime.compstore import ComponentStore
 from runtime.config import SidecarConfig
 from runtime.internal.client import InternalClient
+from runtime.internal.grpcproxy import PATH_PREFIX as GRPC_TUNNEL_PREFIX
 from runtime.internal.grpcproxy import TunnelClient, TunnelServer
-from runtime.internal.server import InternalServer
+from runtime.internal.server import InternalServer, PrefixRoute
 from runtime.observability import Observer
 from runtime.observability.component_telemetry import TelemetryObserver
 from runtime.observability.grpc_telemetry import GrpcTelemetry
@@ -88,6 +90,22 @@ def load_all(config: SidecarConfig) -> tuple[Resources, str, list[Issue]]:
     return resources, "embedded defaults", []
 
 
+class _GcPause:
+    """The cyclic garbage collector paused from here until ``end``: start-up creates tens of
+    thousands of objects that live as long as the sidecar, and the collections they would
+    trigger find nothing to free among them. Resumes only what it paused (another sidecar in
+    the process, or the host, may have paused it first)."""
+
+    def __init__(self) -> None:
+        self._resume = gc.isenabled()
+        gc.disable()
+
+    def end(self) -> None:
+        if self._resume:
+            self._resume = False
+            gc.enable()
+
+
 class Sidecar:
     def __init__(self, config: SidecarConfig, *, env: Mapping[str, str] | None = None) -> None:
         self.config = config
@@ -114,6 +132,13 @@ class Sidecar:
         Raises ConfigError, ComponentInitError, OSError (port in use) or AppStartError before
         serving when start-up fails.
         """
+        gc_pause = _GcPause()  # until outbound ready
+        try:
+            return await self._run(gc_pause)
+        finally:
+            gc_pause.end()  # start-up failed (once ready, a no-op)
+
+    async def _run(self, gc_pause: _GcPause) -> int:
         from runtime.observability.tracing import setup_tracing
         from runtime.observability.tracing_settings import TracingSettings
 
@@ -211,6 +236,7 @@ class Sidecar:
                 )
             )
             self.status.outbound_ready = True
+            gc_pause.end()
             log.info(
                 "tandem ready for outbound calls in %.3fs (HTTP %s:%d, gRPC %s:%d)",
                 time.monotonic() - self.started_at,
@@ -270,7 +296,9 @@ class Sidecar:
                 idle_timeout=cfg.http_idle_timeout,
                 max_line_size=cfg.read_buffer_size,
             ),
-            routes=[proxy_server.route()] if proxy_server is not None else [],
+            routes=[PrefixRoute("POST", GRPC_TUNNEL_PREFIX, proxy_server.handle)]
+            if proxy_server is not None
+            else [],
         )
         await server.start()
         stack.push_async_callback(server.stop)

@@ -22,8 +22,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from components.pubsub import Ack, Message, PubSub
 from runtime.catalog import CATALOG
 from tests.conformance._harness import load_class
 
-__all__ = ["Children", "build", "children", "command", "record_lines"]
+__all__ = ["Children", "build", "children", "command", "opened", "record_lines"]
 
 
 def command(spec: dict[str, Any]) -> list[str]:
@@ -79,6 +79,27 @@ def build(type_: str, metadata: dict[str, Any], home: Path, name: str = "pubsub"
     context = ComponentContext(name=name, app_id="child", namespace="default", home=home)
     component: PubSub = cls(cls.Metadata.model_validate(metadata), context=context)
     return component
+
+
+@asynccontextmanager
+async def opened(
+    type_: str, metadata: dict[str, Any], home: Path
+) -> AsyncIterator[Callable[..., Awaitable[PubSub]]]:
+    """``make(**overrides)``: an initialised ``type_`` component (``metadata`` with
+    ``overrides``) in this process; every one is closed on exit, the last first."""
+    made: list[PubSub] = []
+
+    async def make(**overrides: Any) -> PubSub:
+        pubsub = build(type_, {**metadata, **overrides}, home)
+        await pubsub.init()
+        made.append(pubsub)
+        return pubsub
+
+    try:
+        yield make
+    finally:
+        for pubsub in reversed(made):
+            await pubsub.close()
 
 
 async def _main(spec: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-__all__ = ["POSTGRES_DSN", "REDIS_START", "REDIS_URL", "SERVERS", "require_server", "unique"]
+__all__ = ["POSTGRES_DSN", "REDIS_URL", "SERVERS", "require_server", "unique"]
 
 SERVERS: dict[str, tuple[str, int]] = {
     "redis": ("127.0.0.1", 6379),
@@ -24,25 +24,6 @@ SERVERS: dict[str, tuple[str, int]] = {
 }
 
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "127.0.0.1:6379")
-# How this machine starts the shared Redis again after a ``disruptive`` test stopped it.
-REDIS_START = (
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-)
 POSTGRES_DSN = os.environ.get("TANDEM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

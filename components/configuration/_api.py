@@ -15,9 +15,10 @@ keys deleted meanwhile as empty items).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+import msgspec
 
 from components.base import Component
 from components.errors import ComponentError
@@ -36,11 +37,10 @@ class ConfigurationFeature(StrEnum):
     """Optional capabilities; every configuration store supports get and subscribe."""
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigurationItem:
+class ConfigurationItem(msgspec.Struct, frozen=True):
     value: str = ""
     version: str = ""
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 Items = Mapping[str, ConfigurationItem]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "ErrorCode",
@@ -55,8 +56,7 @@ class FlagType(StrEnum):
     OBJECT = "object"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resolution:
+class Resolution(msgspec.Struct, frozen=True, kw_only=True):
     """One evaluation. ``has_value`` False means "the caller's default" (code default,
     DISABLED, or an error); ``value`` and ``variant`` are then None."""
 
@@ -67,11 +67,10 @@ class Resolution:
     variant: str | None = None
     error_code: ErrorCode | None = None
     error_message: str | None = None
-    metadata: Mapping[str, Scalar] = field(default_factory=dict)
+    metadata: Mapping[str, Scalar] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlagSetSnapshot:
+class FlagSetSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What a source serves: a flagd flag-set document, already parsed and validated.
 
     ``document`` is the flagd JSON object (``flags``, optional ``$evaluators`` and

@@ -93,6 +93,7 @@ class SqliteResolver:
         self._entry: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._cache: dict[tuple[str, str], tuple[float, list[Address]]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[list[Address]]] = {}
 
     def features(self) -> frozenset[NameResolutionFeature]:
         return frozenset({NameResolutionFeature.REGISTER})
@@ -174,11 +175,23 @@ class SqliteResolver:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._md.cache_time:
             return list(cached[1])
-        found = await asyncio.to_thread(self._lookup, app_id, namespace)
+        # one lookup per key at a time: the calls that miss together share it
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = asyncio.ensure_future(
+                asyncio.to_thread(self._lookup, app_id, namespace)
+            )
+            pending.add_done_callback(lambda done: self._settled(key, done))
+        found = await asyncio.shield(pending)
         if len(self._cache) >= _MAX_CACHED:  # callers may name any number of app ids
             self._cache.clear()
         self._cache[key] = (now, found)
         return list(found)
+
+    def _settled(self, key: tuple[str, str], done: asyncio.Future[list[Address]]) -> None:
+        self._pending.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: the callers that were waiting (if any) have it
 
     def _lookup(self, app_id: str, namespace: str) -> list[Address]:
         rows = self._run(

@@ -7,10 +7,11 @@ Values are opaque bytes stored and returned unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "And",
@@ -49,15 +50,13 @@ class Consistency(StrEnum):
 _EMPTY: Mapping[str, str] = {}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GetRequest:
+class GetRequest(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     consistency: Consistency | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=lambda: _EMPTY)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateItem:
+class StateItem(msgspec.Struct, frozen=True, kw_only=True):
     """A stored value. ``expires_at`` is set when the item has a TTL (UTC)."""
 
     key: str
@@ -66,8 +65,7 @@ class StateItem:
     expires_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SetRequest:
+class SetRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Write ``value`` at ``key``.
 
     ``etag`` given: the write succeeds only if it is the current ETag (else ETagMismatch; a
@@ -86,11 +84,10 @@ class SetRequest:
     consistency: Consistency | None = None
     ttl_seconds: int | None = None
     content_type: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=lambda: _EMPTY)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeleteRequest:
+class DeleteRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Delete ``key``. Deleting a missing key without an ETag is not an error.
 
     ``etag`` given: the delete succeeds only if it is the current ETag (else ETagMismatch, also
@@ -101,14 +98,13 @@ class DeleteRequest:
     etag: str | None = None
     concurrency: Concurrency | None = None
     consistency: Consistency | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=lambda: _EMPTY)
 
 
 TransactionOp = SetRequest | DeleteRequest
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BulkGetItem:
+class BulkGetItem(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     item: StateItem | None = None  # None: missing key (or error)
     error: str | None = None
@@ -126,8 +122,7 @@ class Op(StrEnum):
     LTE = "LTE"
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(msgspec.Struct, frozen=True):
     """``path`` is a dotted path into the JSON value (``"person.org"``)."""
 
     op: Op
@@ -135,33 +130,28 @@ class Compare:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class In:
+class In(msgspec.Struct, frozen=True):
     path: str
     values: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class And:
+class And(msgspec.Struct, frozen=True):
     filters: tuple[Filter, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
+class Or(msgspec.Struct, frozen=True):
     filters: tuple[Filter, ...]
 
 
 Filter = Compare | In | And | Or
 
 
-@dataclass(frozen=True, slots=True)
-class SortKey:
+class SortKey(msgspec.Struct, frozen=True):
     path: str
     descending: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Query:
+class Query(msgspec.Struct, frozen=True, kw_only=True):
     """A query over the JSON values whose store key starts with ``key_prefix``.
 
     ``token`` is the opaque token a previous page returned. Results are ordered by ``sort`` and
@@ -173,18 +163,16 @@ class Query:
     sort: Sequence[SortKey] = ()
     limit: int | None = None
     token: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=lambda: _EMPTY)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueryItem:
+class QueryItem(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     value: bytes
     etag: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueryResult:
+class QueryResult(msgspec.Struct, frozen=True, kw_only=True):
     items: Sequence[QueryItem]
     token: str | None = None  # None: no further page
 
@@ -192,8 +180,7 @@ class QueryResult:
 # ---- key listing (Tandem extension) ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListKeysRequest:
+class ListKeysRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Keys starting with ``prefix`` (a store key prefix), at most ``limit`` per page."""
 
     prefix: str
@@ -201,7 +188,6 @@ class ListKeysRequest:
     token: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeysPage:
+class KeysPage(msgspec.Struct, frozen=True, kw_only=True):
     keys: Sequence[str]
     token: str | None = None  # None: no further page

@@ -11,20 +11,15 @@ service (a mixin's generated base, e.g. ``DaprServicer``, says which service it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from grpc import aio
 
-from protos.flagd.evaluation.v1 import evaluation_pb2_grpc as flagd_v1
-from protos.flagd.evaluation.v2 import evaluation_pb2_grpc as flagd_v2
-from protos.flagd.sync.v1 import sync_pb2_grpc as flagd_sync
 from runtime.api.grpc.rpcs import BlockRpcs
 from runtime.api.grpc.rpcs.configuration import ConfigurationRpcs
-from runtime.api.grpc.rpcs.flags import FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs
-from runtime.api.grpc.rpcs.flags_sync import FlagdSyncRpcs
 from runtime.api.grpc.rpcs.invoke import InvokeRpcs
 from runtime.api.grpc.rpcs.metadata import MetadataRpcs
 from runtime.api.grpc.rpcs.pubsub import PubSubRpcs
@@ -40,14 +35,23 @@ from runtime.api.http.routes import runtime as runtime_routes
 from runtime.api.http.routes import secrets as secrets_routes
 from runtime.api.http.routes import state as state_routes
 
-__all__ = ["BLOCKS", "Block", "GrpcService"]
+__all__ = ["BLOCKS", "Block", "DeferredGrpc", "GrpcService"]
 
 GrpcService = tuple[type[Any], Callable[[Any, aio.Server], None]]
 """A generated servicer base and its ``add_*_to_server``."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Block:
+class DeferredGrpc(msgspec.Struct, frozen=True, kw_only=True):
+    """gRPC services of a block's own, imported at their first call: ``module`` holds
+    ``MIXINS`` and ``SERVICES`` (what ``Block.grpc`` and ``Block.grpc_services`` would hold),
+    ``names`` the services' full names (``package.Service``), which route calls to them before
+    the import. For services few sidecars are called on whose import costs start-up time."""
+
+    module: str
+    names: tuple[str, ...]
+
+
+class Block(msgspec.Struct, frozen=True, kw_only=True):
     """One building block's API surface: its HTTP route tables and its gRPC mixins.
 
     ``http_middleware`` are placed after authentication and before body buffering: for a block
@@ -59,6 +63,7 @@ class Block:
     grpc: tuple[type[BlockRpcs], ...] = ()
     # gRPC services of the block's own, served beside Dapr's (its mixins extend their bases)
     grpc_services: tuple[GrpcService, ...] = ()
+    grpc_deferred: DeferredGrpc | None = None
 
 
 BLOCKS: tuple[Block, ...] = (
@@ -74,11 +79,14 @@ BLOCKS: tuple[Block, ...] = (
     Block(
         name="flags",
         http=(flags_routes.routes,),
-        grpc=(FlagdEvaluationV1Rpcs, FlagdEvaluationV2Rpcs, FlagdSyncRpcs),
-        grpc_services=(
-            (flagd_v1.ServiceServicer, flagd_v1.add_ServiceServicer_to_server),
-            (flagd_v2.ServiceServicer, flagd_v2.add_ServiceServicer_to_server),
-            (flagd_sync.FlagSyncServiceServicer, flagd_sync.add_FlagSyncServiceServicer_to_server),
+        # flagd's protos and the flag engine: imported at the first flagd call
+        grpc_deferred=DeferredGrpc(
+            module="runtime.api.grpc.rpcs.flagd",
+            names=(
+                "flagd.evaluation.v1.Service",
+                "flagd.evaluation.v2.Service",
+                "flagd.sync.v1.FlagSyncService",
+            ),
         ),
     ),
     Block(name="configuration", http=(configuration_routes.routes,), grpc=(ConfigurationRpcs,)),

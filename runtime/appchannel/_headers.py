@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from runtime.appchannel.base import API_TOKEN_HEADER, Headers
 
-__all__ = ["grpc_metadata", "http_headers", "response_headers"]
+__all__ = [
+    "forwarded_name",
+    "grpc_metadata",
+    "hop_by_hop",
+    "http_headers",
+    "is_content_type",
+    "response_headers",
+]
 
 # Hop-by-hop (RFC 9110 §7.6.1) and framing headers: the transport sets its own.
 _HOP_BY_HOP = frozenset(
@@ -35,6 +43,22 @@ _GRPC_KEY = re.compile(r"^[0-9a-z_.\-]+$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e\t]*$")
 
 
+@lru_cache(maxsize=1024)
+def forwarded_name(name: str) -> bool:
+    """A request header name that may cross to an HTTP app (decided once per name)."""
+    return (
+        name.lower() not in _DROPPED_REQUEST
+        and not name.startswith(":")
+        and _TOKEN.match(name) is not None
+    )
+
+
+@lru_cache(maxsize=1024)
+def is_content_type(name: str) -> bool:
+    """``Content-Type`` in any case (decided once per spelling)."""
+    return name.lower() == "content-type"
+
+
 def http_headers(
     headers: Iterable[tuple[str, str]],
     *,
@@ -43,18 +67,21 @@ def http_headers(
 ) -> list[tuple[str, str]]:
     """Request headers for an HTTP app: the caller's (hop-by-hop and invalid ones dropped),
     ``Content-Type`` when given, and the app token."""
-    out = [
-        (name, value)
-        for name, value in headers
-        if name.lower() not in _DROPPED_REQUEST
-        and not name.startswith(":")
-        and _TOKEN.match(name)
-        and "\r" not in value
-        and "\n" not in value
-    ]
+    forwarded = forwarded_name
     if content_type:
-        out = [(n, v) for n, v in out if n.lower() != "content-type"]
+        is_type = is_content_type
+        out = [
+            (name, value)
+            for name, value in headers
+            if forwarded(name) and not is_type(name) and "\r" not in value and "\n" not in value
+        ]
         out.append(("Content-Type", content_type))
+    else:
+        out = [
+            (name, value)
+            for name, value in headers
+            if forwarded(name) and "\r" not in value and "\n" not in value
+        ]
     if app_token:
         out.append((API_TOKEN_HEADER, app_token))
     return out
@@ -84,6 +111,13 @@ def grpc_metadata(
     return tuple(out)
 
 
+@lru_cache(maxsize=1024)
+def hop_by_hop(name: str) -> bool:
+    """A hop-by-hop or framing header (never passed on; decided once per name)."""
+    return name.lower() in _HOP_BY_HOP
+
+
 def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     """The app's response headers without the hop-by-hop ones."""
-    return tuple((n, v) for n, v in headers if n.lower() not in _HOP_BY_HOP)
+    hop = hop_by_hop
+    return tuple([(n, v) for n, v in headers if not hop(n)])

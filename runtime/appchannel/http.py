@@ -11,12 +11,13 @@ import asyncio
 import base64
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
 
-from runtime.appchannel._headers import http_headers, response_headers
+from runtime.appchannel._headers import http_headers, is_content_type, response_headers
 from runtime.appchannel._subscriptions import subscriptions_from_json
 from runtime.appchannel._transport import Reply, Transport
 from runtime.appchannel.base import (
@@ -45,6 +46,11 @@ _MAX_VERDICT = 1 << 20  # bytes of a delivery reply we parse for {"status": ...}
 _MAX_ROUTES = 1024
 
 
+@lru_cache(maxsize=1024)
+def _quote_path(path: str) -> str:
+    return quote(path, safe=_PATH_SAFE)
+
+
 class HttpAppChannel:
     def __init__(
         self,
@@ -65,7 +71,7 @@ class HttpAppChannel:
         self._routes: dict[str, str] = {}
 
     def _url(self, path: str, query: str = "") -> str:
-        url = f"{self._base}/{quote(path.lstrip('/'), safe=_PATH_SAFE)}"
+        url = f"{self._base}/{_quote_path(path.lstrip('/'))}"
         return f"{url}?{quote(query, safe=_QUERY_SAFE)}" if query else url
 
     def _route_url(self, path: str) -> str:
@@ -99,7 +105,7 @@ class HttpAppChannel:
                 release()
 
         resp_headers = response_headers(reply.headers)
-        content_type = next((v for n, v in resp_headers if n.lower() == "content-type"), "")
+        content_type = next((v for n, v in resp_headers if is_content_type(n)), "")
         return InvokeResponse(
             status=reply.status,
             headers=resp_headers,

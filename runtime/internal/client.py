@@ -11,6 +11,7 @@ id called (``runtime.security.peer``); a pooled connection is reused only for th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from urllib.parse import quote
 
 import aiohttp
@@ -18,8 +19,8 @@ import msgspec
 
 from components.nameresolution import Address
 from runtime.appchannel import _h1
-from runtime.appchannel._headers import response_headers
-from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
+from runtime.appchannel._headers import hop_by_hop, is_content_type
+from runtime.appchannel.base import InvokeRequest, InvokeResponse
 from runtime.errors import TABLE, APIError
 from runtime.internal import tls, wire
 
@@ -28,7 +29,40 @@ __all__ = ["InternalClient", "PeerCallFailed", "PeerUnreachable"]
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 _MAX_ERROR = 64 * 1024
-_OURS = frozenset({wire.GRPC_STATUS, wire.DATA_TYPE, wire.ERROR})  # not for the caller
+
+
+_PREFIX_TARGET = wire.PATH_PREFIX
+
+
+@lru_cache(maxsize=1024)
+def _quote_path(method: str) -> str:
+    return quote(method, safe=_PATH_SAFE)
+
+
+# what a peer's response header is to the caller (``_response_header``)
+_PASS, _DROP, _CONTENT_TYPE, _GRPC_STATUS, _DATA_TYPE, _ERROR = range(6)
+_KINDS = {
+    "content-type": _CONTENT_TYPE,
+    wire.GRPC_STATUS: _GRPC_STATUS,
+    wire.DATA_TYPE: _DATA_TYPE,
+    wire.ERROR: _ERROR,
+}
+
+
+@lru_cache(maxsize=1024)
+def _response_header(name: str) -> int:
+    """Passed on, dropped (hop-by-hop), or one the caller reads (decided once per name)."""
+    if hop_by_hop(name):
+        return _DROP
+    return _KINDS.get(name.lower(), _PASS)
+
+
+async def _chunks(resp: _h1.Response, address: Address) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.chunks():
+            yield chunk
+    except _h1.H1Error as exc:
+        raise PeerCallFailed(f"{address}: {exc}") from exc
 
 
 class PeerUnreachable(ConnectionError):
@@ -120,11 +154,11 @@ class InternalClient:
             headers.append((wire.VERB, wire.VERB_NONE))
             verb = "POST"
         if request.content_type:
-            headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
+            headers = [(n, v) for n, v in headers if not is_content_type(n)]
             headers.append(("Content-Type", request.content_type))
         if request.data_type_url:
             headers.append((wire.DATA_TYPE, request.data_type_url))
-        target = wire.PATH_PREFIX + quote(request.method.lstrip("/"), safe=_PATH_SAFE)
+        target = _PREFIX_TARGET + _quote_path(request.method.lstrip("/"))
         if request.query:
             target += "?" + quote(request.query, safe=_QUERY_SAFE)
         callee = next((v for n, v in identity if n == wire.CALLEE_APP_ID), None)
@@ -141,42 +175,33 @@ class InternalClient:
         except (_h1.H1Error, OSError, ValueError) as exc:
             raise PeerCallFailed(f"{address}: {str(exc) or type(exc).__name__}") from exc
 
-        status = resp.status
-        grpc_status = data_type = error = ""
-        content_type = ""
+        grpc_status = data_type = error = content_type = ""
         out: list[tuple[str, str]] = []
-        for name, value in response_headers(resp.headers):
-            lower = name.lower()
-            if lower in _OURS:
-                if lower == wire.GRPC_STATUS:
-                    grpc_status = value
-                elif lower == wire.DATA_TYPE:
-                    data_type = value
-                else:
-                    error = value
-                continue
-            if lower == "content-type":
+        for name, value in resp.headers:
+            kind = _response_header(name)
+            if kind is _PASS:
+                out.append((name, value))
+            elif kind is _CONTENT_TYPE:
                 content_type = value
-            out.append((name, value))
+                out.append((name, value))
+            elif kind is _GRPC_STATUS:
+                grpc_status = value
+            elif kind is _DATA_TYPE:
+                data_type = value
+            elif kind is _ERROR:
+                error = value
         if error:
             await _raise_remote_h1(resp, error)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in resp.chunks():
-                    yield chunk
-            except _h1.H1Error as exc:
-                raise PeerCallFailed(f"{address}: {exc}") from exc
 
         async def close() -> None:
             resp.close()
 
-        body: Body = resp.complete if resp.complete is not None else chunks()
+        complete = resp.complete
         return InvokeResponse(
-            status=status,
+            status=resp.status,
             headers=tuple(out),
             content_type=content_type,
-            body=body,
+            body=complete if complete is not None else _chunks(resp, address),
             grpc_status=int(grpc_status) if grpc_status.isdigit() else 0,
             data_type_url=data_type,
             on_close=close,

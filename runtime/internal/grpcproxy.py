@@ -357,7 +357,7 @@ class TunnelServer:
     def route(self) -> web.RouteDef:
         return web.post(PATH_PREFIX + "{method:.*}", self.handle)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         method = "/" + request.raw_path.split("?", 1)[0][len(PATH_PREFIX) :]
         timeout = _timeout(request.headers.get(TIMEOUT))
         invoke = InvokeRequest(
@@ -385,7 +385,7 @@ class TunnelServer:
             return web.Response(status=400, text=str(exc))
         return await self._run(request, call)
 
-    async def _run(self, request: web.Request, call: RawCall) -> web.StreamResponse:
+    async def _run(self, request: web.BaseRequest, call: RawCall) -> web.StreamResponse:
         handler = asyncio.current_task()
         finished = False
 

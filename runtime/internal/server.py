@@ -21,18 +21,20 @@ import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from runtime.api.http.errors import error_response
-from runtime.api.http.limits import GuardedRunner, HttpLimits
+from runtime.api.http.limits import GuardedHandlerRunner, HttpLimits
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import tls, wire
 from runtime.security.gate import Gate
 
-__all__ = ["CallLocal", "InternalServer", "write_response"]
+__all__ = ["CallLocal", "InternalServer", "PrefixRoute", "write_response"]
 
 log = logging.getLogger("tandem.internal")
 
@@ -42,7 +44,12 @@ _WHOLE = 64 * 1024
 _STRIPPED = frozenset({wire.VERB, wire.DATA_TYPE})
 
 
-def _request(request: web.Request, body_timeout: float) -> InvokeRequest:
+@lru_cache(maxsize=1024)
+def _stripped(name: str) -> bool:
+    return name.lower() in _STRIPPED
+
+
+def _request(request: web.BaseRequest, body_timeout: float) -> InvokeRequest:
     raw_path = request.raw_path.split("?", 1)[0]
     body: Body = b""
     if request.body_exists:
@@ -51,21 +58,23 @@ def _request(request: web.Request, body_timeout: float) -> InvokeRequest:
             if _whole(request)
             else _stream(request, body_timeout or None)
         )
+    headers = request.headers
     verb: str | None = request.method
-    if request.headers.get(wire.VERB) == wire.VERB_NONE:
+    if headers.get(wire.VERB) == wire.VERB_NONE:
         verb = None
+    stripped = _stripped
     return InvokeRequest(
         method=raw_path[len(wire.PATH_PREFIX) :],
         verb=verb,
-        headers=tuple((n, v) for n, v in request.headers.items() if n.lower() not in _STRIPPED),
+        headers=tuple([(n, v) for n, v in headers.items() if not stripped(n)]),
         query=request.rel_url.raw_query_string,
         body=body,
-        content_type=request.headers.get("Content-Type", ""),
-        data_type_url=request.headers.get(wire.DATA_TYPE, ""),
+        content_type=headers.get(hdrs.CONTENT_TYPE, ""),
+        data_type_url=headers.get(wire.DATA_TYPE, ""),
     )
 
 
-def _whole(request: web.Request) -> bool:
+def _whole(request: web.BaseRequest) -> bool:
     """A small body that has fully arrived is handed on as bytes (keeps its Content-Length)."""
     length = request.content_length
     return length is not None and length <= _WHOLE and request.content.is_eof()
@@ -75,7 +84,7 @@ class BodyStalled(TimeoutError):
     """A peer's streamed request body made no progress within the body read timeout."""
 
 
-async def _stream(request: web.Request, idle: float | None) -> AsyncIterator[bytes]:
+async def _stream(request: web.BaseRequest, idle: float | None) -> AsyncIterator[bytes]:
     """The body as it arrives; BodyStalled (and the connection closed) when a read waits
     longer than ``idle`` seconds."""
     content = request.content
@@ -176,21 +185,19 @@ def _handshake_done(waiter: asyncio.Future[None], where: str) -> None:
 
 
 async def write_response(
-    request: web.Request, reply: InvokeResponse, *, internal: bool = True
+    request: web.BaseRequest, reply: InvokeResponse, *, internal: bool = True
 ) -> web.StreamResponse:
     """Stream ``reply`` to the client: status, headers, then the body as it comes. ``internal``
     adds the gRPC status and body type for the calling sidecar."""
     async with reply:
         complete = reply.complete_body
         response = (
-            web.Response(status=reply.status, body=complete)
+            web.Response(status=reply.status, body=complete, headers=reply.headers)
             if complete is not None
-            else web.StreamResponse(status=reply.status)
+            else web.StreamResponse(status=reply.status, headers=reply.headers)
         )
-        for name, value in reply.headers:
-            response.headers.add(name, value)
-        if reply.content_type and "Content-Type" not in response.headers:
-            response.headers["Content-Type"] = reply.content_type
+        if reply.content_type and hdrs.CONTENT_TYPE not in response.headers:
+            response.headers[hdrs.CONTENT_TYPE] = reply.content_type
         if internal and reply.grpc_status:
             response.headers[wire.GRPC_STATUS] = str(reply.grpc_status)
         if internal and reply.data_type_url:
@@ -204,7 +211,34 @@ async def write_response(
         return response
 
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRoute:
+    """More handlers on the internal port: ``method`` requests whose raw path starts with
+    ``prefix`` (gRPC proxying's tunnel)."""
+
+    method: str
+    prefix: str
+    handler: Handler
+
+
+async def _continue(request: web.BaseRequest) -> None:
+    """``Expect: 100-continue`` answered as aiohttp's router would (417 for anything else)."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version != HttpVersion11:
+        return
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the response proper has not started
+
+
 class InternalServer:
+    """aiohttp's low-level server (``GuardedHandlerRunner``), its few routes dispatched on the
+    raw path's prefix: no router, request object or middleware chain per call beyond that."""
+
     def __init__(
         self,
         call_local: CallLocal,
@@ -214,22 +248,38 @@ class InternalServer:
         grace: float = 5.0,
         gate: Gate | None = None,
         limits: HttpLimits | None = None,
-        routes: Sequence[web.RouteDef] = (),
+        routes: Sequence[PrefixRoute] = (),
     ) -> None:
         """``routes``: more handlers on the same port (gRPC proxying's tunnel)."""
         self._call_local = call_local
         self._gate = gate
         self._limits = limits = limits or HttpLimits()
-        app = web.Application()
-        app.router.add_route("*", wire.PATH_PREFIX + "{method:.*}", self._handle)
-        app.router.add_routes(routes)
-        self._runner = GuardedRunner(app, limits=limits, access_log=None, shutdown_timeout=grace)
+        self._routes = tuple(routes)
+        self._runner = GuardedHandlerRunner(
+            self._dispatch, limits=limits, access_log=None, shutdown_timeout=grace
+        )
         self._servers: list[asyncio.AbstractServer] = []
         self._addresses = addresses
         self._port = port
         self.port = port  # the bound port once started
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.raw_path
+        handler: Handler = self._handle
+        if not path.startswith(wire.PATH_PREFIX):
+            for route in self._routes:
+                if path.startswith(route.prefix):
+                    if request.method != route.method:
+                        raise web.HTTPMethodNotAllowed(request.method, [route.method])
+                    handler = route.handler
+                    break
+            else:
+                raise web.HTTPNotFound()
+        if hdrs.EXPECT in request.headers:
+            await _continue(request)
+        return await handler(request)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             invoke = _request(request, self._limits.body_timeout)
             if self._gate is not None:  # mTLS identity and access control

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from components._duration import parse_duration
 
@@ -39,8 +40,7 @@ class TracingConfigError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TracingSettings:
+class TracingSettings(msgspec.Struct, frozen=True, kw_only=True):
     """What to trace and where to send it. ``TracingSettings()`` is tracing off.
 
     ``otlp_endpoint`` is normalised for the exporter: ``host:port`` for gRPC, a full URL ending in

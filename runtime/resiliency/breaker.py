@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from runtime.resiliency.trip import TripFn
 
@@ -40,8 +41,7 @@ class BreakerOpen(Exception):
         self.state = state
 
 
-@dataclass(slots=True)
-class Counts:
+class Counts(msgspec.Struct):
     requests: int = 0
     total_successes: int = 0
     total_failures: int = 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from runtime.resiliency.model import (
@@ -30,14 +30,13 @@ __all__ = ["ResiliencyConfig", "load_resiliency"]
 log = logging.getLogger("tandem.resiliency")
 
 
-@dataclass(frozen=True, slots=True)
-class ResiliencyConfig:
-    timeouts: dict[str, float] = field(default_factory=dict)
-    retries: dict[str, RetrySpec] = field(default_factory=dict)
-    breakers: dict[str, BreakerSpec] = field(default_factory=dict)
-    apps: dict[str, PolicyNames] = field(default_factory=dict)
-    actors: dict[str, PolicyNames] = field(default_factory=dict)
-    components: dict[str, ComponentTarget] = field(default_factory=dict)
+class ResiliencyConfig(msgspec.Struct, frozen=True):
+    timeouts: dict[str, float] = msgspec.field(default_factory=dict)
+    retries: dict[str, RetrySpec] = msgspec.field(default_factory=dict)
+    breakers: dict[str, BreakerSpec] = msgspec.field(default_factory=dict)
+    apps: dict[str, PolicyNames] = msgspec.field(default_factory=dict)
+    actors: dict[str, PolicyNames] = msgspec.field(default_factory=dict)
+    components: dict[str, ComponentTarget] = msgspec.field(default_factory=dict)
     names: tuple[str, ...] = ()  # metadata.name of each merged document
 
     @property

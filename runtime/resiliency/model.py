@@ -30,8 +30,10 @@ __all__ = [
 DEFAULT_TRIP = "consecutiveFailures > 5"
 
 
+# defer_build: the validators are built at the first Resiliency document validated, so a
+# sidecar without one does not pay for them at start-up.
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 HttpCodes = Annotated[frozenset[int], BeforeValidator(lambda v: parse_codes(v, HTTP_CODES))]
@@ -98,13 +100,13 @@ class ResiliencySpec(_Model):
 
 
 class _Meta(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     name: str = Field(min_length=1)
     namespace: str | None = None
 
 
 class ResiliencyManifest(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     apiVersion: str = "dapr.io/v1alpha1"  # noqa: N815
     kind: Literal["Resiliency"]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from runtime.resiliency.breaker import BreakerOpen
 from runtime.resiliency.classify import is_client_error, status_codes
@@ -30,8 +31,7 @@ RANDOMIZATION = 0.5
 MIN_INTERVAL = 0.001
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     exponential: bool = False
     duration: float = 5.0

@@ -44,15 +44,21 @@ _BLOCK_NAMES = {
     "lock": "Lock",
 }
 
+# Valid constants, made without validation (RetrySpec's validator is built only when a
+# Resiliency document is read); tests/unit/resiliency check they equal the validated values.
 BUILTIN_RETRIES: dict[str, RetrySpec] = {
     # service invocation between sidecars (gRPC Unavailable/Unauthenticated): 1s, 3 tries
-    "DaprBuiltInServiceRetries": RetrySpec(policy="constant", duration=1.0, maxRetries=3),
+    "DaprBuiltInServiceRetries": RetrySpec.model_construct(
+        policy="constant", duration=1.0, maxRetries=3
+    ),
     # start-up calls to the app (/dapr/subscribe and friends): exponential from 500 ms
-    "DaprBuiltInInitializationRetries": RetrySpec(
+    "DaprBuiltInInitializationRetries": RetrySpec.model_construct(
         policy="exponential", maxInterval=10.0, maxRetries=3
     ),
-    "DaprBuiltInActorRetries": RetrySpec(policy="constant", duration=1.0, maxRetries=3),
-    "DaprBuiltInActorReminderRetries": RetrySpec(
+    "DaprBuiltInActorRetries": RetrySpec.model_construct(
+        policy="constant", duration=1.0, maxRetries=3
+    ),
+    "DaprBuiltInActorReminderRetries": RetrySpec.model_construct(
         policy="exponential", maxInterval=60.0, maxRetries=-1
     ),
 }

@@ -12,9 +12,9 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from components.base import BaseMetadata, Component, ComponentContext
@@ -68,8 +68,7 @@ class ComponentInitError(Exception):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ComponentPlan:
+class ComponentPlan(msgspec.Struct, frozen=True):
     """A component ready to start. With ``secret_refs``, ``metadata`` is an unvalidated
     placeholder: ``start_components`` reads the secrets and validates ``values`` with them."""
 
@@ -77,7 +76,7 @@ class ComponentPlan:
     cls: type[Component]
     metadata: BaseMetadata
     runtime_metadata: Mapping[str, str]
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = msgspec.field(default_factory=dict)
     secret_refs: tuple[SecretRef, ...] = ()
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components._metadata import Duration
@@ -23,13 +23,15 @@ from runtime.resources.issues import ConfigError, Issue
 from runtime.resources.loader import parse_documents
 from runtime.resources.manifest import format_loc
 
-__all__ = ["ConfigurationSpec", "SidecarConfiguration", "load_configuration"]
+__all__ = ["ConfigurationSpec", "SidecarConfiguration", "empty_spec", "load_configuration"]
 
 Action = Literal["allow", "deny"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built at the first validation: a sidecar without ``--config`` never pays for the
+    # validators of the ~30 models below (see ``empty_spec``).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class NameValue(_Model):
@@ -217,14 +219,20 @@ class ConfigurationSpec(_Model):
         return enabled
 
 
-@dataclass(frozen=True, slots=True)
-class SidecarConfiguration:
+def empty_spec() -> ConfigurationSpec:
+    """The spec of no Configuration document (every section unset), what validating ``{}``
+    gives, made without building the models' validators."""
+    return ConfigurationSpec.model_construct()
+
+
+class SidecarConfiguration(msgspec.Struct, frozen=True):
     """The merged ``spec`` of the Configuration documents given with ``--config``: later
     documents replace earlier ones section by section."""
 
-    spec: Mapping[str, Any] = field(default_factory=dict)  # raw, for consumers that re-parse
+    # raw, for consumers that re-parse
+    spec: Mapping[str, Any] = msgspec.field(default_factory=dict)
     sources: tuple[str, ...] = ()
-    model: ConfigurationSpec = field(default_factory=ConfigurationSpec)
+    model: ConfigurationSpec = msgspec.field(default_factory=empty_spec)
 
     @property
     def tracing(self) -> Mapping[str, Any] | None:
@@ -280,6 +288,5 @@ def load_configuration(paths: Iterable[Path]) -> SidecarConfiguration:
             issues.append(Issue(str(path), "no document of kind Configuration in this file"))
     if issues:
         raise ConfigError(issues)
-    return SidecarConfiguration(
-        spec=spec, sources=tuple(sources), model=ConfigurationSpec.model_validate(spec)
-    )
+    model = ConfigurationSpec.model_validate(spec) if spec else empty_spec()
+    return SidecarConfiguration(spec=spec, sources=tuple(sources), model=model)

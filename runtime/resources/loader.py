@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from runtime.resources.issues import ConfigError, Issue
@@ -35,8 +35,7 @@ KNOWN_KINDS = frozenset({"Component", "Subscription", "Resiliency", "Configurati
 log = logging.getLogger("tandem.resources")
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
+class Document(msgspec.Struct, frozen=True):
     source: str
     index: int
     body: dict[str, Any]
@@ -52,11 +51,10 @@ def document_issues(doc: Document, exc: ValidationError) -> list[Issue]:
     ]
 
 
-@dataclass(slots=True)
-class Resources:
-    components: list[ComponentManifest] = field(default_factory=list)
-    others: dict[str, list[Document]] = field(default_factory=dict)  # kind -> documents
-    skipped: list[Document] = field(default_factory=list)  # kinds Tandem does not load
+class Resources(msgspec.Struct):
+    components: list[ComponentManifest] = msgspec.field(default_factory=list)
+    others: dict[str, list[Document]] = msgspec.field(default_factory=dict)  # kind -> documents
+    skipped: list[Document] = msgspec.field(default_factory=list)  # kinds Tandem does not load
 
 
 def parse_documents(text: str, source: str, issues: list[Issue]) -> list[Document]:

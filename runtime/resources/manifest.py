@@ -15,8 +15,10 @@ TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9][a-z0-9_-]*)+$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+# defer_build: the validators are built at the first resource file read; the embedded
+# defaults are made without them (``runtime.resources.defaults``).
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SecretKeyRef(_Model):
@@ -41,7 +43,7 @@ class MetadataItem(_Model):
 
 
 class ObjectMeta(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     name: str
     namespace: str | None = None
 
@@ -75,7 +77,7 @@ class Auth(_Model):
 
 
 class ComponentManifest(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     apiVersion: str  # noqa: N815
     kind: str

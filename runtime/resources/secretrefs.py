@@ -14,9 +14,9 @@ resolved value that fails the component's metadata model is reported without quo
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -33,8 +33,7 @@ class SecretRefError(Exception):
     """A reference cannot be resolved at start; the message holds no secret value."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecretRef:
+class SecretRef(msgspec.Struct, frozen=True, kw_only=True):
     """One metadata field whose value comes from a secret store."""
 
     index: int  # spec.metadata[index]

@@ -25,8 +25,10 @@ __all__ = ["SubscriptionManifest", "load_subscriptions"]
 log = logging.getLogger("tandem.resources")
 
 
+# defer_build: the validators are built at the first Subscription document validated, so a
+# sidecar without one does not pay for them at start-up.
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class _Rule(_Model):
@@ -56,12 +58,12 @@ class _Spec(_Model):
 
 
 class _Meta(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     name: str = Field(min_length=1)
 
 
 class SubscriptionManifest(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     apiVersion: Literal["dapr.io/v1alpha1", "dapr.io/v2alpha1"]  # noqa: N815
     kind: Literal["Subscription"]

@@ -19,16 +19,16 @@ the root is denied whatever the rules say.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import unquote
+
+import msgspec
 
 from runtime.resources.configuration import AccessControl
 
 __all__ = ["AccessPolicy", "Caller", "normalise_path"]
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(msgspec.Struct, frozen=True):
     app_id: str
     namespace: str
     trust_domain: str
@@ -69,15 +69,13 @@ def _specificity(pattern: Sequence[str]) -> tuple[int, ...]:
     return tuple(0 if s == "**" else 1 if s == "*" else 2 for s in pattern)
 
 
-@dataclass(frozen=True, slots=True)
-class _Operation:
+class _Operation(msgspec.Struct, frozen=True):
     pattern: tuple[str, ...]
     verbs: frozenset[str]  # empty: any
     allow: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Policy:
+class _Policy(msgspec.Struct, frozen=True):
     app_id: str
     trust_domain: str
     namespace: str | None

@@ -18,9 +18,9 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,8 +53,7 @@ class CAError(Exception):
     """The CA cannot be loaded, created or used; the message names the file or variable."""
 
 
-@dataclass(frozen=True, slots=True)
-class CASource:
+class CASource(msgspec.Struct, frozen=True):
     """Explicit CA files (all three or none), from the command line."""
 
     trust_anchors: Path | None = None
@@ -103,8 +102,7 @@ def pem_bundle(certs: list[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-@dataclass(frozen=True, slots=True)
-class Authority:
+class Authority(msgspec.Struct, frozen=True):
     """Trust anchors plus the issuer that signs workload certificates (one of them or below)."""
 
     anchors: tuple[x509.Certificate, ...]

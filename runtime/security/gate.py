@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import replace
+import weakref
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
@@ -34,6 +35,11 @@ _IDENTITY = frozenset({wire.CALLER_APP_ID, wire.CALLER_NAMESPACE})
 _MAX_SHOWN = 200  # caller-chosen strings in logs and messages are bounded
 
 
+@lru_cache(maxsize=1024)
+def _identity_header(name: str) -> bool:
+    return name.lower() in _IDENTITY
+
+
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
 
@@ -50,6 +56,9 @@ class Gate:
         self.own = own
         self.mtls = mtls
         self.policy = policy
+        # the verified caller of each live TLS connection: its certificate cannot change while
+        # the connection lasts (TLS 1.3, no renegotiation), so it is parsed once per connection
+        self._peers: weakref.WeakKeyDictionary[ssl.SSLObject, Caller] = weakref.WeakKeyDictionary()
         self._denied = (
             Counter(
                 "tandem_invocation_denied_total",
@@ -74,14 +83,16 @@ class Gate:
                 headers.get(wire.CALLER_NAMESPACE, "") or "default",
                 self.own.trust_domain,
             )
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if not isinstance(ssl_object, ssl.SSLObject):
+            ssl_object = None
+        else:
+            known = self._peers.get(ssl_object)
+            if known is not None:  # this connection's certificate was read before
+                return known
         from runtime.security.workload import peer_spiffe_id
 
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        der = (
-            ssl_object.getpeercert(binary_form=True)
-            if isinstance(ssl_object, ssl.SSLObject)
-            else None
-        )
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         try:
             peer = peer_spiffe_id(der, self.own.trust_domain)
         except (SpiffeError, ValueError) as exc:
@@ -89,7 +100,10 @@ class Gate:
             log.warning("refused a call from %s to %s: %s", where, self.own, exc)
             self._count("", "certificate")
             raise SecurityErrors.PEER_REJECTED(reason=str(exc)) from None
-        return Caller(peer.app_id, peer.namespace, peer.trust_domain)
+        caller = Caller(peer.app_id, peer.namespace, peer.trust_domain)
+        if ssl_object is not None:
+            self._peers[ssl_object] = caller
+        return caller
 
     def admit(
         self, transport: asyncio.BaseTransport | None, request: InvokeRequest
@@ -111,6 +125,17 @@ class Gate:
             )
         if not self.mtls:
             return request
-        headers = tuple((n, v) for n, v in request.headers if n.lower() not in _IDENTITY)
-        headers += ((wire.CALLER_APP_ID, caller.app_id), (wire.CALLER_NAMESPACE, caller.namespace))
-        return replace(request, headers=headers)
+        kept = [(n, v) for n, v in request.headers if not _identity_header(n)]
+        return InvokeRequest(
+            method=request.method,
+            verb=request.verb,
+            headers=(
+                *kept,
+                (wire.CALLER_APP_ID, caller.app_id),
+                (wire.CALLER_NAMESPACE, caller.namespace),
+            ),
+            query=request.query,
+            body=request.body,
+            content_type=request.content_type,
+            data_type_url=request.data_type_url,
+        )

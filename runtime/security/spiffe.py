@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -17,8 +18,7 @@ class SpiffeError(ValueError):
     """A certificate or URI carries no usable SPIFFE id; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class SpiffeId:
+class SpiffeId(msgspec.Struct, frozen=True):
     trust_domain: str
     namespace: str
     app_id: str

@@ -32,14 +32,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from components.nameresolution import Address, NameResolver
-from runtime.appchannel._headers import http_headers
+from runtime.appchannel._headers import forwarded_name
 from runtime.appchannel.base import (
     AppChannel,
     AppChannelError,
     AppUnavailable,
     BodyTooLarge,
+    Headers,
     InvalidInvokeRequest,
     InvokeRequest,
     InvokeResponse,
@@ -48,6 +50,7 @@ from runtime.internal import tracing as invoke_tracing
 from runtime.internal import wire
 from runtime.internal.balancer import Balancer
 from runtime.internal.client import InternalClient, PeerCallFailed, PeerUnreachable
+from runtime.observability.tracing import tracing_enabled
 from runtime.resiliency import BreakerOpen, Resiliency, Runner
 from runtime.resiliency.retry import RetryPolicy
 from runtime.services.invoke_errors import InvokeErrors
@@ -96,6 +99,8 @@ def parse_target(text: str, default_namespace: str) -> Target:
 def clean_method(raw: str) -> str:
     """The method path with ``.``/``..`` segments resolved (``%2e`` counts as ``.``), never
     above the root, no leading ``/``; percent-encoding otherwise kept as sent."""
+    if "." not in raw and "//" not in raw and ("%" not in raw or "%2e" not in raw.lower()):
+        return raw[1:] if raw.startswith("/") else raw  # nothing to resolve (the usual case)
     out: list[str] = []
     segments = raw.split("/")
     for i, segment in enumerate(segments):
@@ -108,6 +113,18 @@ def clean_method(raw: str) -> str:
         elif segment or i == len(segments) - 1:
             out.append(segment)
     return "/".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _sent(name: str) -> bool:
+    """A caller's header that is forwarded to the callee (decided once per name)."""
+    return name.lower() not in _DROPPED and forwarded_name(name)
+
+
+def _forwarded(headers: Headers) -> Headers:
+    """The caller's headers minus hop-by-hop, invalid, routing and identity ones."""
+    sent = _sent
+    return tuple([(n, v) for n, v in headers if sent(n) and "\r" not in v and "\n" not in v])
 
 
 def _replayable(request: InvokeRequest) -> bool:
@@ -157,15 +174,25 @@ class InvokeService:
     async def invoke(self, target: str, request: InvokeRequest) -> InvokeResponse:
         """Call ``request.method`` of app ``target``; raises APIError (InvokeErrors)."""
         dest = parse_target(target, self.namespace)
-        headers = tuple(
-            (n, v) for n, v in http_headers(request.headers) if n.lower() not in _DROPPED
-        )
-        request = replace(request, method=clean_method(request.method), headers=headers)
+        headers = _forwarded(request.headers)
+        method = clean_method(request.method)
         identity = [(wire.CALLER_APP_ID, self.app_id), (wire.CALLEE_APP_ID, dest.app_id)]
         if self.namespace:
             identity.append((wire.CALLER_NAMESPACE, self.namespace))
-        if dest.app_id == self.app_id and dest.namespace == self.namespace:
-            return await self.call_local(replace(request, headers=(*headers, *identity)))
+        local = dest.app_id == self.app_id and dest.namespace == self.namespace
+        request = InvokeRequest(
+            method=method,
+            verb=request.verb,
+            headers=(*headers, *identity) if local else headers,
+            query=request.query,
+            body=request.body,
+            content_type=request.content_type,
+            data_type_url=request.data_type_url,
+        )
+        if local:
+            return await self.call_local(request)
+        if not tracing_enabled():  # no span to make: skip the context manager
+            return await self._resilient(dest, request, identity)
         with invoke_tracing.client_span(dest.app_id, request.method) as span_headers:
             if span_headers:
                 request = replace(
@@ -212,11 +239,12 @@ class InvokeService:
     async def _resilient(
         self, dest: Target, request: InvokeRequest, identity: list[tuple[str, str]]
     ) -> InvokeResponse:
-        if not await self._resolve(dest):  # before any per-app state is made for the id
+        found = await self._resolve(dest)
+        if not found:  # before any per-app state is made for the id
             raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
         runner = self._runner(dest.app_id, self._may_retry(dest.app_id, request))
-        if runner is None:  # fast path: no policy
-            return await self._remote(dest, request, identity)
+        if runner is None:  # fast path: no policy (the addresses just resolved are used)
+            return await self._remote(dest, request, identity, found)
         failed: list[InvokeResponse] = []
 
         async def attempt() -> InvokeResponse:
@@ -242,15 +270,21 @@ class InvokeService:
                 await response.aclose()
 
     async def _remote(
-        self, dest: Target, request: InvokeRequest, identity: list[tuple[str, str]]
+        self,
+        dest: Target,
+        request: InvokeRequest,
+        identity: list[tuple[str, str]],
+        resolved: list[Address] | None = None,
     ) -> InvokeResponse:
-        """Resolve and send; unreachable peers are retried (built-in policy, re-resolving)."""
+        """Resolve (unless ``resolved`` was just done) and send; unreachable peers are retried
+        (built-in policy, re-resolving)."""
         waits = None
         retries = 0
         replayed = False
         tried: set[Address] = set()
         while True:
-            addresses = await self._resolve(dest)
+            addresses = resolved if resolved is not None else await self._resolve(dest)
+            resolved = None
             if not addresses:
                 raise InvokeErrors.APP_NOT_FOUND(app_id=dest.shown)
             fresh = [a for a in addresses if a not in tried] or addresses
@@ -314,14 +348,19 @@ class InvokeService:
         callee = self.app_id
         if channel is None:
             raise InvokeErrors.NO_APP_CHANNEL(app_id=callee)
+        if not tracing_enabled():  # no span to make: skip the context manager
+            return await self._call_app(channel, request)
         with invoke_tracing.server_span(callee, request.method, request.headers) as headers:
             if headers is not None:
                 request = replace(request, headers=headers)
-            try:
-                return await channel.invoke(request)
-            except AppUnavailable as exc:
-                raise InvokeErrors.APP_UNHEALTHY(app_id=callee) from exc
-            except InvalidInvokeRequest as exc:
-                raise InvokeErrors.INVALID_REQUEST(detail=str(exc)) from exc
-            except AppChannelError as exc:
-                raise InvokeErrors.CALL_FAILED(app_id=callee, detail=str(exc)) from exc
+            return await self._call_app(channel, request)
+
+    async def _call_app(self, channel: AppChannel, request: InvokeRequest) -> InvokeResponse:
+        try:
+            return await channel.invoke(request)
+        except AppUnavailable as exc:
+            raise InvokeErrors.APP_UNHEALTHY(app_id=self.app_id) from exc
+        except InvalidInvokeRequest as exc:
+            raise InvokeErrors.INVALID_REQUEST(detail=str(exc)) from exc
+        except AppChannelError as exc:
+            raise InvokeErrors.CALL_FAILED(app_id=self.app_id, detail=str(exc)) from exc

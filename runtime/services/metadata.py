@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from runtime._version import __version__
 from runtime.compstore import ComponentStore
@@ -30,28 +31,25 @@ MAX_ATTRIBUTES = 1000
 MAX_ATTRIBUTES_SIZE = 1 << 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ComponentInfo:
+class ComponentInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     type: str
     version: str
     capabilities: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionInfo:
+class SubscriptionInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One active pub/sub subscription; ``type`` is DECLARATIVE, PROGRAMMATIC or STREAMING."""
 
     pubsub_name: str
     topic: str
     type: str
     rules: tuple[tuple[str, str], ...] = ()  # (CEL match, path); the default has match ""
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
     dead_letter_topic: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AppConnection:
+class AppConnection(msgspec.Struct, frozen=True, kw_only=True):
     port: int | None
     protocol: str
     channel_address: str
@@ -62,15 +60,14 @@ class AppConnection:
     health_threshold: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MetadataSnapshot:
+class MetadataSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     runtime_version: str
     components: tuple[ComponentInfo, ...]
     extended: Mapping[str, str]
     app_connection: AppConnection
     enabled_features: tuple[str, ...] = ()
-    subscriptions: tuple[SubscriptionInfo, ...] = field(default=())
+    subscriptions: tuple[SubscriptionInfo, ...] = ()
 
 
 class MetadataService:

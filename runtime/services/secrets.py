@@ -17,8 +17,9 @@ are reported by exception type and message only (components keep values out of t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
 
 from components.errors import shown
 from components.secretstores import SecretStore
@@ -39,8 +40,7 @@ MAX_KEY_BYTES = 1024
 _SHOWN_KEY = 128
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecretScope:
+class SecretScope(msgspec.Struct, frozen=True, kw_only=True):
     """One store's entry of the Configuration's ``secrets.scopes``."""
 
     default_access: str = "allow"

@@ -8,9 +8,10 @@ maps component errors to API errors (so both protocols report the same codes).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
 
 from components.errors import (
     BulkError,
@@ -82,49 +83,43 @@ def _too_long(text: str) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateResult:
+class StateResult(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     value: bytes | None  # None: missing
     etag: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SaveItem:
+class SaveItem(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     value: bytes
     etag: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
     concurrency: str | None = None
     consistency: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeleteItem:
+class DeleteItem(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     etag: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
     concurrency: str | None = None
     consistency: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TxOperation:
+class TxOperation(msgspec.Struct, frozen=True, kw_only=True):
     operation: str  # "upsert" | "delete"
     item: SaveItem | DeleteItem
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueryResults:
+class QueryResults(msgspec.Struct, frozen=True, kw_only=True):
     results: Sequence[StateResult]
     token: str | None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeyList:
+class KeyList(msgspec.Struct, frozen=True, kw_only=True):
     keys: Sequence[str]
     token: str | None
 

@@ -8,10 +8,10 @@ input the store rejects (a malformed ETag); ``OpErrors`` groups the three of one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from http import HTTPStatus
 
 import grpc
+import msgspec
 
 from runtime.errors import ErrorKind, ErrorTable
 
@@ -221,8 +221,7 @@ class StateErrors(ErrorTable):
     LIST_KEYS_INVALID = _invalid("ERR_STATE_LIST_KEYS", _LIST_KEYS, as_dapr=True, note=_TANDEM_ONLY)
 
 
-@dataclass(frozen=True, slots=True)
-class OpErrors:
+class OpErrors(msgspec.Struct, frozen=True):
     """The entries one store operation reports, by cause."""
 
     failed: ErrorKind  # the store failed

@@ -24,13 +24,12 @@ import pytest
 
 from components.pubsub import PubSub
 from tests.brokers.crash_consumer import build
-from tests.brokers.private import PrivateServer, drop_rabbit, drop_stream
+from tests.brokers.private import drop_rabbit, drop_stream, private_mosquitto
 from tests.conformance._harness import eventually
 from tests.servers import require_server, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = int(os.environ.get("TANDEM_CRASH_MESSAGES", "10000"))
-MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 
 
 @dataclass
@@ -63,14 +62,9 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
         found = Broker("pubsub.rabbitmq", {"connectionString": "amqp://guest:guest@127.0.0.1:5672"})
         yield found
     else:
-        # A private Mosquitto: the shared one keeps at most 1000 queued messages per session
-        # (max_queued_messages) and drops the rest, which no client can prevent.
-        server = PrivateServer(
-            ["mosquitto", "-c", "{dir}/server.conf"], tmp_path / "mosquitto", MOSQUITTO_CONF
-        )
-        server.start()
-        yield Broker("pubsub.mqtt3", {"url": f"tcp://127.0.0.1:{server.port}"})
-        server.stop()
+        # A private Mosquitto: the shared one drops queued messages past 1000 per session.
+        with private_mosquitto(tmp_path / "mosquitto") as server:
+            yield Broker("pubsub.mqtt3", {"url": f"tcp://127.0.0.1:{server.port}"})
 
 
 class Consumer:

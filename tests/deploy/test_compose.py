@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.harness import free_port, wait_until
+from tests.brokers import private
+from tests.integration.harness import free_port
 from tests.integration.shop import check_shop, sdk_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,27 +95,8 @@ def test_dockerfile_is_slim_non_root_with_the_outbound_healthcheck() -> None:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[int]:
     """A Redis of this test's own (the topic and keys of the example are fixed names)."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        cli = [shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"]
-        assert wait_until(
-            lambda: subprocess.run(cli, capture_output=True, check=False).stdout.strip() == b"PONG",
-            timeout=20,
-            interval=0.1,
-        )
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with private.private_redis(tmp_path / "redis") as server:
+        yield server.port
 
 
 class _Native:

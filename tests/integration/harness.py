@@ -39,7 +39,9 @@ __all__ = [
     "http_request",
     "http_status",
     "listening_addresses",
+    "run_sdk",
     "run_tandem",
+    "sdk_facts",
     "wait_until",
 ]
 
@@ -157,6 +159,48 @@ def component_yaml(
 
 def _tandem_command() -> list[str]:
     return [sys.executable, "-m", "runtime"]
+
+
+def run_sdk(
+    sidecar: Sidecar,
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Run ``command``, a program using the official ``dapr`` SDK, against ``sidecar``; the
+    lines of its output (the last: its JSON facts, by convention); a failure fails the test.
+
+    A child process: the SDK's generated protos and Tandem's declare the same protobuf symbols
+    and cannot share one. It gets the sidecar's address as the SDK reads it at import
+    (DAPR_RUNTIME_HOST, DAPR_HTTP_PORT, DAPR_GRPC_PORT, DAPR_HEALTH_TIMEOUT 10 s), no other
+    DAPR_* variable of this process, and ``env`` on top.
+    """
+    child = {k: v for k, v in os.environ.items() if not k.startswith("DAPR_")}
+    child |= {
+        "DAPR_RUNTIME_HOST": "127.0.0.1",
+        "DAPR_HTTP_PORT": str(sidecar.http_port),
+        "DAPR_GRPC_PORT": str(sidecar.grpc_port),
+        "DAPR_HEALTH_TIMEOUT": "10",
+        **(env or {}),
+    }
+    out = subprocess.run(
+        list(command),
+        capture_output=True,
+        text=True,
+        env=child,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+        check=False,
+    )
+    assert out.returncode == 0, f"{' '.join(command[1:])} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout.strip().splitlines()
+
+
+def sdk_facts(lines: list[str]) -> dict[str, Any]:
+    """The JSON object an SDK program printed last (``run_sdk``)."""
+    facts: dict[str, Any] = json.loads(lines[-1])
+    return facts
 
 
 def run_tandem(

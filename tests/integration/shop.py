@@ -112,10 +112,16 @@ def stop(proc: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> int:
         raise
 
 
-def check_shop(checkout_url: str, sidecar_url: str, timeout: float = 60.0) -> dict[str, Any]:
+def check_shop(
+    checkout_url: str,
+    sidecar_url: str,
+    timeout: float = 60.0,
+    placed: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Place an order at checkout; it must reach orders' state store (read over invocation
-    through checkout's sidecar) and the notifier. Returns the order."""
-    placed: list[Any] = []
+    through checkout's sidecar) and the notifier. Returns the order; ``placed`` gets every
+    order placed (for a clean-up)."""
+    placed = [] if placed is None else placed
 
     def place() -> bool:
         status, body = http(

@@ -73,8 +73,9 @@ def test_app_gets_dapr_environment(tmp_path: Path) -> None:
     assert env["DAPR_GRPC_PORT"] == str(sc.grpc_port)
     if "DAPR_API_TOKEN" not in os.environ:
         assert "DAPR_API_TOKEN" not in env
-    if "GRPC_ENABLE_FORK_SUPPORT" not in os.environ:  # the sidecar's own setting stays its own
-        assert "GRPC_ENABLE_FORK_SUPPORT" not in env
+    for own in ("GRPC_ENABLE_FORK_SUPPORT", "PYDANTIC_DISABLE_PLUGINS"):
+        if own not in os.environ:  # the sidecar's own settings stay its own
+            assert own not in env
     assert env["TANDEM_HOME"] == str(sc.home)  # the sidecar's own environment is inherited
 
 

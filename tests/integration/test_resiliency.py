@@ -9,21 +9,16 @@ the sidecar's Prometheus metrics; nothing here asserts a duration.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.brokers.private import private_redis
 from tests.integration.harness import Sidecar, component_yaml, free_port, run_tandem, wait_until
 
 pytestmark = pytest.mark.integration
@@ -54,67 +49,6 @@ def resiliency_yaml(retry: dict[str, object], breaker: dict[str, object]) -> str
         },
     }
     return json.dumps(doc, indent=2) + "\n"
-
-
-@dataclass
-class PrivateRedis:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    def pause(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.proc.send_signal(signal.SIGCONT)
-
-
-@contextmanager
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server binary not found (needed for a private, pausable Redis)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--protected-mode",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_until(lambda: _tcp_open(port), 10.0), "private redis-server did not start"
-        yield PrivateRedis(proc, port)
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _tcp_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -292,7 +226,7 @@ def test_secret_store_calls_run_under_their_policies(tmp_path: Path) -> None:
     doc["spec"]["targets"]["components"] = {
         "vault": {"outbound": {"timeout": "short", "retry": "retry"}}
     }
-    with private_redis(tmp_path) as redis:
+    with private_redis(tmp_path / "redis") as redis:
         vault = component_yaml(
             "vault",
             "secretstores.redis",

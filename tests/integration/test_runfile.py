@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 from runtime.cli.runfile import RunFileError, load_run_file
 from tests.integration.harness import wait_until
@@ -106,13 +108,17 @@ def test_common_options_map_to_each_app_and_paths_are_relative_to_the_file(tmp_p
     assert (app.app_port, app.http_port, app.grpc_port) == (8080, 3600, None)
 
 
-def _run_shop(tmp_path: Path, source: Path, env: dict[str, str]) -> None:
+def _run_shop(
+    tmp_path: Path, source: Path, env: dict[str, str], placed: list[dict[str, Any]] | None = None
+) -> None:
     home = tmp_path / "home"
     path, ports = shop_run_file(source, tmp_path / "tandem.yaml", env)
     proc = start_run_file(path, home, tmp_path / "run.log")
     try:
         order = check_shop(
-            f"http://127.0.0.1:{ports['checkout']}", f"http://127.0.0.1:{ports['sidecar']}"
+            f"http://127.0.0.1:{ports['checkout']}",
+            f"http://127.0.0.1:{ports['sidecar']}",
+            placed=placed,
         )
         assert order["pricing"].startswith("new")  # the flag's targeting matched
         assert order["total"] == 10.8  # 3 x 4.0, 10% off
@@ -142,11 +148,15 @@ def test_shop_runs_on_sqlite_files_with_no_server(tmp_path: Path) -> None:
 
 def test_shop_runs_on_redis(tmp_path: Path) -> None:
     require_server("redis")
-    _run_shop(
-        tmp_path,
-        SHOP / "tandem.redis.yaml",
-        {"REDIS_HOST": REDIS_URL, "ORDERS_TOPIC": unique("orders")},
-    )
+    topic = unique("orders")
+    placed: list[dict[str, Any]] = []
+    env = {"REDIS_HOST": REDIS_URL, "ORDERS_TOPIC": topic}
+    try:
+        _run_shop(tmp_path, SHOP / "tandem.redis.yaml", env, placed)
+    finally:  # what the shop left on the shared server: the topic's stream, the orders
+        host, _, port = REDIS_URL.partition(":")
+        with redis.Redis(host=host, port=int(port or 6379)) as client:
+            client.delete(topic, *(f"orders||{order['id']}" for order in placed))
 
 
 def test_sigterm_stops_every_app_with_128_plus_15(tmp_path: Path) -> None:

@@ -26,13 +26,13 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+import msgspec
 
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.errors import ComponentError, ETagMismatch
@@ -64,8 +64,7 @@ __all__ = ["SqliteStateStore"]
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-@dataclass(frozen=True, slots=True)
-class _Write:
+class _Write(msgspec.Struct, frozen=True):
     """One prepared write: ``conditional`` ones must change a row or they raise ETagMismatch."""
 
     key: str

@@ -28,9 +28,9 @@ import ctypes.util
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
@@ -45,6 +45,8 @@ from runtime.errors import Errors
 
 __all__ = [
     "BodyBudget",
+    "Front",
+    "GuardedHandlerRunner",
     "GuardedRunner",
     "HttpLimits",
     "limits_middleware",
@@ -53,11 +55,13 @@ __all__ = [
 log = logging.getLogger("tandem.api.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Front = Callable[
+    [web.BaseRequest], Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None
+]
 _MiB = 1 << 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpLimits:
+class HttpLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Every bound of the HTTP edge; seconds and bytes. A timeout of 0 disables it."""
 
     max_body: int = 4 * _MiB
@@ -299,9 +303,25 @@ class _GuardedServer(web.Server):
         await super().shutdown(timeout)
 
 
+def _connection_options(limits: HttpLimits, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """aiohttp's per-connection options for ``limits`` (plus the caller's, e.g. ``access_log``)."""
+    return {
+        **kwargs,
+        # aiohttp's keep-alive timer closes an idle connection; 0 would mean "at once"
+        "keepalive_timeout": limits.idle_timeout or 3630.0,
+        "max_line_size": limits.max_line_size,
+        "max_field_size": limits.max_line_size,
+        "lingering_time": limits.lingering_time,
+    }
+
+
 class GuardedRunner(web.AppRunner):
     """``web.AppRunner`` applying ``HttpLimits`` to every connection it serves. ``kwargs`` are
-    ``AppRunner``'s (``shutdown_timeout``) and aiohttp's connection options (``access_log``)."""
+    ``AppRunner``'s (``shutdown_timeout``) and aiohttp's connection options (``access_log``).
+
+    ``front(request)``, when given, sees each request before the application: a handler it
+    returns serves the request instead (the application's router and middleware never run),
+    None leaves it to the application."""
 
     def __init__(
         self,
@@ -309,23 +329,55 @@ class GuardedRunner(web.AppRunner):
         *,
         limits: HttpLimits,
         shutdown_timeout: float = 60.0,
+        front: Front | None = None,
         **kwargs: Any,
     ) -> None:
-        self._server_kwargs: dict[str, Any] = {
-            **kwargs,
-            # aiohttp's keep-alive timer closes an idle connection; 0 would mean "at once"
-            "keepalive_timeout": limits.idle_timeout or 3630.0,
-            "max_line_size": limits.max_line_size,
-            "max_field_size": limits.max_line_size,
-            "lingering_time": limits.lingering_time,
-        }
+        self._server_kwargs = _connection_options(limits, kwargs)
         super().__init__(
             app, handle_signals=False, shutdown_timeout=shutdown_timeout, **self._server_kwargs
         )
         self._header_timeout = limits.header_timeout
+        self._front = front
 
     async def _make_server(self) -> web.Server:
         # BaseRunner's factory hook: build the app's server as usual (app start-up included),
         # then serve it through the guarded protocol (the base server has no connections yet).
         base = await super()._make_server()
+        front = self._front
+        if front is not None:
+            app_handler = base.request_handler
+
+            async def handle(request: web.BaseRequest) -> web.StreamResponse:
+                return await (front(request) or app_handler)(request)
+
+            base.request_handler = handle
         return _GuardedServer(base, header_timeout=self._header_timeout, **self._server_kwargs)
+
+
+class GuardedHandlerRunner(web.BaseRunner):
+    """``GuardedRunner`` for aiohttp's low-level server: one ``handler`` gets every request
+    (``web.BaseRequest``: no router, no middleware, no ``Expect`` handling; an
+    ``HTTPException`` it raises is the response). Same limits, same drain on ``cleanup``."""
+
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        *,
+        limits: HttpLimits,
+        shutdown_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        self._server_kwargs = _connection_options(limits, kwargs)
+        super().__init__(handle_signals=False, shutdown_timeout=shutdown_timeout)
+        self._handler = handler
+        self._header_timeout = limits.header_timeout
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def _make_server(self) -> web.Server:
+        base = web.Server(self._handler)
+        return _GuardedServer(base, header_timeout=self._header_timeout, **self._server_kwargs)
+
+    async def _cleanup_server(self) -> None:
+        pass

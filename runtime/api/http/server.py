@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
 from runtime.api.blocks import BLOCKS, Block
 from runtime.api.http.auth import EXEMPT_PATHS
 from runtime.api.http.errors import answer_error
 from runtime.api.http.keys import SERVICES
-from runtime.api.http.limits import GuardedRunner, HttpLimits, limits_middleware
+from runtime.api.http.limits import Front, GuardedRunner, HttpLimits, limits_middleware
+from runtime.api.http.routes import invoke as invoke_routes
 from runtime.api.token import HEADER, token_error
 from runtime.observability.http_telemetry import CLIENT_CLOSED, HttpTelemetry
 from runtime.services import Services
@@ -41,6 +43,7 @@ class _InFlight:
 
 
 _IN_FLIGHT = web.AppKey("in_flight", _InFlight)
+_FRONT: web.AppKey[Front] = web.AppKey("front")
 
 
 def edge_middleware(
@@ -116,7 +119,34 @@ def build_app(
     for block in blocks:
         for routes in block.http:
             app.add_routes(routes)
+    if invoke_routes.invoke_middleware in chain:
+        app[_FRONT] = _invoke_front(app, chain[0])
     return app
+
+
+def _invoke_front(app: web.Application, edge: Middleware) -> Front:
+    """Path-form invocations (``invoke_routes.direct``) go from the edge straight to their
+    handler: the router would pick ``invoke_by_path`` and the middleware between would pass
+    them on, so both are skipped; the request gets the match the router would have given it
+    (route template for telemetry, ``request.app``)."""
+    route = next(r for r in app.router.routes() if r.handler is invoke_routes.invoke_by_path)
+    match = UrlMappingMatchInfo({}, route)
+    match.add_app(app)
+    match.freeze()
+    handler = invoke_routes.invoke_by_path
+    direct = invoke_routes.direct
+
+    async def invoke(request: web.BaseRequest) -> web.StreamResponse:
+        assert isinstance(request, web.Request)
+        request._match_info = match  # what the router sets (aiohttp has no public setter)
+        return await edge(request, handler)
+
+    def front(
+        request: web.BaseRequest,
+    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None:
+        return invoke if direct(request) else None
+
+    return front
 
 
 # After the drain, handlers still running are cancelled; this bounds their unwinding (aiohttp
@@ -137,7 +167,11 @@ class HttpServer:
         limits: HttpLimits | None = None,
     ) -> None:
         self._runner = GuardedRunner(
-            app, limits=limits or HttpLimits(), access_log=None, shutdown_timeout=_CANCEL_WAIT
+            app,
+            limits=limits or HttpLimits(),
+            front=app.get(_FRONT),
+            access_log=None,
+            shutdown_timeout=_CANCEL_WAIT,
         )
         self._in_flight = app.get(_IN_FLIGHT)
         self._grace = grace

@@ -14,9 +14,6 @@ name ``tests.servers.unique`` gave out in this run (``tests.brokers.private``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -24,12 +21,16 @@ from typing import Any, cast
 import pytest
 
 from components.pubsub import PubSub
-from tests.brokers.private import end_mqtt_sessions, sweep_jetstream, sweep_rabbit, sweep_redis
+from tests.brokers.private import (
+    end_mqtt_sessions,
+    run_sweeps,
+    sweep_jetstream,
+    sweep_rabbit,
+    sweep_redis,
+)
 from tests.conformance._harness import Case, MakeComponent
 from tests.conformance.pubsub.harness import MakePubSub
 from tests.servers import ISSUED, REDIS_URL, unique
-
-log = logging.getLogger(__name__)
 
 
 @pytest.fixture
@@ -81,20 +82,10 @@ def _sweep_shared_brokers() -> Iterator[None]:
     """At the end of the session, delete what this run's names left on the shared brokers."""
     yield
     tokens = frozenset(ISSUED)
-    if not tokens:
-        return
-
-    async def sweep() -> None:
-        for name, job in (
-            ("redis", sweep_redis(tokens, REDIS_URL)),
-            ("jetstream", sweep_jetstream(tokens)),
-            ("rabbitmq", sweep_rabbit(tokens)),
-        ):
-            try:
-                async with asyncio.timeout(90):
-                    await job
-            except Exception as exc:  # a broker that is not there has nothing to sweep
-                log.info("sweeping %s after the pub/sub conformance run: %s", name, exc)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sweep())
+    if tokens:
+        jobs = {
+            "redis": sweep_redis(tokens, REDIS_URL),
+            "jetstream": sweep_jetstream(tokens),
+            "rabbitmq": sweep_rabbit(tokens),
+        }
+        run_sweeps("the pub/sub conformance run", jobs)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
+from components.base import ComponentContext
 from components.pubsub import Ack, Message, PubSub
 from tests.conformance._harness import Case, eventually
 from tests.conformance.pubsub.block import PubSubOptions
@@ -15,6 +19,7 @@ __all__ = [
     "Inbox",
     "MakePubSub",
     "PubSubCase",
+    "built",
     "payloads",
     "publish_all",
 ]
@@ -85,3 +90,29 @@ async def publish_all(
     """Publish one by one, in order (each publish returns once the broker accepted it)."""
     for data in datas:
         await pubsub.publish(topic, data, metadata=metadata or {})
+
+
+P = TypeVar("P", bound=PubSub)
+
+
+@asynccontextmanager
+async def built(
+    kind: type[P], defaults: Mapping[str, Any], home: Path, name: str = "pubsub"
+) -> AsyncIterator[Callable[..., P]]:
+    """``make(**metadata)``: a new, uninitialised ``kind`` component (its ``Metadata`` from
+    ``defaults`` updated by ``metadata``; ``home`` its home); all are closed on exit, the last
+    first. For the component-specific tests, which build a component class directly."""
+    made: list[P] = []
+
+    def make(**metadata: Any) -> P:
+        cls: Any = kind  # a catalog class: ``Metadata``, ``__init__(metadata, *, context)``
+        context = ComponentContext(name=name, app_id="test", namespace="default", home=home)
+        component: P = cls(cls.Metadata.model_validate({**defaults, **metadata}), context=context)
+        made.append(component)
+        return component
+
+    try:
+        yield make
+    finally:
+        for component in reversed(made):
+            await component.close()

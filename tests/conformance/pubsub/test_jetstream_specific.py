@@ -8,20 +8,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from components.base import ComponentContext
 from components.errors import ComponentError
 from components.pubsub import Ack, Message
 from components.pubsub.jetstream import JetStreamMetadata, JetStreamPubSub
 from tests.brokers.private import PrivateServer
 from tests.conformance._harness import eventually
-from tests.conformance.pubsub.harness import Inbox, payloads, publish_all
+from tests.conformance.pubsub.harness import Inbox, built, payloads, publish_all
 from tests.servers import require_server, unique
 
 pytestmark = pytest.mark.nats
@@ -45,20 +43,8 @@ async def streams() -> AsyncIterator[list[str]]:
 
 @pytest.fixture
 async def make(tmp_path: Path) -> AsyncIterator[Make]:
-    built: list[JetStreamPubSub] = []
-
-    def build(**metadata: Any) -> JetStreamPubSub:
-        meta = JetStreamMetadata.model_validate({"natsURL": URL, **metadata})
-        context = ComponentContext(
-            name="jetstream", app_id="test", namespace="default", home=tmp_path
-        )
-        component = JetStreamPubSub(meta, context=context)
-        built.append(component)
-        return component
-
-    yield build
-    for component in reversed(built):
-        await component.close()
+    async with built(JetStreamPubSub, {"natsURL": URL}, tmp_path, "jetstream") as make:
+        yield make
 
 
 def test_a_dapr_manifest_validates_unchanged() -> None:

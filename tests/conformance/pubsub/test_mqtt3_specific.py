@@ -7,49 +7,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from components.base import ComponentContext
 from components.errors import ComponentError
 from components.pubsub.mqtt import MqttMetadata, MqttPubSub
-from tests.brokers.private import PrivateServer
+from tests.brokers.private import PrivateServer, private_mosquitto
 from tests.conformance._harness import eventually
-from tests.conformance.pubsub.harness import Inbox, payloads, publish_all
+from tests.conformance.pubsub.harness import Inbox, built, payloads, publish_all
 from tests.servers import unique
 
 Make = Callable[..., MqttPubSub]
-MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateServer]:
-    server = PrivateServer(
-        ["mosquitto", "-c", "{dir}/server.conf"], tmp_path / "mosquitto", MOSQUITTO_CONF
-    )
-    server.start()
-    yield server
-    server.stop()
+    with private_mosquitto(tmp_path / "mosquitto") as server:
+        yield server
 
 
 @pytest.fixture
 async def make(tmp_path: Path, broker: PrivateServer) -> AsyncIterator[Make]:
-    built: list[MqttPubSub] = []
-
-    def build(**metadata: Any) -> MqttPubSub:
-        meta = MqttMetadata.model_validate(
-            {"url": f"tcp://127.0.0.1:{broker.port}", "redeliveryDelay": "100ms", **metadata}
-        )
-        context = ComponentContext(name="mqtt", app_id="test", namespace="default", home=tmp_path)
-        component = MqttPubSub(meta, context=context)
-        built.append(component)
-        return component
-
-    yield build
-    for component in reversed(built):
-        await component.close()
+    defaults = {"url": f"tcp://127.0.0.1:{broker.port}", "redeliveryDelay": "100ms"}
+    async with built(MqttPubSub, defaults, tmp_path, "mqtt") as make:
+        yield make
 
 
 def test_a_dapr_manifest_validates_unchanged() -> None:

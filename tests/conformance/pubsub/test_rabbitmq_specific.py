@@ -10,18 +10,16 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import aio_pika
 import pytest
 from pydantic import ValidationError
 
-from components.base import ComponentContext
 from components.errors import ComponentError
 from components.pubsub import Ack, Message
 from components.pubsub.rabbitmq import RabbitMQMetadata, RabbitMQPubSub
 from tests.conformance._harness import eventually
-from tests.conformance.pubsub.harness import Inbox, payloads, publish_all
+from tests.conformance.pubsub.harness import Inbox, built, payloads, publish_all
 from tests.servers import require_server, unique
 
 pytestmark = pytest.mark.rabbitmq
@@ -52,18 +50,8 @@ async def made(broker: aio_pika.abc.AbstractChannel) -> AsyncIterator[list[str]]
 
 @pytest.fixture
 async def make(tmp_path: Path) -> AsyncIterator[Make]:
-    built: list[RabbitMQPubSub] = []
-
-    def build(**metadata: Any) -> RabbitMQPubSub:
-        meta = RabbitMQMetadata.model_validate({"connectionString": URL, **metadata})
-        context = ComponentContext(name="rabbit", app_id="test", namespace="default", home=tmp_path)
-        component = RabbitMQPubSub(meta, context=context)
-        built.append(component)
-        return component
-
-    yield build
-    for component in reversed(built):
-        await component.close()
+    async with built(RabbitMQPubSub, {"connectionString": URL}, tmp_path, "rabbit") as make:
+        yield make
 
 
 def test_a_dapr_manifest_validates_unchanged() -> None:

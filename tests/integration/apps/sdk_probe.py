@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 
 def main() -> int:
-    started = time.monotonic()
     from dapr.clients import DaprClient
 
-    imported = time.monotonic()
-    out: dict[str, Any] = {"import_seconds": imported - started}
+    out: dict[str, Any] = {}
     action, args = sys.argv[1], sys.argv[2:]
     try:
         client = DaprClient()
-        out["construct_seconds"] = time.monotonic() - imported
         with client:
             if action == "metadata":
                 meta = client.get_metadata()

@@ -8,68 +8,23 @@ empty items; no notification could carry that) and the ones written since.
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import pytest
 
+from tests.brokers.private import private_redis
 from tests.integration.configuration._grpc import Grpc
-from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
+from tests.integration.harness import Sidecar, component_yaml, wait_until
 from tests.integration.state._grpc import fail
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed"),
-]
+pytestmark = pytest.mark.integration
 
 STORE = "redisconfig"
 TIMEOUT = 1.0
 WAIT = 15.0
 EMPTY = {"value": "", "version": "", "metadata": {}}
-
-
-def _ready(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@contextmanager
-def _redis(port: int, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A private redis-server (no persistence) on ``port``; stopped on exit."""
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_until(lambda: _ready(port), 10), "private redis-server did not start"
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 def _cli(port: int, *args: str) -> None:
@@ -79,7 +34,8 @@ def _cli(port: int, *args: str) -> None:
 def test_subscription_resumes_and_reports_what_changed_while_redis_was_down(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
+    server = private_redis(tmp_path / "redis")
+    port = server.port
     component = component_yaml(
         STORE,
         "configuration.redis",
@@ -89,7 +45,7 @@ def test_subscription_resumes_and_reports_what_changed_while_redis_was_down(
             "readTimeout": f"{TIMEOUT:g}s",
         },
     )
-    with _redis(port, tmp_path) as server:
+    with server:
         _cli(port, "SET", "kept", "a||1")
         with Sidecar.start(tmp_path, components=[component]) as sc:
             rpc = Grpc(sc.grpc_target, timeout=10)
@@ -99,8 +55,7 @@ def test_subscription_resumes_and_reports_what_changed_while_redis_was_down(
                 _cli(port, "SET", "kept", "b||2")
                 assert wait_until(lambda: stream.latest().get("kept", {}).get("value") == "b", WAIT)
 
-                server.send_signal(signal.SIGKILL)
-                server.wait()
+                server.stop()
                 failure = fail(rpc.get, STORE, ["kept"])
                 assert failure.code == grpc.StatusCode.INTERNAL
                 assert failure.error_code == "ERR_CONFIGURATION_GET"
@@ -109,7 +64,7 @@ def test_subscription_resumes_and_reports_what_changed_while_redis_was_down(
                 assert resp.json()["errorCode"] == "ERR_CONFIGURATION_GET"
                 assert sc.request("GET", "/v1.0/healthz/outbound").status == 204
 
-                with _redis(port, tmp_path):  # empty: "kept" is gone
+                with server:  # started again, empty: "kept" is gone
                     _cli(port, "SET", "later", "c||3")
                     assert wait_until(
                         lambda: stream.latest().get("later", {}).get("value") == "c", WAIT

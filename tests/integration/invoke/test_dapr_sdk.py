@@ -6,14 +6,13 @@ the callee is an aiohttp app, and a ``dapr.ext.grpc.App``. The SDK runs in a chi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.harness import run_sdk, sdk_facts
 from tests.integration.invoke.conftest import Mesh
 
 pytestmark = pytest.mark.integration
@@ -23,27 +22,8 @@ SCRIPT = HERE / "sdk_invoke.py"
 
 
 def _run(mesh: Mesh, protocol: str) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DAPR_RUNTIME_HOST": "127.0.0.1",
-        "DAPR_HTTP_PORT": str(mesh.alpha.http_port),
-        "DAPR_GRPC_PORT": str(mesh.alpha.grpc_port),
-        "DAPR_API_METHOD_INVOCATION_PROTOCOL": protocol,
-        "DAPR_HEALTH_TIMEOUT": "10",
-    }
-    env.pop("DAPR_API_TOKEN", None)
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), protocol],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=HERE.parents[2],
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, f"sdk_invoke failed:\n{out.stdout}\n{out.stderr}"
-    facts: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return facts
+    env = {"DAPR_API_METHOD_INVOCATION_PROTOCOL": protocol}
+    return sdk_facts(run_sdk(mesh.alpha, [sys.executable, str(SCRIPT), protocol], env=env))
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokers.private import PrivateServer, drop_rabbit, drop_stream
+from tests.brokers.private import PrivateServer, drop_rabbit, drop_stream, private_mosquitto
 from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
 from tests.servers import REDIS_URL, require_server, unique
 
@@ -93,9 +93,6 @@ SERVERS = {
     "pubsub.rabbitmq": "rabbitmq",
     "pubsub.mqtt3": "mosquitto",
 }
-# A private Mosquitto: the shared one keeps at most 1000 queued messages per offline session
-# (max_queued_messages) and drops the rest, which no client can prevent.
-MOSQUITTO_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 
 
 @pytest.fixture(
@@ -127,9 +124,8 @@ def component(component_type: str, topic: str, tmp_path: Path) -> Iterator[str]:
     elif component_type == "pubsub.rabbitmq":
         meta = {"connectionString": "amqp://guest:guest@127.0.0.1:5672"}
     else:
-        private = PrivateServer(
-            ["mosquitto", "-c", "{dir}/server.conf"], tmp_path / "mosquitto", MOSQUITTO_CONF
-        )
+        # private: the shared Mosquitto drops queued messages past 1000 per offline session
+        private = private_mosquitto(tmp_path / "mosquitto")
         private.start()
         meta = {"url": f"tcp://127.0.0.1:{private.port}"}
     yield component_yaml(PUBSUB, component_type, meta)

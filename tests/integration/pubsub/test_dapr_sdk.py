@@ -7,15 +7,13 @@ with Tandem's (see ``tests/integration/state/test_dapr_sdk.py``). This module im
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.harness import run_sdk, sdk_facts
 from tests.integration.pubsub._support import APP_ID, PubSubEnv
 
 pytestmark = pytest.mark.integration
@@ -25,26 +23,7 @@ SCRIPT = HERE / "sdk_client.py"
 
 
 def _sdk(env: PubSubEnv, *args: str) -> dict[str, Any]:
-    child_env = {
-        **os.environ,
-        "DAPR_RUNTIME_HOST": "127.0.0.1",
-        "DAPR_HTTP_PORT": str(env.sidecar.http_port),
-        "DAPR_GRPC_PORT": str(env.sidecar.grpc_port),
-        "DAPR_HEALTH_TIMEOUT": "10",
-    }
-    child_env.pop("DAPR_API_TOKEN", None)
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=HERE.parents[2],
-        timeout=90,
-        check=False,
-    )
-    assert out.returncode == 0, f"sdk_client failed:\n{out.stdout}\n{out.stderr}"
-    facts: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return facts
+    return sdk_facts(run_sdk(env.sidecar, [sys.executable, str(SCRIPT), *args], timeout=90))
 
 
 def test_sdk_publishes_single_and_bulk_events(env: PubSubEnv) -> None:

@@ -7,8 +7,6 @@ the SDK's generated protos and Tandem's cannot share one process (see
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.harness import run_sdk, sdk_facts
 from tests.integration.secrets._support import ENV_SECRETS, FILE_SECRETS, SecretsEnv
 
 pytestmark = pytest.mark.integration
@@ -26,26 +25,7 @@ REPO = HERE.parents[2]
 
 @pytest.fixture(scope="module")
 def facts(env: SecretsEnv) -> dict[str, Any]:
-    child_env = {
-        **os.environ,
-        "DAPR_RUNTIME_HOST": "127.0.0.1",
-        "DAPR_HTTP_PORT": str(env.sidecar.http_port),
-        "DAPR_GRPC_PORT": str(env.sidecar.grpc_port),
-        "DAPR_HEALTH_TIMEOUT": "10",
-    }
-    child_env.pop("DAPR_API_TOKEN", None)
-    out = subprocess.run(
-        [sys.executable, str(HERE / "sdk_client.py")],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, f"sdk_client failed:\n{out.stdout}\n{out.stderr}"
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return sdk_facts(run_sdk(env.sidecar, [sys.executable, str(HERE / "sdk_client.py")]))
 
 
 def test_sdk_process_has_no_tandem_protos(facts: dict[str, Any]) -> None:

@@ -10,19 +10,14 @@ shared one: this module stops and pauses its own).
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import pytest
 import redis
 
-from tests.integration.harness import Sidecar, component_yaml, free_port, wait_until
+from tests.brokers.private import PrivateServer, private_redis
+from tests.integration.harness import Sidecar, component_yaml, wait_until
 from tests.integration.secrets._grpc import SecretsGrpc
 from tests.integration.state._grpc import fail
 from tests.servers import unique
@@ -32,74 +27,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.redis]
 CLIENT_TIMEOUT = 8.0  # the bound every failing call must return within (store timeout: 1 s)
 
 
-@dataclass
-class PrivateRedis:
-    port: int
-    tmp: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert wait_until(self._pings, 10.0), "private redis-server did not start"
-
-    def _pings(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def pause(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
+def _client(srv: PrivateServer) -> redis.Redis:
+    return redis.Redis(port=srv.port, socket_timeout=2)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is not installed (CI=true)")
-        pytest.skip("redis-server is not installed")
-    srv = PrivateRedis(free_port(), tmp_path_factory.mktemp("private-redis"))
-    srv.start()
-    yield srv
-    srv.stop()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    with private_redis(tmp_path_factory.mktemp("private-redis")) as srv:
+        yield srv
 
 
 PREFIX = unique("sec") + ":"
 
 
-def _seed(srv: PrivateRedis) -> None:
-    c = srv.client()
+def _seed(srv: PrivateServer) -> None:
+    c = _client(srv)
     c.set(PREFIX + "token", "t-value")
     c.hset(PREFIX + "db", "user", "u")
     c.hset(PREFIX + "db", "password", "p")
@@ -109,7 +51,7 @@ def _seed(srv: PrivateRedis) -> None:
 
 
 @pytest.fixture(scope="module")
-def sidecar(server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+def sidecar(server: PrivateServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     _seed(server)
     comp = component_yaml(
         "redissecrets",
@@ -175,7 +117,7 @@ def _fails(sidecar: Sidecar, rpc: SecretsGrpc) -> None:
     assert sidecar.request("GET", "/v1.0/healthz/outbound").status == 204
 
 
-def test_server_gone_then_back(sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateRedis) -> None:
+def test_server_gone_then_back(sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateServer) -> None:
     server.stop()
     try:
         _fails(sidecar, rpc)
@@ -187,7 +129,7 @@ def test_server_gone_then_back(sidecar: Sidecar, rpc: SecretsGrpc, server: Priva
 
 
 def test_server_unresponsive_then_back(
-    sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateRedis
+    sidecar: Sidecar, rpc: SecretsGrpc, server: PrivateServer
 ) -> None:
     server.pause()
     try:

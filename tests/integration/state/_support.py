@@ -43,6 +43,8 @@ __all__ = [
     "component_yaml",
     "make_backend",
     "parse_rfc3339",
+    "query_cases",
+    "query_rows",
     "start_env",
 ]
 
@@ -441,3 +443,38 @@ def start_env(
                 http.close()
     finally:
         backend.cleanup()
+
+
+def query_rows(n: int = 5) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """A fresh tag and ``n`` rows (key, JSON value) carrying it, for the query tests."""
+    tag = uuid.uuid4().hex
+    rows = [
+        (
+            f"q{i}-{tag[:8]}",
+            {"tag": tag, "n": i, "color": "red" if i % 2 else "blue", "p": {"v": i * 10}},
+        )
+        for i in range(n)
+    ]
+    return tag, rows
+
+
+def query_cases(tag: str) -> list[tuple[dict[str, Any], list[int]]]:
+    """Queries over the five ``query_rows`` of ``tag`` and the ``n`` of each result, in order."""
+    eq_tag = {"EQ": {"tag": tag}}
+    return [
+        ({"filter": {"AND": [eq_tag, {"EQ": {"color": "red"}}]}, "sort": [{"key": "n"}]}, [1, 3]),
+        (
+            {
+                "filter": {"AND": [eq_tag, {"IN": {"n": [0, 4, 9]}}]},
+                "sort": [{"key": "n", "order": "DESC"}],
+            },
+            [4, 0],
+        ),
+        (
+            {
+                "filter": {"AND": [eq_tag, {"OR": [{"EQ": {"n": 2}}, {"EQ": {"p.v": 30}}]}]},
+                "sort": [{"key": "p.v", "order": "ASC"}],
+            },
+            [2, 3],
+        ),
+    ]

@@ -15,8 +15,6 @@ imports neither ``protos`` (nor ``runtime``, which loads it) nor ``dapr``
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import uuid
@@ -25,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.harness import run_sdk, sdk_facts
 from tests.integration.state._support import StateEnv
 
 pytestmark = pytest.mark.integration
@@ -38,26 +37,9 @@ BINARY = b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01".decode("latin-1")
 def _run_sdk(env: StateEnv) -> dict[str, Any]:
     stale = str(uuid.uuid4()) if env.kind in ("sqlite", "postgresql") else "987654321"
     prefix = f"sdk-{uuid.uuid4().hex[:10]}"
-    child_env = {
-        **os.environ,
-        "DAPR_RUNTIME_HOST": "127.0.0.1",
-        "DAPR_HTTP_PORT": str(env.sidecar.http_port),
-        "DAPR_GRPC_PORT": str(env.sidecar.grpc_port),
-        "DAPR_HEALTH_TIMEOUT": "10",
-    }
-    child_env.pop("DAPR_API_TOKEN", None)
     query = "1" if env.has("QUERY_API") else "0"
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), env.store, prefix, stale, query],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, f"sdk_client failed:\n{out.stdout}\n{out.stderr}"
-    facts: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    command = [sys.executable, str(SCRIPT), env.store, prefix, stale, query]
+    facts = sdk_facts(run_sdk(env.sidecar, command))
     facts["prefix"] = prefix
     return facts
 

@@ -1,13 +1,14 @@
-"""Backend outages through a running sidecar: fail within the timeout, stay up, serve again.
+"""Backend outages through a running sidecar: fail with an error, stay up, serve again.
 
-The ``disruptive`` tests stop the real Redis / PostgreSQL server shared by every test on this
-machine and always start it again (in ``finally``). Each test starts its own sidecar with short
-component timeouts, checks that requests fail with ERR_STATE_GET / ERR_STATE_SAVE (HTTP 500)
-before the client's deadline (the component timeout + 1 s: a request that hangs past it fails
-the test with a client timeout instead), that the sidecar process lives on and
-``/v1.0/healthz/outbound`` still answers, then restarts the server and checks that the sidecar
-serves again (polled with a deadline). Two further tests make the server unresponsive instead
-of absent (Redis CLIENT PAUSE, a PostgreSQL table lock): requests must fail, not hang.
+The stopped and paused servers are private ones on free ports (``tests.brokers.private``),
+never the shared servers; the locked table is on the shared PostgreSQL, in a table of the
+test's own. Each test starts its own sidecar with short component timeouts,
+checks that requests fail with ERR_STATE_GET / ERR_STATE_SAVE (HTTP 500) rather than hang (the
+clients' deadline, ``HANG_LIMIT``, is a hang detector far above the timeouts), that the sidecar
+process lives on and ``/v1.0/healthz/outbound`` still answers, then restarts the server and
+checks that the sidecar serves again (polled with a deadline). Two further tests make the
+server unresponsive instead of absent (Redis CLIENT PAUSE, a PostgreSQL table lock): requests
+must fail, not wait the outage out.
 
 How fast requests fail and how soon the sidecar serves again are measured by
 ``bench/outage.py`` (figures, never assertions).
@@ -25,6 +26,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.brokers.private import PrivateServer, private_postgres, private_redis
 from tests.integration.harness import wait_until
 from tests.integration.state._grpc import Grpc, fail, item
 from tests.integration.state._support import (
@@ -34,7 +36,7 @@ from tests.integration.state._support import (
     StateEnv,
     start_env,
 )
-from tests.servers import REDIS_START, require_server
+from tests.servers import require_server
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +48,11 @@ REDIS_METADATA = {
     "writeTimeout": f"{REDIS_TIMEOUT:g}s",
 }
 POSTGRES_METADATA = {"timeout": f"{POSTGRES_TIMEOUT:g}s"}
-
-
-def _pg_cluster() -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+# The clients' deadline: a hang detector, not a speed. Each outage outlasts it or the
+# component's timeout (a paused server: 4.5 s; a locked table: 60 s), so a request that waits
+# the outage out instead of failing ends in a success or a client timeout, not the error.
+HANG_LIMIT = 30.0
+PAUSE_MS = 4500
 
 
 def _run(cmd: list[str], timeout: float = 60.0) -> None:
@@ -58,26 +60,18 @@ def _run(cmd: list[str], timeout: float = 60.0) -> None:
     assert out.returncode == 0, f"{cmd}: {out.stdout}{out.stderr}"
 
 
-def _tcp_open(port: int) -> bool:
+def _redis_ready(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _redis_ready() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.2) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
 
 
-def _postgres_ready() -> bool:
+def _postgres_ready(port: int = 5432) -> bool:
     out = subprocess.run(
-        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], check=False, timeout=10
+        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "1"], check=False, timeout=10
     )
     return out.returncode == 0
 
@@ -89,13 +83,27 @@ def _sidecar(kind: str, tmp: Path, metadata: dict[str, str]) -> Iterator[StateEn
         yield env
 
 
-def _assert_fails_fast(env: StateEnv, key: str, limit: float, *, every_op: bool = False) -> None:
-    """GET and SAVE fail with 500 ERR_STATE_GET / ERR_STATE_SAVE before a ``limit`` s deadline.
+@contextmanager
+def _redis_sidecar(tmp: Path) -> Iterator[tuple[PrivateServer, StateEnv]]:
+    """A private redis-server and a sidecar whose store uses it."""
+    require_server("redis")
+    with private_redis(tmp / "redis") as server:
+        metadata = {**REDIS_METADATA, "redisHost": f"127.0.0.1:{server.port}"}
+        with _sidecar("redis", tmp, metadata) as env:
+            yield server, env
 
-    The clients' deadline is ``limit``: a request still pending then fails the test (HTTP: the
-    socket times out; gRPC: DEADLINE_EXCEEDED instead of INTERNAL). ``every_op``: so do delete,
-    bulk get, transaction, key listing and query (each with its own code), and GetState /
-    SaveState over gRPC (INTERNAL with the same ErrorInfo).
+
+def _redis_cli(server: PrivateServer, *args: str) -> None:
+    _run(["redis-cli", "-p", str(server.port), *args])
+
+
+def _assert_fails(env: StateEnv, key: str, *, every_op: bool = False) -> None:
+    """GET and SAVE fail with 500 ERR_STATE_GET / ERR_STATE_SAVE.
+
+    A request still pending after ``HANG_LIMIT`` fails the test (HTTP: the socket times out;
+    gRPC: DEADLINE_EXCEEDED instead of INTERNAL). ``every_op``: so do delete, bulk get,
+    transaction, key listing and query (each with its own code), and GetState / SaveState over
+    gRPC (INTERNAL with the same ErrorInfo).
     """
     store = env.store
     calls: list[tuple[str, Callable[[], Resp]]] = [
@@ -112,7 +120,7 @@ def _assert_fails_fast(env: StateEnv, key: str, limit: float, *, every_op: bool 
         ]
         if env.has("QUERY_API"):
             calls.append(("ERR_STATE_QUERY", lambda: env.http.query(store, {})))
-    env.http.timeout = limit
+    env.http.timeout = HANG_LIMIT
     try:
         for code, call in calls:
             r = call()
@@ -120,7 +128,7 @@ def _assert_fails_fast(env: StateEnv, key: str, limit: float, *, every_op: bool 
     finally:
         env.http.timeout = 30.0
     if every_op:
-        rpc = Grpc(env.grpc_target, timeout=limit)
+        rpc = Grpc(env.grpc_target, timeout=HANG_LIMIT)
         try:
             for code, fn in (
                 ("ERR_STATE_GET", lambda: rpc.get(store, key)),
@@ -148,64 +156,54 @@ def _assert_recovers(env: StateEnv, key: str, ready: Callable[[], bool]) -> None
     assert wait_until(served, timeout=15.0, interval=0.01), "the sidecar did not serve again"
 
 
-@pytest.mark.disruptive
-@pytest.mark.redis
+@pytest.mark.redis  # the harness's clean-up scans the shared server
 def test_redis_stopped_and_restarted(tmp_path: Path) -> None:
-    require_server("redis")
-    with _sidecar("redis", tmp_path, REDIS_METADATA) as env:
+    with _redis_sidecar(tmp_path) as (server, env):
         k = env.key()
         assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
-        try:
-            _run(["redis-cli", "-p", "6379", "shutdown", "nosave"])
-            assert wait_until(lambda: not _tcp_open(6379), timeout=10.0)
-            _assert_fails_fast(env, k, REDIS_TIMEOUT + 1, every_op=True)
-            _assert_alive(env)
-        finally:
-            if not _redis_ready():
-                _run(list(REDIS_START))
-        _assert_recovers(env, k, _redis_ready)
+        server.stop()
+        _assert_fails(env, k, every_op=True)
+        _assert_alive(env)
+        server.start()
+        _assert_recovers(env, k, lambda: _redis_ready(server.port))
         assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
         assert env.http.get(env.store, k).body == b'"after"'
 
 
-@pytest.mark.disruptive
-@pytest.mark.postgres
+@pytest.mark.postgres  # the harness's clean-up drops the tables on the shared server
 def test_postgres_stopped_and_restarted(tmp_path: Path) -> None:
     require_server("postgres")
-    with _sidecar("postgresql", tmp_path, POSTGRES_METADATA) as env:
-        k = env.key()
-        assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
-        try:
-            _run([*_pg_cluster(), "stop", "-m", "fast"])
-            assert wait_until(lambda: not _tcp_open(5432), timeout=10.0)
-            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1, every_op=True)
+    with private_postgres(tmp_path / "postgres") as server:
+        dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres"
+        metadata = {**POSTGRES_METADATA, "connectionString": dsn}
+        with _sidecar("postgresql", tmp_path, metadata) as env:
+            k = env.key()
+            assert env.http.save(env.store, [{"key": k, "value": "before"}]).status == 204
+            server.stop()
+            _assert_fails(env, k, every_op=True)
             _assert_alive(env)
-        finally:
-            if not _postgres_ready():
-                _run([*_pg_cluster(), "start"])
-        _assert_recovers(env, k, _postgres_ready)
-        assert env.http.get(env.store, k).body == b'"before"'  # PostgreSQL keeps its data
-        assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
-        assert env.http.get(env.store, k).body == b'"after"'
+            server.start()
+            _assert_recovers(env, k, lambda: _postgres_ready(server.port))
+            assert env.http.get(env.store, k).body == b'"before"'  # PostgreSQL keeps its data
+            assert env.http.save(env.store, [{"key": k, "value": "after"}]).status == 204
+            assert env.http.get(env.store, k).body == b'"after"'
 
 
-@pytest.mark.disruptive
-@pytest.mark.redis
+@pytest.mark.redis  # the harness's clean-up scans the shared server
 def test_redis_unresponsive(tmp_path: Path) -> None:
-    """A server that accepts but does not answer (CLIENT PAUSE) costs the timeout, no more."""
-    require_server("redis")
-    pause_ms = 4500
-    with _sidecar("redis", tmp_path, REDIS_METADATA) as env:
+    """A server that accepts but does not answer (CLIENT PAUSE) fails the request: it does not
+    wait the pause out."""
+    with _redis_sidecar(tmp_path) as (server, env):
         k = env.key()
         assert env.http.save(env.store, [{"key": k, "value": "v"}]).status == 204
-        _run(["redis-cli", "-p", "6379", "client", "pause", str(pause_ms), "ALL"])
+        _redis_cli(server, "client", "pause", str(PAUSE_MS), "ALL")
         try:
-            r = env.http.get(env.store, k, timeout=REDIS_TIMEOUT + 1)  # no answer: a timeout
+            r = env.http.get(env.store, k, timeout=HANG_LIMIT)
             assert (r.status, r.error_code) == (500, "ERR_STATE_GET"), r
             _assert_alive(env)
         finally:
-            _run(["redis-cli", "-p", "6379", "client", "unpause"])
-        _assert_recovers(env, k, _redis_ready)
+            _redis_cli(server, "client", "unpause")
+        _assert_recovers(env, k, lambda: _redis_ready(server.port))
         assert env.http.get(env.store, k).body == b'"v"'
 
 
@@ -237,7 +235,7 @@ def test_postgres_locked_table_times_out(tmp_path: Path) -> None:
                 "AND l.granted"
             )
             assert wait_until(lambda: backend.psql(held).strip() == "1", timeout=10.0)
-            _assert_fails_fast(env, k, POSTGRES_TIMEOUT + 1)
+            _assert_fails(env, k)
             _assert_alive(env)
         finally:
             backend.psql(

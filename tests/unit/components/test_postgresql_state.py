@@ -2,17 +2,16 @@
 
 The shared conformance suite covers the state contract; these cover what is particular to this
 store: metadata parsing, concurrent migrations, SQL injection, numeric JSON queries, expiry
-cleanup (and its coordination), reconnection after dropped connections and, marked
-``disruptive``, a real server stop/start. Every test uses fresh table names and drops them.
+cleanup (and its coordination), reconnection after dropped connections and after a real
+server stop/start (of a private server on a free port). Every test uses fresh table names and
+drops them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from components.state import (
 )
 from components.state.postgresql import PostgresMetadata, PostgresStateStore
 from components.state.postgresql._metadata import parse_connection_string
+from tests.brokers.private import PrivateServer, private_postgres
 from tests.servers import POSTGRES_DSN, require_server, unique
 from tests.waiting import eventually
 
@@ -560,7 +560,8 @@ class _Proxy:
 
 @pytest.mark.postgres
 async def test_hung_server_times_out_and_recovers(make_store: StoreFactory) -> None:
-    """A server that stops answering: calls fail within ``timeout``; recovery needs no restart."""
+    """A server that stops answering: calls fail (their ``timeout`` ends them); recovery needs
+    no restart."""
     async with _Proxy() as proxy:
         store = await make_store(
             connectionString=f"postgresql://postgres@127.0.0.1:{proxy.port}/test", timeout="1s"
@@ -589,51 +590,29 @@ async def test_hung_server_times_out_and_recovers(make_store: StoreFactory) -> N
                 failures += 1
                 return False
 
-        assert await eventually(serves, within=5, interval=0.02) < 1.0
-        assert failures <= 1
+        await eventually(serves, within=30, interval=0.02)  # a deadline, not a speed
+        assert failures <= 1  # one call on a reset connection, no more
 
 
-def _pg_ctl(action: str) -> list[str]:
-    versions = sorted(os.listdir("/etc/postgresql"))
-    cmd = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", action]
-    return [*cmd, "-m", "fast"] if action == "stop" else cmd
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+    """A PostgreSQL of the test's own, which it may stop (requested before ``make_store``:
+    the stores are closed while it still runs)."""
+    with private_postgres(tmp_path / "postgres") as server:
+        yield server
 
 
-async def _run(cmd: list[str]) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 0, f"{cmd} failed: {err.decode()}"
-
-
-async def _accepting() -> bool:
-    try:
-        conn = await asyncpg.connect(POSTGRES_DSN, timeout=1)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
-@pytest.mark.disruptive
 @pytest.mark.postgres
-async def test_server_restart(make_store: StoreFactory) -> None:
-    """Stop the real server: a get fails within the timeout; after start the same store serves."""
-    store = await make_store(timeout="3s")
+async def test_server_restart(private_server: PrivateServer, make_store: StoreFactory) -> None:
+    """Stop the server (a private one): a get fails; after start the same store serves."""
+    dsn = f"postgresql://postgres@127.0.0.1:{private_server.port}/postgres"
+    store = await make_store(connectionString=dsn, timeout="3s")
     await store.set(SetRequest(key="k", value=b"v"))
-    try:
-        await _run(_pg_ctl("stop"))
-        start = time.monotonic()
-        with pytest.raises(Exception) as err:  # noqa: PT011 - any failure, as long as it is quick
+    private_server.stop()
+    async with asyncio.timeout(60):  # a hang detector; the outcome is the error
+        with pytest.raises(Exception):  # noqa: B017, PT011 (any error, as long as it comes)
             await store.get(GetRequest(key="k"))
-        failed_after = time.monotonic() - start
-        print(f"get failed after {failed_after:.3f}s with {err.type.__name__}: {err.value}")
-        assert failed_after < 3.5
-    finally:
-        await _run(_pg_ctl("start"))
-    await eventually(_accepting, within=30)
-    ready = time.monotonic()
+    private_server.start()  # returns once it takes queries
     failures = 0
 
     async def serves() -> bool:
@@ -645,8 +624,7 @@ async def test_server_restart(make_store: StoreFactory) -> None:
             return False
         return item is not None and item.value == b"v"
 
-    await eventually(serves, within=5, interval=0.02)  # the deadline; speed is for bench/
-    print(f"served again {time.monotonic() - ready:.3f}s after the server accepted connections")
+    await eventually(serves, within=30, interval=0.02)  # a deadline, not a speed
     assert failures <= 1
     await store.set(SetRequest(key="k2", value=b"v2"))
     assert await store.get(GetRequest(key="k2")) is not None

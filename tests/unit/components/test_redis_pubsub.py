@@ -8,9 +8,7 @@ private ``redis-server`` on a free port that the test stops and starts.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,34 +21,16 @@ from pydantic import ValidationError
 from components.errors import ComponentError
 from components.pubsub import Ack, Message
 from components.pubsub.redis import RedisPubSubMetadata
+from tests.brokers.private import PrivateServer, private_redis
 from tests.conformance._harness import eventually
-from tests.integration.harness import free_port
-from tests.pubsub_child import Children, build, children, record_lines
+from tests.conformance.pubsub.harness import Inbox
+from tests.pubsub_child import Children, build, children, opened, record_lines
 from tests.servers import REDIS_URL, require_server, unique
 
 pytestmark = pytest.mark.redis
 
 TYPE = "pubsub.redis"
 WITHIN = 30.0
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def __call__(self, message: Message) -> Ack:
-        self.messages.append(message)
-        return Ack.ACK
-
-    @property
-    def received(self) -> list[bytes]:
-        return [m.data for m in self.messages]
-
-    async def wait_for(self, expected: set[bytes]) -> None:
-        async def done() -> bool:
-            return expected <= set(self.received)
-
-        await eventually(done, within=WITHIN, interval=0.02)
 
 
 @pytest.fixture
@@ -77,17 +57,8 @@ async def topic(direct: aredis.Redis) -> AsyncIterator[str]:
 @pytest.fixture
 async def make(metadata: dict[str, Any], tmp_path: Path, topic: str) -> AsyncIterator[Any]:
     """Components closed before ``topic``'s stream is deleted."""
-    opened: list[Any] = []
-
-    async def make_one(**overrides: Any) -> Any:
-        pubsub = build(TYPE, {**metadata, **overrides}, tmp_path)
-        await pubsub.init()
-        opened.append(pubsub)
-        return pubsub
-
-    yield make_one
-    for pubsub in reversed(opened):
-        await pubsub.close()
+    async with opened(TYPE, metadata, tmp_path) as make_one:
+        yield make_one
 
 
 @pytest.fixture
@@ -129,7 +100,7 @@ async def test_entries_use_daprs_layout_both_ways(
     await pubsub.subscribe(topic, inbox, consumer_group="g", metadata={})
     await pubsub.publish(topic, b"ours", metadata={"k": "v"}, content_type="text/plain")
     await direct.xadd(topic, {"data": b"written by dapr"})
-    await inbox.wait_for({b"ours", b"written by dapr"})
+    await inbox.wait_acked({b"ours", b"written by dapr"}, within=WITHIN)
     first: Any = await direct.xrange(topic, count=1)
     assert first[0][1][b"data"] == b"ours"
     ours = next(m for m in inbox.messages if m.data == b"ours")
@@ -162,7 +133,7 @@ async def test_a_dead_consumers_messages_are_claimed_by_the_group(
     await asyncio.to_thread(child.wait, 10)
     inbox = Inbox()
     await pubsub.subscribe(topic, inbox, consumer_group="g", metadata={})
-    await inbox.wait_for(sent)  # XAUTOCLAIM once idle for processingTimeout
+    await inbox.wait_acked(sent, within=WITHIN)  # XAUTOCLAIM once idle for processingTimeout
 
 
 async def test_a_slow_handler_keeps_its_message(make: Any, topic: str) -> None:
@@ -200,53 +171,21 @@ async def test_a_slow_handler_keeps_its_message(make: Any, topic: str) -> None:
 # ---- a private server, stopped and started ------------------------------------------------
 
 
-class PrivateRedis:
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self._folder = folder
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-        self._process = subprocess.Popen(
-            ["redis-server", *args, "no", "--dir", str(self._folder)],
-            stdout=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None
-
-
 @pytest.fixture
-def private(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+def private(tmp_path: Path) -> Iterator[PrivateServer]:
+    with private_redis(tmp_path / "redis") as server:
+        yield server
 
 
-async def test_subscriptions_resume_after_an_outage(private: PrivateRedis, tmp_path: Path) -> None:
+async def test_subscriptions_resume_after_an_outage(private: PrivateServer, tmp_path: Path) -> None:
     meta = {"redisHost": f"127.0.0.1:{private.port}", "readTimeout": "2s", "dialTimeout": "1s"}
     pubsub = build(TYPE, meta, tmp_path)
-
-    async def started() -> bool:
-        try:
-            await pubsub.init()
-        except ConnectionError:
-            return False
-        return True
-
-    await eventually(started, within=WITHIN)
+    await pubsub.init()
     try:
         inbox = Inbox()
         await pubsub.subscribe("t", inbox, consumer_group="g", metadata={})
         await pubsub.publish("t", b"before", metadata={})
-        await inbox.wait_for({b"before"})
+        await inbox.wait_acked({b"before"}, within=WITHIN)
         private.stop()
         with pytest.raises(ComponentError):
             await pubsub.publish("t", b"during", metadata={})
@@ -260,6 +199,6 @@ async def test_subscriptions_resume_after_an_outage(private: PrivateRedis, tmp_p
             return True
 
         await eventually(published, within=WITHIN)
-        await inbox.wait_for({b"after"})
+        await inbox.wait_acked({b"after"}, within=WITHIN)
     finally:
         await pubsub.close()

@@ -22,26 +22,12 @@ from components.base import ComponentContext
 from components.pubsub import Ack, Message
 from components.pubsub.sqlite import SqlitePubSub, SqlitePubSubMetadata
 from tests.conformance._harness import eventually
-from tests.pubsub_child import Children, build, children, record_lines
+from tests.conformance.pubsub.harness import Inbox
+from tests.pubsub_child import Children, children, opened, record_lines
 from tests.servers import unique
 
 TYPE = "pubsub.sqlite"
 WITHIN = 30.0
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    async def __call__(self, message: Message) -> Ack:
-        self.received.append(message.data)
-        return Ack.ACK
-
-    async def wait_for(self, expected: set[bytes]) -> None:
-        async def done() -> bool:
-            return expected <= set(self.received)
-
-        await eventually(done, within=WITHIN, interval=0.02)
 
 
 @pytest.fixture
@@ -56,17 +42,8 @@ def metadata(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def make(metadata: dict[str, Any], tmp_path: Path) -> AsyncIterator[Any]:
-    opened: list[Any] = []
-
-    async def make_one(**overrides: Any) -> Any:
-        pubsub = build(TYPE, {**metadata, **overrides}, tmp_path)
-        await pubsub.init()
-        opened.append(pubsub)
-        return pubsub
-
-    yield make_one
-    for pubsub in reversed(opened):
-        await pubsub.close()
+    async with opened(TYPE, metadata, tmp_path) as make_one:
+        yield make_one
 
 
 @pytest.fixture
@@ -85,7 +62,7 @@ async def test_messages_published_by_another_process_arrive(
     spec = {"type": TYPE, "metadata": metadata, "home": str(tmp_path), "mode": "publish"}
     child = kids.start({**spec, "topic": topic, "prefix": "p", "count": 50})
     assert await asyncio.to_thread(child.wait, 60) == 0
-    await inbox.wait_for({f"p-{n}".encode() for n in range(50)})
+    await inbox.wait_acked({f"p-{n}".encode() for n in range(50)}, within=WITHIN)
 
 
 async def test_a_group_is_shared_by_subscribers_in_two_processes(
@@ -107,7 +84,7 @@ async def test_a_group_is_shared_by_subscribers_in_two_processes(
         return sent <= set(inbox.received) | set(record_lines(record))
 
     await eventually(all_handled, within=WITHIN)
-    await other.wait_for(sent)  # the other group gets every message
+    await other.wait_acked(sent, within=WITHIN)  # the other group gets every message
     # shared, not fanned out: each message went to one of the two (redeliveries aside)
     assert len(inbox.received) + len(record_lines(record)) < 2 * len(sent)
 
@@ -131,7 +108,9 @@ async def test_messages_of_a_killed_process_go_to_the_rest_of_the_group(
     await asyncio.to_thread(child.wait, 10)
     inbox = Inbox()
     await pubsub.subscribe(topic, inbox, consumer_group="g", metadata={})
-    await inbox.wait_for(sent)  # once the dead owner's leases ran out (processingTimeout)
+    await inbox.wait_acked(
+        sent, within=WITHIN
+    )  # once the dead owner's leases ran out (processingTimeout)
 
 
 async def test_a_group_keeps_its_messages_without_subscriber_across_restarts(make: Any) -> None:
@@ -145,7 +124,7 @@ async def test_a_group_keeps_its_messages_without_subscriber_across_restarts(mak
     await publisher.close()
     inbox = Inbox()
     await (await make()).subscribe(topic, inbox, consumer_group="g", metadata={})
-    await inbox.wait_for({b"kept"})
+    await inbox.wait_acked({b"kept"}, within=WITHIN)
 
 
 async def test_retention_deletes_what_every_group_acknowledged(
@@ -158,7 +137,7 @@ async def test_retention_deletes_what_every_group_acknowledged(
     for n in range(10):
         await pubsub.publish(topic, f"m-{n}".encode(), metadata={})
     await pubsub.publish(nobody, b"no group", metadata={})
-    await inbox.wait_for({f"m-{n}".encode() for n in range(10)})
+    await inbox.wait_acked({f"m-{n}".encode() for n in range(10)}, within=WITHIN)
 
     def stored() -> int:
         with sqlite3.connect(metadata["connectionString"]) as conn:
@@ -184,7 +163,7 @@ async def test_max_messages_bounds_the_file(make: Any, metadata: dict[str, Any])
     await eventually(bounded, within=WITHIN)
     inbox = Inbox()
     await pubsub.subscribe(topic, inbox, consumer_group="g", metadata={}, concurrency=1)
-    await inbox.wait_for({b"m-19"})
+    await inbox.wait_acked({b"m-19"}, within=WITHIN)
     assert b"m-0" not in inbox.received  # the oldest went beyond the bound
 
 

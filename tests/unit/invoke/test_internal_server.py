@@ -8,13 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from components.nameresolution import Address
 from runtime.api.http.limits import HttpLimits
 from runtime.appchannel.base import InvokeRequest, InvokeResponse
 from runtime.internal import wire
 from runtime.internal.client import InternalClient, PeerUnreachable
-from runtime.internal.server import InternalServer
+from runtime.internal.server import InternalServer, PrefixRoute
 
 LIMITS = HttpLimits(header_timeout=0.3, body_timeout=0.3, idle_timeout=30)
 
@@ -145,3 +146,69 @@ async def test_nothing_listening_is_unreachable() -> None:
             )
     finally:
         await client.aclose()
+
+
+async def _raw(port: int, request: bytes) -> bytes:
+    """One request on a fresh connection; everything the server sent until it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+async def _tunnel(request: web.BaseRequest) -> web.StreamResponse:
+    return web.Response(text="tunnel " + request.raw_path)
+
+
+async def test_routes_are_dispatched_on_the_raw_path_prefix() -> None:
+    srv = InternalServer(
+        _echo,
+        addresses=["127.0.0.1"],
+        port=0,
+        limits=LIMITS,
+        routes=[PrefixRoute("POST", "/v1.0/internal/grpc/", _tunnel)],
+    )
+    await srv.start()
+    try:
+        close = b"Host: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        found = await _raw(srv.port, b"POST /v1.0/internal/grpc/pkg.S/M HTTP/1.1\r\n" + close)
+        assert found.startswith(b"HTTP/1.1 200")
+        assert found.endswith(b"tunnel /v1.0/internal/grpc/pkg.S/M")
+        wrong_verb = await _raw(srv.port, b"GET /v1.0/internal/grpc/pkg.S/M HTTP/1.1\r\n" + close)
+        assert wrong_verb.startswith(b"HTTP/1.1 405")
+        assert b"Allow: POST" in wrong_verb
+        elsewhere = await _raw(srv.port, b"GET /v1.0/invoke/x/method/y HTTP/1.1\r\n" + close)
+        assert elsewhere.startswith(b"HTTP/1.1 404")
+        assert await _call(srv.port) == (200, b"ping")
+    finally:
+        await srv.stop()
+
+
+async def test_expect_100_continue_is_answered_before_the_body(server: InternalServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(
+            b"POST /v1.0/internal/invoke/m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+        )
+        await writer.drain()
+        async with asyncio.timeout(10):
+            interim = await reader.readuntil(b"\r\n\r\n")
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"body")
+        async with asyncio.timeout(10):
+            rest = await reader.read()
+        assert rest.startswith(b"HTTP/1.1 200")
+        assert rest.endswith(b"body")
+    finally:
+        writer.close()
+    refused = await _raw(
+        server.port,
+        b"POST /v1.0/internal/invoke/m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Expect: something\r\nContent-Length: 0\r\n\r\n",
+    )
+    assert refused.startswith(b"HTTP/1.1 417")

@@ -10,7 +10,7 @@ from protos.tandem.v1 import tandem_pb2
 from runtime.api.blocks import BLOCKS, Block
 from runtime.api.grpc.rpcs import BlockRpcs, Ctx
 from runtime.api.grpc.rpcs.state import StateRpcs
-from runtime.api.grpc.servicer import GRPC_SERVICES, add_servicers, compose
+from runtime.api.grpc.servicer import GRPC_SERVICES, add_servicers, compose, load_deferred
 
 DECLARED = {
     "DaprServicer": dapr_pb2.DESCRIPTOR.services_by_name["Dapr"],
@@ -52,3 +52,22 @@ class _Orphan(BlockRpcs):
 def test_a_mixin_extending_no_service_fails_at_start() -> None:
     with pytest.raises(TypeError, match="_Orphan extends no gRPC service"):
         add_servicers(None, None, [Block(name="orphan", grpc=(_Orphan,))])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS if b.grpc_deferred is not None], ids=lambda b: b.name
+)
+def test_deferred_services_serve_their_names_with_every_rpc(block: Block) -> None:
+    """A deferred module serves exactly the names calls are routed by (else TypeError at the
+    first call), and implements every RPC of each service."""
+    import importlib
+
+    assert block.grpc_deferred is not None
+    handlers = load_deferred(block.grpc_deferred, None)  # type: ignore[arg-type]
+    assert sorted(h.service_name() for h in handlers) == sorted(block.grpc_deferred.names)
+    module = importlib.import_module(block.grpc_deferred.module)
+    for base, _ in module.SERVICES:
+        served = compose(base, [m for m in module.MIXINS if issubclass(m, base)])
+        rpcs = [n for n in vars(base) if not n.startswith("_") and callable(getattr(base, n))]
+        assert rpcs
+        assert [n for n in rpcs if getattr(served, n) is getattr(base, n)] == []

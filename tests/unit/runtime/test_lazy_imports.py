@@ -32,6 +32,8 @@ NOT_ON_THE_DEFAULT_PATH = {
     "aio_pika": "pubsub.rabbitmq",
     "aiomqtt": "pubsub.mqtt3",
     "httpx": "an h2c app channel",
+    "protos.flagd": "a call to flagd's gRPC services (runtime.api.grpc.rpcs.flagd)",
+    "components.flags.engine": "a flag set, or a call to flagd's gRPC services",
 }
 
 _SCRIPT = r"""
@@ -44,6 +46,12 @@ from runtime.registry import Registry
 from runtime.resources.build import plan_components
 from runtime.resources.configuration import load_configuration
 from runtime.security.setup import start_security
+
+def _models(base):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _models(sub)
+
 
 argv = ["run", "--app-id", "lazy", *sys.argv[1:]]
 cfg = config_from_args(parse_args(argv, os.environ), os.environ)
@@ -62,11 +70,19 @@ async def security() -> None:
 
 
 asyncio.run(security())
-print(json.dumps(sorted(sys.modules)))
+import pydantic
+built = sorted(
+    f"{m.__module__}.{m.__qualname__}"
+    for m in _models(pydantic.BaseModel)
+    if m.__module__.startswith(("runtime.", "components."))
+    and m.__dict__.get("__pydantic_complete__")
+)
+print(json.dumps({"modules": sorted(sys.modules), "built": built}))
 """
 
 
-def _modules_after_start(tmp_path: Path, *flags: str) -> set[str]:
+def _after_start(tmp_path: Path, *flags: str) -> dict[str, list[str]]:
+    """``modules``: sys.modules; ``built``: Tandem's pydantic models whose validator is built."""
     env = {
         **os.environ,
         "TANDEM_HOME": str(tmp_path),
@@ -85,7 +101,12 @@ def _modules_after_start(tmp_path: Path, *flags: str) -> set[str]:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    return set(json.loads(out.stdout.splitlines()[-1]))
+    result: dict[str, list[str]] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
+def _modules_after_start(tmp_path: Path, *flags: str) -> set[str]:
+    return set(_after_start(tmp_path, *flags)["modules"])
 
 
 def _loaded(modules: set[str], package: str) -> bool:
@@ -106,3 +127,45 @@ def test_cryptography_only_with_mtls(tmp_path: Path, flag: str, expected: bool) 
     accepts connections, so mTLS on (the default) imports it at start-up; off, nothing does."""
     modules = _modules_after_start(tmp_path, *([flag] if flag else []))
     assert _loaded(modules, "cryptography") is expected
+
+
+# Models whose validators (pydantic's schema build, ~1-2 ms a model here) wait for the first
+# document that needs them (``defer_build``); the embedded defaults and the empty Configuration
+# are made with ``model_construct``.
+DEFERRED_MODELS = {
+    "runtime.resources.configuration.": "a Configuration file (--config)",
+    "runtime.resources.manifest.": "a Component file (--resources-path, $TANDEM_HOME/components)",
+    "runtime.resiliency.model.": "a Resiliency document",
+    "runtime.resources.subscription.": "a Subscription document",
+}
+
+
+def test_embedded_defaults_build_no_resource_models(tmp_path: Path) -> None:
+    built = _after_start(tmp_path)["built"]
+    early = [m for m in built if m.startswith(tuple(DEFERRED_MODELS))]
+    assert not early, f"validators built on the default start path: {early}"
+    # the defaults' own component metadata is validated: the check above sees the real path
+    assert "components.state.sqlite._metadata.SqliteMetadata" in built
+
+
+def test_constants_made_without_validation_equal_their_validated_form(tmp_path: Path) -> None:
+    """What ``model_construct`` makes on the start path is what validation would have given."""
+    from runtime.resiliency.model import RetrySpec
+    from runtime.resiliency.targets import BUILTIN_RETRIES
+    from runtime.resources.configuration import ConfigurationSpec, empty_spec, load_configuration
+    from runtime.resources.defaults import default_components
+    from runtime.resources.manifest import ComponentManifest
+
+    (tmp_path / "flags.json").write_text("{}")  # the third default: flags.file
+    defaults = default_components(tmp_path)
+    assert [m.spec.type for m in defaults] == ["state.sqlite", "pubsub.sqlite", "flags.file"]
+    for made in defaults:
+        validated = ComponentManifest.model_validate(made.model_dump(exclude_unset=True))
+        assert made == validated
+        assert made.model_fields_set == validated.model_fields_set
+    for retry in BUILTIN_RETRIES.values():
+        checked = RetrySpec.model_validate(retry.model_dump(exclude_unset=True))
+        assert retry == checked
+        assert retry.model_fields_set == checked.model_fields_set
+    assert empty_spec() == ConfigurationSpec.model_validate({})
+    assert load_configuration([]).model == ConfigurationSpec.model_validate({})

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from runtime.api.http.keys import SERVICES
 from runtime.appchannel.base import Body, InvokeRequest
@@ -21,7 +21,7 @@ from runtime.internal.server import write_response
 from runtime.services.invoke import APP_ID_HEADER
 from runtime.services.invoke_errors import InvokeErrors
 
-__all__ = ["invoke_middleware", "routes"]
+__all__ = ["direct", "invoke_by_path", "invoke_middleware", "routes"]
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,6 +73,22 @@ async def invoke_by_path(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise InvokeErrors.APP_ID_MISSING()
     return await _invoke(request, *found)
+
+
+# a path-form call the router would match to ``invoke_by_path``, recognised on the raw path
+# (an app id with percent-encoding or braces is left to the router)
+_DIRECT = re.compile(r"^/v1\.0/invoke/[A-Za-z0-9._~!$&'()*+,;=:@-]+/method/")
+
+
+def direct(request: web.BaseRequest) -> bool:
+    """Whether ``request`` is a path-form invocation that can skip the router (and the other
+    middleware, which pass invocations on): no ``dapr-app-id`` header, no ``Expect``."""
+    headers = request.headers
+    return (
+        _DIRECT.match(request.raw_path) is not None
+        and APP_ID_HEADER not in headers
+        and hdrs.EXPECT not in headers
+    )
 
 
 @web.middleware
