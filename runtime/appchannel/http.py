@@ -43,7 +43,6 @@ _QUERY_SAFE = _PATH_SAFE + "?"
 CLOUDEVENT_JSON = "application/cloudevents+json"
 CLOUDEVENT_BATCH_JSON = "application/cloudevents-batch+json"
 _MAX_VERDICT = 1 << 20  # bytes of a delivery reply we parse for {"status": ...}
-_MAX_ROUTES = 1024
 
 
 @lru_cache(maxsize=1024)
@@ -68,20 +67,10 @@ class HttpAppChannel:
         self._token = app_token
         self._health_path = health_path
         self._health_timeout = health_timeout
-        self._routes: dict[str, str] = {}
 
     def _url(self, path: str, query: str = "") -> str:
         url = f"{self._base}/{_quote_path(path.lstrip('/'))}"
         return f"{url}?{quote(query, safe=_QUERY_SAFE)}" if query else url
-
-    def _route_url(self, path: str) -> str:
-        """The URL of a subscription route (a few per app: remembered)."""
-        url = self._routes.get(path)
-        if url is None:
-            url = self._url(path)
-            if len(self._routes) < _MAX_ROUTES:
-                self._routes[path] = url
-        return url
 
     async def invoke(self, request: InvokeRequest) -> InvokeResponse:
         verb = (request.verb or "").upper()
@@ -153,7 +142,7 @@ class HttpAppChannel:
         if body is None:
             body = msgspec.json.encode(dict(event.cloud_event))
         try:
-            status, reply = await self._call("POST", self._route_url(event.path), headers, body)
+            status, reply = await self._call("POST", self._url(event.path), headers, body)
         except AppUnavailable:
             raise
         except AppChannelError as exc:
@@ -184,7 +173,7 @@ class HttpAppChannel:
         )
         try:
             status, reply = await self._call(
-                "POST", self._route_url(event.path), headers, msgspec.json.encode(document)
+                "POST", self._url(event.path), headers, msgspec.json.encode(document)
             )
         except AppUnavailable:
             raise

@@ -10,7 +10,9 @@ of it (``<group>-<random>``).
 At-least-once: an entry is ``XACK``-ed only after an ACK; acks share one command, sent with
 the next read (one pipeline) or after at most 10 ms. Reads: under a backlog one ``XREADGROUP``
 takes a batch (half the local window) rather than one entry per freed slot; after a read that
-found a few entries the next one waits 2 ms, so a steady flow costs fewer round trips. A live subscription renews the entries it holds (``XCLAIM ... JUSTID`` every third of
+found a few entries the next one waits 2 ms, so a steady flow costs fewer round trips.
+
+A live subscription renews the entries it holds (``XCLAIM ... JUSTID`` every third of
 ``processingTimeout``), so a slow handler's messages are not taken from it; entries it NACKed,
 and those of a consumer that died, stay pending and idle, and every ``redeliverInterval`` each
 subscription takes those idle longer than ``processingTimeout`` (``XAUTOCLAIM``). A subscription
