@@ -22,7 +22,8 @@ from nats.js import JetStreamContext, api
 from components.base import BaseMetadata, ComponentContext, ComponentInfo
 from components.errors import ComponentError, InvalidRequest, NotSupported
 from components.pubsub._api import PubSubFeature
-from components.pubsub._dispatch import Backoff, Dispatcher, check_topic, verdict
+from components.pubsub._delivery import Deliveries
+from components.pubsub._dispatch import Backoff, check_topic
 from components.pubsub._types import Ack, Handler, Message
 from components.pubsub.jetstream._metadata import JetStreamMetadata
 
@@ -61,21 +62,29 @@ def _name(*parts: str) -> str:
 
 
 class _Subscription:
-    """One pull consumer read by one loop; handler calls bounded by a Dispatcher."""
+    """One pull consumer read by one loop into ``Deliveries`` (a window of 3x the concurrency;
+    under a backlog each fetch waits for half of it to be free, then takes that many)."""
 
     def __init__(self, owner: JetStreamPubSub, topic: str, durable: str, handler: Handler) -> None:
         self._owner = owner
         self._topic = topic
         self._durable = durable
         self._handler = handler
-        self._dispatch: Dispatcher
+        self._deliveries: Deliveries[Msg]
         self._pull: JetStreamContext.PullSubscription | None = None
-        self._inflight: dict[int, Msg] = {}  # id(msg) -> msg, for in_progress heartbeats
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def start(self, concurrency: int) -> None:
-        self._dispatch = Dispatcher(concurrency, f"pubsub.jetstream {self._topic}")
+        self._deliveries = Deliveries(
+            self._handler,
+            concurrency=concurrency,
+            limit=3 * concurrency,
+            settle=self._settle,
+            log=self._owner._log,
+            name=f"pubsub.jetstream {self._topic}",
+        )
         self._pull = await self._owner._bind(self._topic, self._durable)
         self._tasks = [
             asyncio.create_task(self._receive(), name="pubsub.jetstream receive"),
@@ -85,8 +94,11 @@ class _Subscription:
     async def _receive(self) -> None:
         backoff = Backoff()
         log = self._owner._log
+        deliveries = self._deliveries
+        backlog = False
         while not self._closed:
-            free = await self._dispatch.wait_free()
+            free = await deliveries.wait_free(deliveries.batch if backlog else 1)
+            backlog = False
             try:
                 if self._pull is None:
                     self._pull = await self._owner._bind(self._topic, self._durable)
@@ -101,34 +113,25 @@ class _Subscription:
                 await backoff.sleep()
                 continue
             backoff.reset()
+            backlog = len(msgs) >= free  # a full batch: more are likely waiting
             for msg in msgs:
-                self._dispatch.spawn(self._handle(msg))
+                meta = msg.metadata
+                headers = msg.headers or {}
+                message = Message(
+                    id=f"{meta.sequence.stream}.{meta.num_delivered}",
+                    topic=msg.subject,
+                    data=msg.data,
+                    content_type=headers.get(_CONTENT_TYPE, ""),
+                )
+                deliveries.put(message, msg)
 
-    async def _unbind(self) -> None:
-        pull, self._pull = self._pull, None
-        if pull is not None:
-            with contextlib.suppress(Exception):
-                await pull.unsubscribe()
+    def _settle(self, msg: Msg, ack: Ack) -> None:
+        """Called by ``Deliveries`` without awaiting: the ack/nak is sent by a task."""
+        task = asyncio.get_running_loop().create_task(self._send(msg, ack))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    async def _handle(self, msg: Msg) -> None:
-        meta = msg.metadata
-        headers = msg.headers or {}
-        message = Message(
-            id=f"{meta.sequence.stream}.{meta.num_delivered}",
-            topic=msg.subject,
-            data=msg.data,
-            content_type=headers.get(_CONTENT_TYPE, ""),
-        )
-        self._inflight[id(msg)] = msg
-        try:
-            ack = await verdict(self._handler, message, self._owner._log)
-        except asyncio.CancelledError:
-            # Stopped mid-way: hand it back at once so another subscriber gets it.
-            with contextlib.suppress(Exception):
-                await msg.nak()
-            raise
-        finally:
-            self._inflight.pop(id(msg), None)
+    async def _send(self, msg: Msg, ack: Ack) -> None:
         try:
             if ack is Ack.ACK:
                 await msg.ack()
@@ -137,13 +140,19 @@ class _Subscription:
         except Exception as exc:  # connection gone: the broker redelivers after ackWait
             self._owner._log.debug("pubsub.jetstream could not settle a message: %r", exc)
 
+    async def _unbind(self) -> None:
+        pull, self._pull = self._pull, None
+        if pull is not None:
+            with contextlib.suppress(Exception):
+                await pull.unsubscribe()
+
     async def _keep_alive(self) -> None:
         """Tell the broker that long-running handlers are still working (``in_progress``), so
         their messages are not redelivered after ``ackWait`` while being handled."""
         period = max(0.5, self._owner._meta.ack_wait / 3)
         while True:
             await asyncio.sleep(period)
-            for msg in list(self._inflight.values()):
+            for msg in self._deliveries.held():  # queued ones too: they wait for a slot
                 with contextlib.suppress(Exception):
                     await msg.in_progress()
 
@@ -159,7 +168,13 @@ class _Subscription:
         await self._unbind()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=_API_TIMEOUT)
-        await self._dispatch.cancel()
+        # Hand back what was taken and not settled (so another subscriber gets it at once);
+        # let the acks/naks already under way go out.
+        for msg in await self._deliveries.aclose():
+            with contextlib.suppress(Exception):
+                await msg.nak()
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=_API_TIMEOUT)
 
 
 class JetStreamPubSub:

@@ -159,6 +159,53 @@ async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(
     assert len(calls) == 1
 
 
+async def test_messages_waiting_in_the_local_window_are_kept_alive_too(
+    make: Make, streams: list[str]
+) -> None:
+    """Fetched messages queued behind a slow handler (concurrency 1, a window of 3) get
+    ``in_progress`` like the one being handled: none is redelivered while it waits."""
+    name, topic = unique("S"), unique("t")
+    streams.append(name)
+    pubsub = make(streamName=name, ackWait="1s")
+    await pubsub.init()
+    calls: list[Message] = []
+    release = asyncio.Event()
+
+    async def slow(message: Message) -> Ack:
+        calls.append(message)
+        await release.wait()
+        return Ack.ACK
+
+    await pubsub.subscribe(topic, slow, consumer_group="g", metadata={}, concurrency=1)
+    for n in range(3):
+        await pubsub.publish(topic, b"m%d" % n, metadata={})
+    nc = await nats.connect(URL)
+    js = nc.jetstream()
+    (durable,) = [c.name for c in await js.consumers_info(name)]
+
+    async def all_taken() -> bool:  # delivered by the broker, none acknowledged yet
+        info = await js.consumer_info(name, durable)
+        return len(calls) == 1 and info.num_ack_pending == 3 and info.num_pending == 0
+
+    await eventually(all_taken, within=10)
+    # Another member of the group pulls for more than three ackWaits: it gets nothing, as none
+    # of the three (one handled, two queued) is given up by the broker.
+    other = await js.pull_subscribe_bind(durable, stream=name)
+    with pytest.raises(nats.errors.TimeoutError):
+        await other.fetch(1, timeout=3.5)
+    await other.unsubscribe()
+    release.set()
+
+    async def all_acked() -> bool:
+        return (await js.consumer_info(name, durable)).num_ack_pending == 0
+
+    await eventually(all_acked, within=10)
+    info = await js.consumer_info(name, durable)
+    await nc.close()
+    assert info.num_redelivered == 0
+    assert sorted(m.data for m in calls) == [b"m0", b"m1", b"m2"]
+
+
 async def test_outage_publish_fails_fast_and_subscription_resumes(
     make: Make, tmp_path: Path
 ) -> None:

@@ -32,6 +32,14 @@ KILL_AFTER = 1_000
 HANDLER_SECONDS = 0.005
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5; the sidecar opens one connection per delivery
+    # (this app answers HTTP/1.0), so a burst of concurrent deliveries overflowed it and each
+    # dropped SYN cost a 1 s retransmission: a delivery loop that started its calls in lock-step
+    # batches then crawled at ~16 messages/s, past the test's timeout.
+    request_queue_size = 128
+
+
 class App:
     """Answers ``/dapr/subscribe`` with one subscription and records every delivered ``data``."""
 
@@ -41,7 +49,7 @@ class App:
         self.deliveries = 0
         self._lock = threading.Lock()
         self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server = _Server(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
