@@ -197,7 +197,8 @@ async def test_messages_waiting_in_the_local_window_are_kept_alive_too(
     release.set()
 
     async def all_acked() -> bool:
-        return (await js.consumer_info(name, durable)).num_ack_pending == 0
+        pending: int = (await js.consumer_info(name, durable)).num_ack_pending
+        return pending == 0
 
     await eventually(all_acked, within=10)
     info = await js.consumer_info(name, durable)
