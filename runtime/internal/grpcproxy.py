@@ -159,22 +159,9 @@ class _Outbox:
 
     async def body(self) -> AsyncIterator[bytes]:
         """The request body; a new one for each attempt (one whose connection failed read
-        nothing). The frames queued by the time one is taken go out as one chunk (one write on
-        the socket: e.g. a unary call's metadata and message)."""
+        nothing)."""
         while (data := await self._queue.get()) is not None:
-            ended = False
-            if not self._queue.empty():
-                chunk = [data]
-                while not self._queue.empty():
-                    more = self._queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    chunk.append(more)
-                data = b"".join(chunk)
             yield data
-            if ended:
-                return
 
 
 class Tunnel:

@@ -177,19 +177,3 @@ def test_bad_status_is_a_frame_error(payload: bytes) -> None:
 def test_status_round_trip() -> None:
     status = (grpc.StatusCode.NOT_FOUND, "nope", (("x", "1"), ("y-bin", b"\x00\xff")))
     assert decode_status(encode_status(status)) == status
-
-
-async def test_queued_frames_go_out_as_one_chunk() -> None:
-    from runtime.internal.grpcproxy import _Outbox
-
-    outbox = _Outbox(frame(METADATA, b"m"))
-    await outbox.put(frame(MESSAGE, b"a"))
-    await outbox.put(frame(HALF_CLOSE))
-    body = outbox.body()
-    first = await anext(body)
-    assert first == frame(METADATA, b"m") + frame(MESSAGE, b"a") + frame(HALF_CLOSE)
-    await outbox.put(frame(MESSAGE, b"b"))  # one queued frame: as it is
-    assert await anext(body) == frame(MESSAGE, b"b")
-    outbox.close()
-    with pytest.raises(StopAsyncIteration):
-        await anext(body)
