@@ -15,8 +15,9 @@ stream-unary, stream-stream):
   INTERNAL, so no request can take the server down.
 
 The wrapper of a served method is built once and cached. Proxied calls (``Proxied`` handlers,
-``proxy.py``) carry paths of the caller's choosing: they are wrapped per call, never cached,
-and labelled ``/*`` in metrics and spans.
+``proxy.py``) carry paths of the caller's choosing: they are wrapped per call (cheaply: no
+inspection), never cached, and labelled ``/*`` in metrics and spans; their unexpected-error log
+line names the real path.
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ _CACHED = 4096  # wrapped handlers kept; the API serves under a hundred methods
 
 
 class Proxied:
-    """The method handler of one proxied call: a stream-stream behavior over raw bytes (no
-    (de)serializers). grpc reads these attributes from any handler; the interceptor tells
-    proxied calls apart by this type."""
+    """The method handler of one proxied call: a stream-stream coroutine behavior over raw bytes
+    (no (de)serializers), and the call's real path (``method``, for log lines only: metrics and
+    spans say ``/*``). grpc reads these attributes from any handler; the interceptor tells
+    proxied calls apart by this type, and answers with another ``Proxied`` (its behavior
+    wrapped)."""
 
-    __slots__ = ("stream_stream",)
+    __slots__ = ("method", "stream_stream")
     request_streaming = True
     response_streaming = True
     request_deserializer = None
@@ -66,8 +69,13 @@ class Proxied:
     unary_stream = None
     stream_unary = None
 
-    def __init__(self, behavior: Callable[[AsyncIterator[bytes], Context], Awaitable[None]]):
+    def __init__(
+        self,
+        behavior: Callable[[AsyncIterator[bytes], Context], Awaitable[None]],
+        method: str = PROXIED_GRPC_METHOD,
+    ) -> None:
         self.stream_stream = behavior
+        self.method = method
 
 
 class _Undecodable:
@@ -143,13 +151,14 @@ class _Method:
         async for request in iterator:
             yield self.decoded(request)
 
-    def status(self, exc: Exception, call: GrpcCall | None) -> grpc.Status:
-        """The status answering ``exc``; an unexpected one is logged (and put on the span)."""
+    def status(self, exc: Exception, call: GrpcCall | None, path: str | None = None) -> grpc.Status:
+        """The status answering ``exc``; an unexpected one is logged (and put on the span),
+        naming ``path`` (a proxied call's real method) or else the label."""
         if isinstance(exc, NotImplementedError):  # grpc's generated servicer base methods
             exc = Errors.RPC_UNIMPLEMENTED(method=self.label)
         if isinstance(exc, APIError):
             return to_grpc_status(exc)
-        log.error("unexpected error serving %s", self.label, exc_info=exc)
+        log.error("unexpected error serving %s", path or self.label, exc_info=exc)
         if call is not None:
             call.failed(exc)
         return to_grpc_status(Errors.INTERNAL())
@@ -232,6 +241,36 @@ def _coroutine(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> B
     return coroutine
 
 
+def _proxied(m: _Method, handler: Proxied) -> Proxied:
+    """Wraps a proxied call's behavior (a coroutine function, by ``Proxied``'s contract: no
+    inspection per call); its request stream is bytes as they are."""
+    inner, path = handler.stream_stream, handler.method
+
+    async def proxied(requests: AsyncIterator[bytes], context: Context) -> None:
+        call: GrpcCall | None = None
+        code = "UNKNOWN"
+        try:
+            call, refused = m.enter(context)
+            if refused is not None:
+                raise refused
+            await inner(requests, context)
+            code = code_name(context, "OK")
+        except aio.AbortError:
+            code = code_name(context, "UNKNOWN")
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception as exc:
+            status = m.status(exc, call, path)
+            code = status.code.name
+            await _abort(context, status)
+        finally:
+            m.finish(call, code)
+
+    return Proxied(proxied, path)
+
+
 def _unary_in(m: _Method, inner: Behavior) -> Behavior:
     """Wraps a unary-request behavior (unary-unary, unary-stream)."""
     return _wrap(m, inner, m.decoded)
@@ -240,10 +279,6 @@ def _unary_in(m: _Method, inner: Behavior) -> Behavior:
 def _stream_in(m: _Method, inner: Behavior) -> Behavior:
     """Wraps a stream-request behavior (stream-unary, stream-stream)."""
     return _wrap(m, inner, m.requests)
-
-
-def _as_is(request: Any) -> Any:
-    return request
 
 
 _KINDS: tuple[tuple[str, Callable[[_Method, Behavior], Behavior], Callable[..., Any]], ...] = (
@@ -287,9 +322,7 @@ class ApiInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                 self._telemetry.record(UNKNOWN_GRPC_METHOD, "UNIMPLEMENTED", 0.0)
             return None
         if type(handler) is Proxied:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap(self._proxied, handler.stream_stream, _as_is)
-            )
+            return _proxied(self._proxied, handler)
         method: str = details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:

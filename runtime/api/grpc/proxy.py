@@ -45,7 +45,7 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         details: Any = handler_call_details
         if _app_id(details.invocation_metadata) is None:
             return None
-        return Proxied(partial(self._relay, details.method))
+        return Proxied(partial(self._relay, details.method), details.method)
 
     async def _relay(self, method: str, requests: AsyncIterator[bytes], context: Context) -> None:
         metadata = tuple(context.invocation_metadata() or ())

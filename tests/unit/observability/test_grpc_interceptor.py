@@ -63,9 +63,12 @@ async def settled(check: Callable[[], bool]) -> None:
 
 
 async def relay(path: str, requests: AsyncIterator[bytes], context: Context) -> None:
-    """Stands in for the proxy: echoes the path it was given and the traceparent it sees."""
+    """Stands in for the proxy: echoes the path it was given and the traceparent it sees
+    (a path ending in ``/Crash`` fails unexpectedly)."""
     async for _ in requests:
         pass
+    if path.endswith("/Crash"):
+        raise RuntimeError("relay bug")
     metadata: list[tuple[str, str]] = []
     inject_grpc(metadata)
     await context.write(f"{path} {dict(metadata).get('traceparent', '')}".encode())
@@ -78,7 +81,7 @@ class Proxy(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         metadata = dict(getattr(details, "invocation_metadata", None) or ())
         if "dapr-app-id" not in metadata:
             return None
-        return Proxied(functools.partial(relay, details.method))
+        return Proxied(functools.partial(relay, details.method), details.method)
 
 
 def handlers() -> grpc.GenericRpcHandler[Any, Any]:
@@ -283,3 +286,20 @@ async def test_proxied_calls_are_labelled_and_never_cached(
     await settled(lambda: len(spans.get_finished_spans()) >= 3)
     names = {s.name for s in spans.get_finished_spans()}
     assert names == {"/*"}
+
+
+async def test_proxied_unexpected_error_logs_the_real_path(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert harness.channel is not None
+    call = harness.channel.stream_stream("/made.Up/Crash", None, None)(
+        iter([b"x"]), metadata=(("dapr-app-id", "b"),)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        [r async for r in call]
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    (record,) = [r for r in caplog.records if r.name == "tandem.api.grpc"]
+    assert record.getMessage() == "unexpected error serving /made.Up/Crash"  # the log: real path
+    await settled(lambda: harness.count("/*", "INTERNAL") == 1)  # the metric: bounded label
+    body, _ = harness.metrics.render()
+    assert b"made.Up" not in body
