@@ -210,8 +210,18 @@ def _generator(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> B
     return generator
 
 
-def _coroutine(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> Behavior:
-    is_coroutine = inspect.iscoroutinefunction(inner)
+def _coroutine(
+    m: _Method,
+    inner: Behavior,
+    incoming: Callable[[Any], Any],
+    *,
+    path: str | None = None,
+    is_coroutine: bool | None = None,
+) -> Behavior:
+    """``path``: the real method of a proxied call (for the error log); ``is_coroutine`` given
+    when known, so no inspection is done."""
+    if is_coroutine is None:
+        is_coroutine = inspect.iscoroutinefunction(inner)
 
     async def coroutine(request: Any, context: Context) -> Any:
         call: GrpcCall | None = None
@@ -232,7 +242,7 @@ def _coroutine(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> B
             code = "CANCELLED"
             raise
         except Exception as exc:
-            status = m.status(exc, call)
+            status = m.status(exc, call, path)
             code = status.code.name
             await _abort(context, status)
         finally:
@@ -241,34 +251,17 @@ def _coroutine(m: _Method, inner: Behavior, incoming: Callable[[Any], Any]) -> B
     return coroutine
 
 
+def _as_is(requests: Any) -> Any:
+    return requests
+
+
 def _proxied(m: _Method, handler: Proxied) -> Proxied:
     """Wraps a proxied call's behavior (a coroutine function, by ``Proxied``'s contract: no
     inspection per call); its request stream is bytes as they are."""
-    inner, path = handler.stream_stream, handler.method
-
-    async def proxied(requests: AsyncIterator[bytes], context: Context) -> None:
-        call: GrpcCall | None = None
-        code = "UNKNOWN"
-        try:
-            call, refused = m.enter(context)
-            if refused is not None:
-                raise refused
-            await inner(requests, context)
-            code = code_name(context, "OK")
-        except aio.AbortError:
-            code = code_name(context, "UNKNOWN")
-            raise
-        except asyncio.CancelledError:
-            code = "CANCELLED"
-            raise
-        except Exception as exc:
-            status = m.status(exc, call, path)
-            code = status.code.name
-            await _abort(context, status)
-        finally:
-            m.finish(call, code)
-
-    return Proxied(proxied, path)
+    return Proxied(
+        _coroutine(m, handler.stream_stream, _as_is, path=handler.method, is_coroutine=True),
+        handler.method,
+    )
 
 
 def _unary_in(m: _Method, inner: Behavior) -> Behavior:
