@@ -48,13 +48,21 @@ class _Recorder:
 
 
 def rpcs() -> list[Rpc]:
-    """Every unary RPC of every gRPC service the sidecar registers (``GRPC_SERVICES``)."""
+    """Every unary RPC of every gRPC service the sidecar registers: ``GRPC_SERVICES``, the
+    blocks' own (flagd's), and those a block imports at their first call."""
+    import importlib
+
     from google.protobuf import descriptor_pool
 
+    from runtime.api.blocks import BLOCKS
     from runtime.api.grpc.servicer import GRPC_SERVICES
 
+    services = [*GRPC_SERVICES, *(s for block in BLOCKS for s in block.grpc_services)]
+    for block in BLOCKS:
+        if block.grpc_deferred is not None:
+            services += importlib.import_module(block.grpc_deferred.module).SERVICES
     recorder = _Recorder()
-    for base, add in GRPC_SERVICES:
+    for base, add in services:
         add(base(), cast(Any, recorder))
     pool = descriptor_pool.Default()
     out: list[Rpc] = []
