@@ -126,9 +126,11 @@ async def test_an_existing_stream_holding_the_subject_is_used(
     await nc.close()
 
 
-async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(
-    make: Make, streams: list[str]
-) -> None:
+async def _slow_subscriber(
+    make: Make, streams: list[str], concurrency: int
+) -> tuple[JetStreamPubSub, str, str, list[Message], asyncio.Event]:
+    """A stream with ackWait 1 s whose subscriber holds every message until ``release`` is
+    set: (pubsub, stream, topic, the messages handled so far, release)."""
     name, topic = unique("S"), unique("t")
     streams.append(name)
     pubsub = make(streamName=name, ackWait="1s")
@@ -141,7 +143,14 @@ async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(
         await release.wait()
         return Ack.ACK
 
-    await pubsub.subscribe(topic, slow, consumer_group="g", metadata={}, concurrency=4)
+    await pubsub.subscribe(topic, slow, consumer_group="g", metadata={}, concurrency=concurrency)
+    return pubsub, name, topic, calls, release
+
+
+async def test_a_handler_slower_than_ack_wait_is_not_redelivered_meanwhile(
+    make: Make, streams: list[str]
+) -> None:
+    pubsub, _stream, topic, calls, release = await _slow_subscriber(make, streams, 4)
     await pubsub.publish(topic, b"slow", metadata={})
 
     async def started() -> bool:
@@ -164,19 +173,7 @@ async def test_messages_waiting_in_the_local_window_are_kept_alive_too(
 ) -> None:
     """Fetched messages queued behind a slow handler (concurrency 1, a window of 3) get
     ``in_progress`` like the one being handled: none is redelivered while it waits."""
-    name, topic = unique("S"), unique("t")
-    streams.append(name)
-    pubsub = make(streamName=name, ackWait="1s")
-    await pubsub.init()
-    calls: list[Message] = []
-    release = asyncio.Event()
-
-    async def slow(message: Message) -> Ack:
-        calls.append(message)
-        await release.wait()
-        return Ack.ACK
-
-    await pubsub.subscribe(topic, slow, consumer_group="g", metadata={}, concurrency=1)
+    pubsub, name, topic, calls, release = await _slow_subscriber(make, streams, 1)
     for n in range(3):
         await pubsub.publish(topic, b"m%d" % n, metadata={})
     nc = await nats.connect(URL)
