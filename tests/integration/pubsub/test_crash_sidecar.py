@@ -2,13 +2,16 @@
 app, start it again; every message reaches the app (duplicates allowed, no losses).
 
 The app is an HTTP server in this test process (it outlives the sidecars); each delivery takes
-a few milliseconds, as a real handler would, so the kill lands mid-stream. Messages are
-published through the sidecar (bulk publish, 500 per call) after it subscribed.
+a few milliseconds, as a real handler would. Messages are published through the sidecar (bulk
+publish, 500 per call) after it subscribed. Once the app has handled ``KILL_AFTER`` messages it
+holds every further delivery until the sidecar is killed (then answers RETRY), so the kill lands
+mid-stream however fast the broker delivers: a fast broker once drained all 10,000 before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -47,6 +50,8 @@ class App:
         self.topic = topic
         self.handled: set[str] = set()
         self.deliveries = 0
+        # past KILL_AFTER handled messages, deliveries wait here until the kill
+        self.released = threading.Event()
         self._lock = threading.Lock()
         self.port = free_port()
         self._server = _Server(("127.0.0.1", self.port), self._handler())
@@ -76,9 +81,14 @@ class App:
                 event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 time.sleep(HANDLER_SECONDS)  # the app's work
                 with app._lock:
-                    app.handled.add(str(event["data"]))
-                    app.deliveries += 1
-                self._answer({"status": "SUCCESS"})
+                    held = len(app.handled) >= KILL_AFTER and not app.released.is_set()
+                    if not held:
+                        app.handled.add(str(event["data"]))
+                        app.deliveries += 1
+                if held:
+                    app.released.wait(120)
+                with contextlib.suppress(OSError):  # the sidecar that sent it was killed
+                    self._answer({"status": "RETRY" if held else "SUCCESS"})
 
         return Handler
 
@@ -190,6 +200,7 @@ def test_a_sidecar_killed_mid_delivery_loses_no_message(
         finally:
             first.proc.kill()  # SIGKILL: no drain, no acknowledgement of what is in flight
             first.proc.wait()
+            app.released.set()
         assert app.count() < COUNT, "every message was delivered before the kill"
         second = _start(tmp_path, component, app)
         try:
