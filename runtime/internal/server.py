@@ -32,9 +32,10 @@ from runtime.api.http.limits import GuardedHandlerRunner, HttpLimits
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import tls, wire
+from runtime.internal.h1server import BodyStalled, LeanServer
 from runtime.security.gate import Gate
 
-__all__ = ["CallLocal", "InternalServer", "PrefixRoute", "write_response"]
+__all__ = ["BodyStalled", "CallLocal", "InternalServer", "PrefixRoute", "write_response"]
 
 log = logging.getLogger("tandem.internal")
 
@@ -78,10 +79,6 @@ def _whole(request: web.BaseRequest) -> bool:
     """A small body that has fully arrived is handed on as bytes (keeps its Content-Length)."""
     length = request.content_length
     return length is not None and length <= _WHOLE and request.content.is_eof()
-
-
-class BodyStalled(TimeoutError):
-    """A peer's streamed request body made no progress within the body read timeout."""
 
 
 async def _stream(request: web.BaseRequest, idle: float | None) -> AsyncIterator[bytes]:
@@ -258,6 +255,8 @@ class InternalServer:
         self._runner = GuardedHandlerRunner(
             self._dispatch, limits=limits, access_log=None, shutdown_timeout=grace
         )
+        self._grace = grace
+        self._lean: LeanServer | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._addresses = addresses
         self._port = port
@@ -295,13 +294,16 @@ class InternalServer:
         await self._runner.setup()
         make = self._runner.server
         assert make is not None
+        self._lean = lean = LeanServer(
+            self._call_local, gate=self._gate, limits=self._limits, handoff=make
+        )
         ctx = tls.server_context()
-        factory: Callable[[], asyncio.Protocol] = make
+        factory: Callable[[], asyncio.Protocol] = lean
         if ctx is not None:
             timeout = self._limits.header_timeout
 
             def factory() -> asyncio.Protocol:
-                return _TlsAcceptor(make, ctx, timeout)
+                return _TlsAcceptor(lean, ctx, timeout)
 
         loop = asyncio.get_running_loop()
         port = self._port
@@ -324,4 +326,8 @@ class InternalServer:
         for server in self._servers:
             server.close()
         self._servers.clear()
-        await self._runner.cleanup()
+        lean, self._lean = self._lean, None
+        if lean is None:
+            await self._runner.cleanup()
+            return
+        await asyncio.gather(lean.shutdown(self._grace), self._runner.cleanup())
