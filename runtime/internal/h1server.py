@@ -132,8 +132,8 @@ class _Request:
         "headers",
         "keep_alive",
         "method",
-        "no_verb",
         "url",
+        "verb_header",
         "version",
     )
 
@@ -147,7 +147,7 @@ class _Request:
         self.content_type = ""
         self.data_type = ""
         self.expect: str | None = None
-        self.no_verb = False
+        self.verb_header: str | None = None
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._eof = False
@@ -315,7 +315,20 @@ class Conn(asyncio.Protocol):
             self._next()
 
     def eof_received(self) -> bool | None:
-        return None  # close the transport; connection_lost follows
+        """The peer finished sending: the requests it sent are still answered (not under TLS,
+        which cannot half-close), then the connection closes."""
+        if (self.task is None and not self.queue) or self.transport is None:
+            return None
+        if self.transport.get_extra_info("sslcontext") is not None:
+            return None
+        self.parser = None
+        ended = ConnectionResetError("the peer ended the request body early")
+        for req in self.queue:
+            req.keep_alive = False
+            if not req._eof:
+                req._error = ended
+                req._wake()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -367,20 +380,22 @@ class Conn(asyncio.Protocol):
         if len(headers) >= _MAX_HEADERS:
             raise _Refused(431, "Request Header Fields Too Large: too many headers")
         n, v = _decode(name), _decode(value)
-        headers.append((n, v))
         kind = _kind(n)
         if kind is _OTHER:
-            return
-        if kind is _CONTENT_TYPE and not req.content_type:
-            req.content_type = v
-        elif kind is _VERB:
-            req.no_verb = v == wire.VERB_NONE
-        elif kind is _DATA_TYPE and not req.data_type:
-            req.data_type = v
-        elif kind is _CONTENT_LENGTH:
-            req.content_length = v
-        elif kind is _EXPECT:
-            req.expect = v
+            headers.append((n, v))
+        elif kind is _VERB:  # the sidecars' own: read here, not passed on
+            if req.verb_header is None:
+                req.verb_header = v
+        elif kind is _DATA_TYPE:
+            req.data_type = req.data_type or v
+        else:
+            headers.append((n, v))
+            if kind is _CONTENT_TYPE:
+                req.content_type = req.content_type or v
+            elif kind is _CONTENT_LENGTH:
+                req.content_length = v
+            else:
+                req.expect = v
 
     def on_headers_complete(self) -> None:
         req = self._req
@@ -560,8 +575,8 @@ class Conn(asyncio.Protocol):
                 body = self._stream(req, server.limits.body_timeout or None)
         invoke = InvokeRequest(
             method=path[len(wire.PATH_PREFIX) :],
-            verb=None if req.no_verb else req.method,
-            headers=tuple([(n, v) for n, v in req.headers if _kind(n) not in (_VERB, _DATA_TYPE)]),
+            verb=None if req.verb_header == wire.VERB_NONE else req.method,
+            headers=tuple(req.headers),
             query=query,
             body=body,
             content_type=req.content_type,

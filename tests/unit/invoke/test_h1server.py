@@ -435,3 +435,66 @@ async def test_stop_lets_the_call_in_flight_finish_and_closes_idle_connections(
     finally:
         idle_writer.close()
         busy_writer.close()
+
+
+async def test_sidecar_headers_are_read_not_passed_on() -> None:
+    seen: list[InvokeRequest] = []
+
+    async def record(request: InvokeRequest) -> InvokeResponse:
+        seen.append(request)
+        return InvokeResponse(status=200)
+
+    srv = InternalServer(record, addresses=["127.0.0.1"], port=0, limits=LIMITS)
+    await srv.start()
+    reader, writer = await _open(srv)
+    try:
+        writer.write(
+            _post(
+                "pkg.S/M?x=1",
+                b"proto",
+                f"{wire.VERB}: NONE\r\n{wire.DATA_TYPE}: type.googleapis.com/T\r\n"
+                "Content-Type: application/x-protobuf\r\nX-Custom: kept\r\n",
+            )
+        )
+        [reply] = await Responses(reader).next()
+        assert reply.status == 200
+        [request] = seen
+        assert (request.method, request.verb, request.query) == ("pkg.S/M", None, "x=1")
+        assert request.body == b"proto"
+        assert request.content_type == "application/x-protobuf"
+        assert request.data_type_url == "type.googleapis.com/T"
+        names = [n.lower() for n, _ in request.headers]
+        assert "x-custom" in names
+        assert wire.VERB not in names
+        assert wire.DATA_TYPE not in names
+    finally:
+        writer.close()
+        await srv.stop()
+
+
+async def test_a_request_followed_by_a_half_close_is_still_answered(
+    server: InternalServer,
+) -> None:
+    reader, writer = await _open(server)
+    try:
+        writer.write(_post("m", b"half"))
+        writer.write_eof()
+        async with asyncio.timeout(10):
+            raw = await reader.read()
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert raw.endswith(b"\r\n\r\nhalf")
+    finally:
+        writer.close()
+
+
+async def test_http_1_0_gets_a_body_delimited_by_the_close(server: InternalServer) -> None:
+    reader, writer = await _open(server)
+    try:
+        writer.write(f"GET {wire.PATH_PREFIX}stream HTTP/1.0\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            raw = await reader.read()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding" not in head
+        assert body == b"onetwothree"
+    finally:
+        writer.close()
