@@ -30,7 +30,9 @@ p50 per hop is (p50 of the path - p50 direct) / hops. Then, at a fixed 1,000 req
 both sidecars (an open-loop asyncio client), each sidecar's CPU (mCPU) and RSS; and a 1 GiB
 response streamed through both, with each sidecar's peak RSS growth. Targets (issue 10): Tandem
 adds at most 3x nginx's p50 per hop; < 150 mCPU and < 60 MB per sidecar at 1,000 rps; RSS growth
-< 20 MB while streaming 1 GB. Results go to ``bench/results/invoke-<time>.json``.
+< 20 MB while streaming 1 GB. At the same rate, the same measure of the floors: each nginx
+worker of ``nginx x2``, and the app itself (a bare aiohttp server). Results go to
+``bench/results/invoke-<time>.json``.
 """
 
 from __future__ import annotations
@@ -130,6 +132,18 @@ def _nginx(workdir: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
     )
     _wait_port(port)
     return proc, port
+
+
+def _worker(master: subprocess.Popen[bytes]) -> int:
+    """nginx's one worker process (the child of ``master``), whose CPU is the proxy's."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{master.pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            if children:
+                return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx {master.pid} started no worker")
 
 
 def _ms(text: str) -> float:
@@ -473,9 +487,10 @@ def main() -> int:
                 f"p50 added per hop: tandem {tandem_hop * 1000:.0f} us, "
                 f"nginx {nginx_hop * 1000:.0f} us -> {ratio:.1f}x  [{verdict(ratio <= 3)} <= 3x]"
             )
+            app_pid = procs[0].pid
             cost = cost_at_rate(
                 paths["tandem x2"][0],
-                {"caller": caller.pid, "callee": callee.pid},
+                {"caller": caller.pid, "callee": callee.pid, "app": app_pid},
                 args.rate,
                 args.rate_seconds,
             )
@@ -486,6 +501,22 @@ def main() -> int:
                     f"{c['mcpu']:.0f} mCPU [{verdict(c['mcpu'] < 150)} < 150], "
                     f"RSS {c['rss_mb']:.1f} MB [{verdict(c['rss_mb'] < 60)} < 60]"
                 )
+            # the floors on this machine, same rate: an nginx worker proxying, and the app (a
+            # bare aiohttp server answering 100 bytes), whose cost any aiohttp-served hop pays
+            reference = cost_at_rate(
+                paths["nginx x2"][0],
+                {"nginx front": _worker(nginx1), "nginx back": _worker(nginx2)},
+                args.rate,
+                args.rate_seconds,
+            )
+            reference["app (aiohttp)"] = cost["app"]
+            print(
+                "reference at the same rate: "
+                + "; ".join(
+                    f"{name} {reference[name]['mcpu']:.0f} mCPU, {reference[name]['rss_mb']:.1f} MB"
+                    for name in ("nginx front", "nginx back", "app (aiohttp)")
+                )
+            )
             streamed = stream(
                 f"http://127.0.0.1:{caller.http_port}/v1.0/invoke/callee/method/big"
                 f"?bytes={args.stream_bytes}",
@@ -524,6 +555,7 @@ def main() -> int:
                 "mtls_rounds_rps_c16": rounds,
                 "handshakes_per_10k_calls": per_10k,
                 "at_rate": cost,
+                "reference_at_rate": reference,
                 "stream": streamed,
                 "versus_baseline": versus,
             }
