@@ -19,6 +19,10 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 wrk at 16 connections, first the callee alone (``tandem x1``), then both of ``tandem x2``, and
 prints where their CPU goes (raw profiles under ``bench/results/profiles/``).
 
+Then, unless ``--no-grpc``, the gRPC part (``bench/invoke_grpc.py`` with ``--seconds`` set to
+``--duration``): ``InvokeService`` and gRPC proxying (one and two sidecars) beside a direct grpcio
+call, p50/p99 at one call in flight, throughput and sidecar CPU at 16.
+
 ``--baseline DIR`` adds a pair of sidecars run from another checkout (e.g. ``git archive`` of
 an older revision unpacked in DIR; mTLS on, as ``tandem x2``): its p50, c=16 throughput and
 sidecar CPU per request are measured in alternated rounds with this checkout's pair, so a
@@ -30,7 +34,9 @@ p50 per hop is (p50 of the path - p50 direct) / hops. Then, at a fixed 1,000 req
 both sidecars (an open-loop asyncio client), each sidecar's CPU (mCPU) and RSS; and a 1 GiB
 response streamed through both, with each sidecar's peak RSS growth. Targets (issue 10): Tandem
 adds at most 3x nginx's p50 per hop; < 150 mCPU and < 60 MB per sidecar at 1,000 rps; RSS growth
-< 20 MB while streaming 1 GB. Results go to ``bench/results/invoke-<time>.json``.
+< 20 MB while streaming 1 GB. At the same rate, the same measure of the floors: each nginx
+worker of ``nginx x2``, and the app itself (a bare aiohttp server). Results go to
+``bench/results/invoke-<time>.json``.
 """
 
 from __future__ import annotations
@@ -130,6 +136,18 @@ def _nginx(workdir: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
     )
     _wait_port(port)
     return proc, port
+
+
+def _worker(master: subprocess.Popen[bytes]) -> int:
+    """nginx's one worker process (the child of ``master``), whose CPU is the proxy's."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{master.pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            if children:
+                return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx {master.pid} started no worker")
 
 
 def _ms(text: str) -> float:
@@ -332,6 +350,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the sidecars (above)")
     parser.add_argument("--native", action="store_true", help="--profile: C frames too")
     parser.add_argument("--top", type=int, default=30, help="rows of each --profile summary")
+    parser.add_argument(
+        "--no-grpc", action="store_true", help="skip the gRPC part (bench/invoke_grpc.py)"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -473,9 +494,10 @@ def main() -> int:
                 f"p50 added per hop: tandem {tandem_hop * 1000:.0f} us, "
                 f"nginx {nginx_hop * 1000:.0f} us -> {ratio:.1f}x  [{verdict(ratio <= 3)} <= 3x]"
             )
+            app_pid = procs[0].pid
             cost = cost_at_rate(
                 paths["tandem x2"][0],
-                {"caller": caller.pid, "callee": callee.pid},
+                {"caller": caller.pid, "callee": callee.pid, "app": app_pid},
                 args.rate,
                 args.rate_seconds,
             )
@@ -486,6 +508,22 @@ def main() -> int:
                     f"{c['mcpu']:.0f} mCPU [{verdict(c['mcpu'] < 150)} < 150], "
                     f"RSS {c['rss_mb']:.1f} MB [{verdict(c['rss_mb'] < 60)} < 60]"
                 )
+            # the floors on this machine, same rate: an nginx worker proxying, and the app (a
+            # bare aiohttp server answering 100 bytes), whose cost any aiohttp-served hop pays
+            reference = cost_at_rate(
+                paths["nginx x2"][0],
+                {"nginx front": _worker(nginx1), "nginx back": _worker(nginx2)},
+                args.rate,
+                args.rate_seconds,
+            )
+            reference["app (aiohttp)"] = cost["app"]
+            print(
+                "reference at the same rate: "
+                + "; ".join(
+                    f"{name} {reference[name]['mcpu']:.0f} mCPU, {reference[name]['rss_mb']:.1f} MB"
+                    for name in ("nginx front", "nginx back", "app (aiohttp)")
+                )
+            )
             streamed = stream(
                 f"http://127.0.0.1:{caller.http_port}/v1.0/invoke/callee/method/big"
                 f"?bytes={args.stream_bytes}",
@@ -524,6 +562,7 @@ def main() -> int:
                 "mtls_rounds_rps_c16": rounds,
                 "handshakes_per_10k_calls": per_10k,
                 "at_rate": cost,
+                "reference_at_rate": reference,
                 "stream": streamed,
                 "versus_baseline": versus,
             }
@@ -538,7 +577,13 @@ def main() -> int:
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=10)
-    return 0
+    if args.no_grpc:
+        return 0
+    # gRPC invocation and proxying beside a direct grpcio call, in the same run
+    import invoke_grpc
+
+    print("\n== gRPC: InvokeService and proxying (bench/invoke_grpc.py) ==", flush=True)
+    return invoke_grpc.main(["--seconds", str(args.duration), "--rounds", "3"])
 
 
 if __name__ == "__main__":
