@@ -482,12 +482,19 @@ class Conn(asyncio.Protocol):
         handler.data_received(data)
 
     def _refuse(self, exc: _Refused) -> None:
-        """A protocol error: answered (when no response is under way) and the connection
-        closed; never a traceback."""
+        """A protocol error: answered when no response is under way (requests parsed but not
+        started are dropped), else that response ends first; then the connection closes. A
+        body being read fails. Never a traceback."""
         log.debug("refused a request on the internal port: %s", exc)
         self._stop_reading()
         self._req = None
-        if self.task is None and not self.queue and self.transport is not None:
+        broken = ConnectionResetError(f"the request is malformed: {exc}")
+        for req in self.queue:
+            if not req._eof:
+                req._error = broken
+                req._wake()
+        if self.task is None and self.transport is not None:
+            self.queue.clear()
             self.transport.write(_plain(exc.status, str(exc)))
             self.close()
 

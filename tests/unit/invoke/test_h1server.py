@@ -289,6 +289,10 @@ async def test_an_app_error_is_the_error_body_marked_for_the_caller(
             431,
         ),
         (b"GET /v1.0/internal/invoke/" + b"a" * 2000 + b" HTTP/1.1\r\n\r\n", 414),
+        (
+            b"POST /v1.0/internal/invoke/m HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
     ],
 )
 async def test_malformed_or_oversized_requests_are_refused_without_a_traceback(
@@ -496,5 +500,24 @@ async def test_http_1_0_gets_a_body_delimited_by_the_close(server: InternalServe
         head, _, body = raw.partition(b"\r\n\r\n")
         assert b"Transfer-Encoding" not in head
         assert body == b"onetwothree"
+    finally:
+        writer.close()
+
+
+async def test_a_body_that_turns_malformed_midway_closes_the_connection(
+    server: InternalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await _open(server)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            writer.write(
+                f"POST {wire.PATH_PREFIX}m HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "1\r\na\r\n".encode()
+            )
+            await writer.drain()
+            writer.write(b"zz\r\n")
+            assert await _closed_by_server(reader)
+        assert "Traceback" not in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     finally:
         writer.close()
