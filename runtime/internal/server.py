@@ -4,6 +4,11 @@ It listens on the internal port (``--dapr-internal-grpc-port``; a free port when
 on the app-facing API ports, with the TLS context from ``tls``. Each request becomes an
 ``InvokeRequest`` for ``call_local`` (the invocation service), bodies streamed both ways.
 
+A connection whose first request is an invocation is served by the lean HTTP/1.1 server
+(``h1server``: the peers' pooled invocation connections); any other (gRPC proxying's tunnel,
+``routes``) by aiohttp's low-level server below, which also answers an invocation that comes
+on such a connection.
+
 Bounds (``HttpLimits``, the same flags as the HTTP API): a peer must send a request's complete
 headers within ``header_timeout`` of its first byte, and a streamed request body must make
 progress at least every ``body_timeout`` seconds, else the connection is closed; an idle
