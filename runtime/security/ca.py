@@ -186,9 +186,13 @@ class Authority(msgspec.Struct, frozen=True):
         now = now or _now()
         key = ec.generate_private_key(ec.SECP256R1())
         not_after = min(now + ttl, self.issuer.not_valid_after_utc)
+        # a common name holds 64 characters at most; the (critical) SAN names the workload, so a
+        # longer app id leaves the subject empty (RFC 5280 4.1.2.6) rather than failing
+        fits = 0 < len(identity.app_id) <= 64
+        cn = [x509.NameAttribute(NameOID.COMMON_NAME, identity.app_id)] if fits else []
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.app_id)]))
+            .subject_name(x509.Name(cn))
             .issuer_name(self.issuer.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
