@@ -42,6 +42,7 @@ __all__ = [
     "CASource",
     "load_authority",
     "pem_bundle",
+    "presented_chain",
 ]
 
 DEFAULT_TTL = dt.timedelta(hours=24)
@@ -125,7 +126,9 @@ class Authority(msgspec.Struct, frozen=True):
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - DEFAULT_SKEW)
             .not_valid_after(now + CA_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            # room for one intermediate below it: SECURITY.md's "an intermediate per host, the
+            # root key offline" (0 made peers refuse: "path length constraint exceeded")
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -216,6 +219,14 @@ class Authority(msgspec.Struct, frozen=True):
             .sign(self.key, hashes.SHA256())
         )
         return cert, key
+
+
+def presented_chain(authority: Authority, cert: x509.Certificate) -> list[x509.Certificate]:
+    """What a holder of ``cert`` presents in a handshake: the certificate, then the issuer when
+    it is an intermediate (a peer trusting only the anchors needs it)."""
+    if authority.issuer in authority.anchors:
+        return [cert]
+    return [cert, authority.issuer]
 
 
 def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:

@@ -108,7 +108,13 @@ def _require_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> N
 def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
-    from runtime.security.ca import Authority, CAError, load_authority, pem_bundle
+    from runtime.security.ca import (
+        Authority,
+        CAError,
+        load_authority,
+        pem_bundle,
+        presented_chain,
+    )
     from runtime.security.spiffe import SpiffeError, checked_spiffe_id, checked_trust_domain
 
     try:
@@ -147,7 +153,9 @@ def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
                     serialization.NoEncryption(),
                 )
             )
-        (out / "cert.pem").write_bytes(pem_bundle([cert]))
+        # with an intermediate issuer, cert.pem holds it after the certificate (the chain a
+        # peer trusting only ca.pem needs)
+        (out / "cert.pem").write_bytes(pem_bundle(presented_chain(authority, cert)))
         (out / "ca.pem").write_bytes(pem_bundle(list(authority.anchors)))
         print(f"{identity}: {out / 'cert.pem'}, {key_path}, {out / 'ca.pem'}")
         return 0

@@ -138,3 +138,9 @@ def test_checked_spiffe_id_accepts_the_standards_characters() -> None:
     assert str(checked_spiffe_id("my-org.example_1", "ns_1", "Orders-v2.1")) == (
         "spiffe://my-org.example_1/ns/ns_1/Orders-v2.1"
     )
+
+
+def test_a_root_leaves_room_for_one_intermediate() -> None:
+    root = Authority.create().anchors[0]
+    constraints = root.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert (constraints.ca, constraints.path_length) == (True, 1)
