@@ -316,3 +316,113 @@ def test_a_certificate_from_ca_issue_is_accepted_by_a_sidecar_of_that_ca(
         app_id,
         "default",
     )
+
+
+# an intermediate per host, the root key kept offline (SECURITY.md) ------------------------
+
+
+def _intermediate(root_home: Path, folder: Path, label: str) -> tuple[Path, Path]:
+    """An intermediate CA signed by the root of ``tandem ca init`` in ``root_home``: its
+    certificate and key files in ``folder``."""
+    root = pem_cert(root_home / "ca" / "ca.crt")
+    root_key = serialization.load_pem_private_key((root_home / "ca" / "ca.key").read_bytes(), None)
+    assert isinstance(root_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, f"intermediate {label}")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    crt_path, key_path = folder / "issuer.crt", folder / "issuer.key"
+    crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return crt_path, key_path
+
+
+def test_hosts_with_their_own_intermediate_of_one_root_call_each_other(
+    tmp_path: Path,
+) -> None:
+    root_home = tmp_path / "offline"
+    ok(["init"], root_home)
+    anchors = str(root_home / "ca" / "ca.crt")
+    internal = free_port()
+
+    def spec(host: str, *args: str) -> dict[str, object]:
+        crt, key = _intermediate(root_home, tmp_path / host / "issuer", host)
+        port = free_port()
+        flags = ["--trust-anchors-file", anchors, "--issuer-cert", str(crt), "--issuer-key"]
+        return {
+            "app_id": host,
+            "empty_resources": True,
+            "args": ["--app-port", str(port), *flags, str(key), *args],
+            "app_command": [sys.executable, str(ECHO_APP), str(port)],
+        }
+
+    # one TANDEM_HOME (tmp_path / "home") for name resolution; the CA comes from the flags
+    with (
+        Sidecar.start(tmp_path, **spec("east")) as east,
+        Sidecar.start(tmp_path, **spec("west", "--dapr-internal-grpc-port", str(internal))) as west,
+    ):
+        east.wait_ready()
+        west.wait_ready()
+        for caller, callee in ((east, west), (west, east)):
+            r = caller.request("GET", f"/v1.0/invoke/{callee.app_id}/method/echo/x")
+            assert r.status == 200, (r.text, callee.logs()[-2000:])
+            assert r.json()["headers"]["dapr-caller-app-id"] == caller.app_id
+        assert not (tmp_path / "home" / "ca").exists()
+        # `ca issue` with an intermediate as the issuer: cert.pem carries the chain a peer
+        # that trusts only the root needs
+        crt, key = _intermediate(root_home, tmp_path / "tool", "tool")
+        out = tmp_path / "tool" / "out"
+        source = ["--trust-anchors-file", anchors, "--issuer-cert", str(crt), "--issuer-key"]
+        ok(["issue", "--app-id", "tool", *source, str(key), "--out-dir", str(out)], tmp_path)
+        chain = x509.load_pem_x509_certificates((out / "cert.pem").read_bytes())
+        assert [c.subject for c in chain[1:]] == [pem_cert(crt).subject]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(out / "ca.pem")
+        ctx.load_cert_chain(out / "cert.pem", out / "key.pem")
+        conn = http.client.HTTPSConnection("127.0.0.1", internal, context=ctx, timeout=10)
+        try:
+            conn.request(
+                "GET", "/v1.0/internal/invoke/echo/z", headers={"dapr-callee-app-id": "west"}
+            )
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert json.loads(resp.read())["headers"]["dapr-caller-app-id"] == "tool"
+        finally:
+            conn.close()
