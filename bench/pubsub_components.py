@@ -2,6 +2,7 @@
 
     python bench/pubsub_components.py                      # sqlite + redis, 5 s per figure
     python bench/pubsub_components.py --quick --components sqlite
+    python bench/pubsub_components.py --components sqlite --idle-only --idle 60
 
 Per component (``pubsub.sqlite`` on a temp file, ``pubsub.redis`` on ``--redis-host``):
 
@@ -14,7 +15,9 @@ Per component (``pubsub.sqlite`` on a temp file, ``pubsub.redis`` on ``--redis-h
   second component instance in the same process (sqlite: its wake-ups still go through UDP;
   both share the bench's one event loop and its 2 cores with the broker). Baseline: redis-py
   ``XADD`` + ``XREADGROUP BLOCK`` + ``XACK``; sqlite3 inserts + a reader polling every 1 ms;
-- ``idle``: the process's CPU while one subscription waits for ``--idle`` s (sqlite only).
+- ``idle``: the process's CPU while one subscription waits for ``--idle`` s (sqlite only; the
+  publisher and the subscriber instances both open, before any load). ``--idle-only`` measures
+  just that, on ``pubsub.sqlite`` and its 1 ms-polling sqlite3 baseline.
 
 Prints a table and writes JSON to ``bench/results/pubsub-components-<time>.json``.
 """
@@ -217,6 +220,8 @@ async def bench_component(
                     note=f"CPU {busy * 100:.2f}% of one core",
                 )
             )
+        if args.idle_only:
+            return
 
         for c in (1, 16):
             topic = f"tandem-bench-pub-{uuid.uuid4().hex[:8]}"
@@ -325,7 +330,7 @@ async def sqlite_direct(folder: Path, args: argparse.Namespace, rows: list[Row])
         async with lock:
             await asyncio.to_thread(insert, data)
 
-    for c in (1, 16):
+    for c in () if args.idle_only else (1, 16):
         rows.append(_named(await publish_throughput(publish, c, args.duration), "sqlite", "direct"))
     receiver = Receiver()
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -343,7 +348,7 @@ async def sqlite_direct(folder: Path, args: argparse.Namespace, rows: list[Row])
             await asyncio.sleep(0.001)
 
     task = asyncio.create_task(poll())
-    for rate, workers in ((100.0, 1), (1000.0, 1), (None, 16)):
+    for rate, workers in () if args.idle_only else ((100.0, 1), (1000.0, 1), (None, 16)):
         row = await end_to_end(
             publish, receiver, rate=rate, workers=workers, duration=args.duration
         )
@@ -420,9 +425,14 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--redis-host", default="127.0.0.1:6379")
     parser.add_argument("--quick", action="store_true", help="1 s figures, 3 s idle")
+    parser.add_argument(
+        "--idle-only", action="store_true", help="only the idle CPU figures (sqlite, direct)"
+    )
     parsed = parser.parse_args()
     if parsed.quick:
-        parsed.duration, parsed.idle = 1.0, 3.0
+        parsed.duration = 1.0
+        if "--idle" not in sys.argv:
+            parsed.idle = 3.0
     try:
         import uvloop
     except ImportError:
