@@ -19,6 +19,10 @@ Needs ``wrk`` and ``nginx`` (Debian packages). Everything listens on 127.0.0.1. 
 wrk at 16 connections, first the callee alone (``tandem x1``), then both of ``tandem x2``, and
 prints where their CPU goes (raw profiles under ``bench/results/profiles/``).
 
+Then, unless ``--no-grpc``, the gRPC part (``bench/invoke_grpc.py`` with ``--seconds`` set to
+``--duration``): ``InvokeService`` and gRPC proxying (one and two sidecars) beside a direct grpcio
+call, p50/p99 at one call in flight, throughput and sidecar CPU at 16.
+
 ``--baseline DIR`` adds a pair of sidecars run from another checkout (e.g. ``git archive`` of
 an older revision unpacked in DIR; mTLS on, as ``tandem x2``): its p50, c=16 throughput and
 sidecar CPU per request are measured in alternated rounds with this checkout's pair, so a
@@ -346,6 +350,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the sidecars (above)")
     parser.add_argument("--native", action="store_true", help="--profile: C frames too")
     parser.add_argument("--top", type=int, default=30, help="rows of each --profile summary")
+    parser.add_argument(
+        "--no-grpc", action="store_true", help="skip the gRPC part (bench/invoke_grpc.py)"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -570,7 +577,13 @@ def main() -> int:
             for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=10)
-    return 0
+    if args.no_grpc:
+        return 0
+    # gRPC invocation and proxying beside a direct grpcio call, in the same run
+    import invoke_grpc
+
+    print("\n== gRPC: InvokeService and proxying (bench/invoke_grpc.py) ==", flush=True)
+    return invoke_grpc.main(["--seconds", str(args.duration), "--rounds", "3"])
 
 
 if __name__ == "__main__":

@@ -143,14 +143,15 @@ async def _bidi(
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``argv``: the options (``bench/invoke.py`` runs this with its own), else the command line."""
     import uvloop
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per point")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=20_000, help="bidi stream length")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sidecars: list[Sidecar] = []
     app: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="tandem-bench-invoke-grpc-") as tmp:

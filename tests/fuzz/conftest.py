@@ -15,10 +15,6 @@ import pytest
 
 from tests.fuzz._stats import STATS, table, write_report
 
-# True since the "errors" branch (401 for a non-UTF-8 token, INVALID_ARGUMENT for undecodable
-# protobuf bytes) was merged: those generators are in the main fuzz run and the tests in
-# test_errors_branch.py must pass. False makes them strict expected failures instead.
-ERRORS_BRANCH_MERGED = True
 DEFAULT_BUDGET = 8.0
 DEFAULT_SEED = 20261202
 

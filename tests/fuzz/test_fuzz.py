@@ -12,10 +12,8 @@ route and RPC the sidecar serves (read from its router and service descriptors, 
   and its RSS stayed bounded; every route and RPC was exercised;
 - the shutdown route and RPC, last: with a bad token they are refused, then one ends the process.
 
-Two input classes are fixed on another branch ("errors"): a non-UTF-8 ``dapr-api-token``
-header (HTTP) and undecodable protobuf bytes (gRPC). ``ERRORS_BRANCH_MERGED`` (in
-``conftest.py``) keeps them out of the main run and makes their own tests
-(``test_errors_branch.py``) expected failures; flip it once that branch is merged.
+The inputs include a non-UTF-8 ``dapr-api-token`` header (HTTP) and undecodable protobuf bytes
+(gRPC); ``test_bad_token_and_bytes.py`` also sends each to every route and RPC.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from grpc_status import rpc_status
 from tests.fuzz import _grpc, _http
 from tests.fuzz._stats import STATS, record, record_rss
 from tests.fuzz._values import STORE, Values
-from tests.fuzz.conftest import ERRORS_BRANCH_MERGED, budget, seed
+from tests.fuzz.conftest import budget, seed
 from tests.integration.harness import Sidecar
 from tests.integration.state._support import Backend, make_backend
 from tests.servers import SERVERS, unique
@@ -184,7 +182,7 @@ def test_http_fuzz(env: FuzzEnv) -> None:
 
     def step(i: int) -> None:
         route = routes[i % len(routes)]
-        req = _http.generate(v, route, env.token, bad_token_bytes=ERRORS_BRANCH_MERGED)
+        req = _http.generate(v, route, env.token, bad_token_bytes=True)
         try:
             status, body = client.send(req)
         except (ValueError, UnicodeError, InvalidURL):  # http.client refuses to send it
@@ -269,9 +267,6 @@ def test_grpc_fuzz(env: FuzzEnv) -> None:
             rpc = rpcs[i % len(rpcs)]
             data = _grpc.payload(v, _grpc.message(v, rpc))
             decodable = _grpc.decodable(rpc, data)
-            if not ERRORS_BRANCH_MERGED and not decodable:
-                record(*name, rpc.path, "skipped")
-                return
             r = v.rng.random()
             token = env.token if r < 0.85 else (None if r < 0.9 else v.string(long=False))
             good_token = token == env.token
@@ -336,7 +331,7 @@ def test_shutdown_refuses_bad_tokens_then_stops(env: FuzzEnv) -> None:
     v = Values(__import__("random").Random(env.seed + 2))
     shutdown = next(r for r in _http.routes() if (r.method, r.template) == _http.SHUTDOWN)
     for _ in range(20):
-        req = _http.generate(v, shutdown, env.token, bad_token_bytes=ERRORS_BRANCH_MERGED)
+        req = _http.generate(v, shutdown, env.token, bad_token_bytes=True)
         req.headers["dapr-api-token"] = v.rng.choice(["", "x", env.token + "x"])
         resp = sc.request(req.method, req.path, req.body, req.headers)
         record(env.kind, "http", shutdown.name, "client_errors")
@@ -348,8 +343,6 @@ def test_shutdown_refuses_bad_tokens_then_stops(env: FuzzEnv) -> None:
         for _ in range(20):
             data = _grpc.payload(v, _grpc.message(v, rpc))
             decodable = _grpc.decodable(rpc, data)
-            if not ERRORS_BRANCH_MERGED and not decodable:
-                continue
             code, _ = _call(channel, rpc, data, "wrong")
             record(env.kind, "grpc", rpc.path, "client_errors")
             # refused for the token, or (read first) for bytes that are no message at all

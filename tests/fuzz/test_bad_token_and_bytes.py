@@ -1,10 +1,6 @@
-"""Inputs fixed on the "errors" branch (now merged): a non-UTF-8 token header is 401, and
-undecodable protobuf bytes are INVALID_ARGUMENT, on every route / RPC.
-
-``ERRORS_BRANCH_MERGED`` in ``conftest.py`` is True since that merge; False turns these into
-strict expected failures and keeps those inputs out of the main run (for a branch without it).
-They run on their own sidecar, so a regression's tracebacks do not fail the main fuzz run.
-"""
+"""Two hostile inputs on every route / RPC: a non-UTF-8 token header is 401, and undecodable
+protobuf bytes are INVALID_ARGUMENT. They run on their own sidecar, so a regression's
+tracebacks do not fail the main fuzz run."""
 
 from __future__ import annotations
 
@@ -16,7 +12,6 @@ import pytest
 
 from tests.fuzz import _grpc, _http
 from tests.fuzz._values import STORE
-from tests.fuzz.conftest import ERRORS_BRANCH_MERGED
 from tests.fuzz.test_fuzz import EXEMPT_FROM_TOKEN, _call
 from tests.integration.harness import Sidecar, component_yaml
 
@@ -33,11 +28,6 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         yield sc
 
 
-@pytest.mark.xfail(
-    not ERRORS_BRANCH_MERGED,
-    strict=True,
-    reason="fixed on the errors branch (401 for any bad token)",
-)
 def test_non_utf8_token_header_is_401(sidecar: Sidecar) -> None:
     client = _http.Http(sidecar.http_port)
     try:
@@ -57,11 +47,6 @@ def test_non_utf8_token_header_is_401(sidecar: Sidecar) -> None:
     assert "Traceback" not in sidecar.logs()
 
 
-@pytest.mark.xfail(
-    not ERRORS_BRANCH_MERGED,
-    strict=True,
-    reason="fixed on the errors branch (INVALID_ARGUMENT for undecodable protobuf bytes)",
-)
 def test_undecodable_protobuf_is_invalid_argument(sidecar: Sidecar) -> None:
     with grpc.insecure_channel(sidecar.grpc_target) as channel:
         for rpc in _grpc.rpcs():
