@@ -2,6 +2,7 @@
 
     python bench/pubsub_components.py                      # sqlite + redis, 5 s per figure
     python bench/pubsub_components.py --quick --components sqlite
+    python bench/pubsub_components.py --components sqlite --idle-only --idle 60
 
 Per component (``pubsub.sqlite`` on a temp file, ``pubsub.redis`` on ``--redis-host``):
 
@@ -14,7 +15,12 @@ Per component (``pubsub.sqlite`` on a temp file, ``pubsub.redis`` on ``--redis-h
   second component instance in the same process (sqlite: its wake-ups still go through UDP;
   both share the bench's one event loop and its 2 cores with the broker). Baseline: redis-py
   ``XADD`` + ``XREADGROUP BLOCK`` + ``XACK``; sqlite3 inserts + a reader polling every 1 ms;
-- ``idle``: the process's CPU while one subscription waits for ``--idle`` s (sqlite only).
+- ``idle``: the process's CPU while one subscription waits for ``--idle`` s (sqlite only; the
+  publisher and the subscriber instances both open, before any load); and a whole sidecar's
+  (``tandem run``, /proc/<pid>/stat) with one programmatic subscription to an aiohttp app in
+  the bench process, on ``pubsub.sqlite`` and, for the sidecar's own floor, on
+  ``pubsub.in-memory``. ``--idle-only`` measures just those, and the 1 ms-polling sqlite3
+  baseline.
 
 Prints a table and writes JSON to ``bench/results/pubsub-components-<time>.json``.
 """
@@ -38,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis.asyncio as aredis
-from _common import REPO, git_revision, machine
+from _common import REPO, Sidecar, cpu_seconds, free_port, git_revision, machine
 
 from components.base import ComponentContext
 from components.pubsub import Ack, Message, PubSub
@@ -217,6 +223,8 @@ async def bench_component(
                     note=f"CPU {busy * 100:.2f}% of one core",
                 )
             )
+        if args.idle_only:
+            return
 
         for c in (1, 16):
             topic = f"tandem-bench-pub-{uuid.uuid4().hex[:8]}"
@@ -325,7 +333,7 @@ async def sqlite_direct(folder: Path, args: argparse.Namespace, rows: list[Row])
         async with lock:
             await asyncio.to_thread(insert, data)
 
-    for c in (1, 16):
+    for c in () if args.idle_only else (1, 16):
         rows.append(_named(await publish_throughput(publish, c, args.duration), "sqlite", "direct"))
     receiver = Receiver()
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -343,7 +351,7 @@ async def sqlite_direct(folder: Path, args: argparse.Namespace, rows: list[Row])
             await asyncio.sleep(0.001)
 
     task = asyncio.create_task(poll())
-    for rate, workers in ((100.0, 1), (1000.0, 1), (None, 16)):
+    for rate, workers in () if args.idle_only else ((100.0, 1), (1000.0, 1), (None, 16)):
         row = await end_to_end(
             publish, receiver, rate=rate, workers=workers, duration=args.duration
         )
@@ -365,6 +373,74 @@ async def sqlite_direct(folder: Path, args: argparse.Namespace, rows: list[Row])
     await asyncio.gather(task, return_exceptions=True)
     conn.close()
     reader.close()
+
+
+async def sidecar_idle(folder: Path, args: argparse.Namespace, rows: list[Row]) -> None:
+    """A sidecar's CPU while idle with one subscription, per pub/sub type."""
+    from aiohttp import web
+
+    topic = "tandem-bench-idle"
+
+    async def subscribe(_: web.Request) -> web.Response:
+        return web.json_response([{"pubsubname": "pubsub", "topic": topic, "route": "/idle"}])
+
+    async def deliver(_: web.Request) -> web.Response:
+        return web.json_response({"status": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_get("/dapr/subscribe", subscribe)
+    app.router.add_post("/idle", deliver)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        for type_ in ("pubsub.sqlite", "pubsub.in-memory"):
+            work = folder / f"idle-{type_}"
+            resources = work / "resources"
+            resources.mkdir(parents=True)
+            meta = (
+                f"\n  - name: connectionString\n    value: {work / 'pubsub.db'}"
+                if type_ == "pubsub.sqlite"
+                else ""
+            )
+            (resources / "pubsub.yaml").write_text(
+                "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: pubsub\n"
+                f"spec:\n  type: {type_}\n  version: v1\n  metadata:{meta or ' []'}\n"
+            )
+            side = Sidecar.spawn(
+                work,
+                app_id="idlebench",
+                resources=resources,
+                extra_args=["--app-port", str(port)],
+                env={"PYTHONPATH": str(REPO)},
+            )
+            try:
+                await asyncio.to_thread(side.wait_ready)
+                deadline = time.monotonic() + 30
+                while "subscribed to" not in side.logs():
+                    if time.monotonic() > deadline or side.proc.poll() is not None:
+                        raise RuntimeError(f"no subscription:\n{side.logs()}")
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(2)  # past the start-up's last work
+                cpu0, wall0 = cpu_seconds(side.pid), time.perf_counter()
+                await asyncio.sleep(args.idle)
+                busy = (cpu_seconds(side.pid) - cpu0) / (time.perf_counter() - wall0)
+                rows.append(
+                    Row(
+                        type_.split(".")[1],
+                        "idle",
+                        "sidecar",
+                        f"{args.idle:g} s, 1 subscription",
+                        0,
+                        note=f"sidecar CPU {busy * 100:.2f}% of one core",
+                    )
+                )
+                print(f"  {type_} idle sidecar: {busy * 100:.2f}% of one core", flush=True)
+            finally:
+                side.stop()
+    finally:
+        await runner.cleanup()
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -392,6 +468,7 @@ async def main(args: argparse.Namespace) -> None:
             meta = {"connectionString": str(folder / "pubsub.db")}
             await bench_component("pubsub.sqlite", meta, folder, args, rows)
             await sqlite_direct(folder, args, rows)
+            await sidecar_idle(folder, args, rows)
         if "redis" in args.components:
             meta = {"redisHost": args.redis_host}
             await bench_component("pubsub.redis", meta, folder, args, rows)
@@ -420,9 +497,14 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--redis-host", default="127.0.0.1:6379")
     parser.add_argument("--quick", action="store_true", help="1 s figures, 3 s idle")
+    parser.add_argument(
+        "--idle-only", action="store_true", help="only the idle CPU figures (sqlite, direct)"
+    )
     parsed = parser.parse_args()
     if parsed.quick:
-        parsed.duration, parsed.idle = 1.0, 3.0
+        parsed.duration = 1.0
+        if "--idle" not in sys.argv:
+            parsed.idle = 3.0
     try:
         import uvloop
     except ImportError:

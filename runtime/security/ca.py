@@ -42,6 +42,7 @@ __all__ = [
     "CASource",
     "load_authority",
     "pem_bundle",
+    "presented_chain",
 ]
 
 DEFAULT_TTL = dt.timedelta(hours=24)
@@ -125,7 +126,9 @@ class Authority(msgspec.Struct, frozen=True):
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - DEFAULT_SKEW)
             .not_valid_after(now + CA_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            # room for one intermediate below it: SECURITY.md's "an intermediate per host, the
+            # root key offline" (0 made peers refuse: "path length constraint exceeded")
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -186,9 +189,13 @@ class Authority(msgspec.Struct, frozen=True):
         now = now or _now()
         key = ec.generate_private_key(ec.SECP256R1())
         not_after = min(now + ttl, self.issuer.not_valid_after_utc)
+        # a common name holds 64 characters at most; the (critical) SAN names the workload, so a
+        # longer app id leaves the subject empty (RFC 5280 4.1.2.6) rather than failing
+        fits = 0 < len(identity.app_id) <= 64
+        cn = [x509.NameAttribute(NameOID.COMMON_NAME, identity.app_id)] if fits else []
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.app_id)]))
+            .subject_name(x509.Name(cn))
             .issuer_name(self.issuer.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -212,6 +219,14 @@ class Authority(msgspec.Struct, frozen=True):
             .sign(self.key, hashes.SHA256())
         )
         return cert, key
+
+
+def presented_chain(authority: Authority, cert: x509.Certificate) -> list[x509.Certificate]:
+    """What a holder of ``cert`` presents in a handshake: the certificate, then the issuer when
+    it is an intermediate (a peer trusting only the anchors needs it)."""
+    if authority.issuer in authority.anchors:
+        return [cert]
+    return [cert, authority.issuer]
 
 
 def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:

@@ -2,7 +2,8 @@
 
 ``init`` creates the local CA in ``$TANDEM_HOME/ca/`` (refuses to replace one); ``show`` prints
 the CA in use (files, Dapr variables or the local one) without its key; ``issue`` writes a
-workload certificate, its key (0600) and the trust bundle for an app id into a folder.
+workload certificate, its key (0600) and the trust bundle for an app id into a folder. ``show``
+and ``issue`` never create a CA: with none they fail, naming ``tandem ca init``.
 """
 
 from __future__ import annotations
@@ -88,26 +89,56 @@ def _describe(authority: Authority) -> str:
     return "\n".join(lines)
 
 
+def _require_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> None:
+    """``show`` and ``issue`` read a CA, never create one (a sidecar creates the local CA on
+    first use; ``show`` creating it would make a later ``init --trust-domain`` fail)."""
+    from runtime.security.ca import CAError
+
+    given = (ns.trust_anchors_file, ns.issuer_cert, ns.issuer_key)
+    variables = ("DAPR_TRUST_ANCHORS", "DAPR_CERT_CHAIN", "DAPR_CERT_KEY")
+    if any(given) or any(env.get(v) for v in variables) or (home / "ca").exists():
+        return
+    raise CAError(
+        f"no CA in {home / 'ca'}: create one with 'tandem ca init', or give "
+        "--trust-anchors-file, --issuer-cert and --issuer-key "
+        f"(or {', '.join(variables)})"
+    )
+
+
 def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
-    from runtime.security.ca import Authority, CAError, load_authority, pem_bundle
-    from runtime.security.spiffe import SpiffeId
+    from runtime.security.ca import (
+        Authority,
+        CAError,
+        load_authority,
+        pem_bundle,
+        presented_chain,
+    )
+    from runtime.security.spiffe import SpiffeError, checked_spiffe_id, checked_trust_domain
 
     try:
         if ns.ca_command == "init":
             folder = home / "ca"
+            trust_domain = checked_trust_domain(ns.trust_domain)
             if (folder / "ca.key").exists() or (folder / "ca.crt").exists():
                 raise CAError(f"{folder}: a CA already exists there (remove it to start over)")
-            authority = Authority.create(trust_domain=ns.trust_domain, origin=str(folder))
+            authority = Authority.create(trust_domain=trust_domain, origin=str(folder))
             authority.save(folder)
             print(_describe(authority))
             return 0
-        authority = load_authority(_source(ns), env, home)
         if ns.ca_command == "show":
-            print(pem_bundle(list(authority.anchors)).decode() if ns.pem else _describe(authority))
+            _require_ca(ns, env, home)
+            authority = load_authority(_source(ns), env, home)
+            if ns.pem:  # exactly the bundle's bytes: `tandem ca show --pem > ca.pem`
+                sys.stdout.write(pem_bundle(list(authority.anchors)).decode())
+            else:
+                print(_describe(authority))
             return 0
-        identity = SpiffeId(ns.trust_domain, ns.namespace, ns.app_id)
+        # a bad id is reported before the CA is looked for
+        identity = checked_spiffe_id(ns.trust_domain, ns.namespace, ns.app_id)
+        _require_ca(ns, env, home)
+        authority = load_authority(_source(ns), env, home)
         cert, key = authority.issue(identity, ttl=ns.ttl)
         out: Path = ns.out_dir
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -122,10 +153,12 @@ def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
                     serialization.NoEncryption(),
                 )
             )
-        (out / "cert.pem").write_bytes(pem_bundle([cert]))
+        # with an intermediate issuer, cert.pem holds it after the certificate (the chain a
+        # peer trusting only ca.pem needs)
+        (out / "cert.pem").write_bytes(pem_bundle(presented_chain(authority, cert)))
         (out / "ca.pem").write_bytes(pem_bundle(list(authority.anchors)))
         print(f"{identity}: {out / 'cert.pem'}, {key_path}, {out / 'ca.pem'}")
         return 0
-    except (CAError, OSError) as exc:
+    except (CAError, SpiffeError, OSError) as exc:
         print(f"tandem ca {ns.ca_command}: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -9,9 +10,19 @@ import msgspec
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["SpiffeError", "SpiffeId", "spiffe_id_of"]
+__all__ = [
+    "SpiffeError",
+    "SpiffeId",
+    "checked_spiffe_id",
+    "checked_trust_domain",
+    "spiffe_id_of",
+]
 
 _PREFIX = "spiffe://"
+# the SPIFFE ID standard: a trust domain of lowercase letters, digits, ".", "-" and "_"; path
+# segments of letters, digits, ".", "-" and "_", neither "." nor ".."
+_TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class SpiffeError(ValueError):
@@ -34,6 +45,26 @@ class SpiffeId(msgspec.Struct, frozen=True):
         if len(parts) != 4 or parts[1] != "ns" or not all(parts):
             raise SpiffeError(f"{uri!r} is not spiffe://<trust-domain>/ns/<namespace>/<app-id>")
         return cls(trust_domain=parts[0], namespace=parts[2], app_id=parts[3])
+
+
+def checked_trust_domain(trust_domain: str) -> str:
+    """``trust_domain``, or SpiffeError when the standard forbids it."""
+    if not _TRUST_DOMAIN.fullmatch(trust_domain):
+        raise SpiffeError(
+            f"trust domain {trust_domain!r}: use lowercase letters, digits, '.', '-' and '_'"
+        )
+    return trust_domain
+
+
+def checked_spiffe_id(trust_domain: str, namespace: str, app_id: str) -> SpiffeId:
+    """The SPIFFE id of these parts; SpiffeError naming the first part the standard forbids."""
+    checked_trust_domain(trust_domain)
+    for what, value in (("namespace", namespace), ("app id", app_id)):
+        if not _SEGMENT.fullmatch(value) or value in (".", ".."):
+            raise SpiffeError(
+                f"{what} {value!r}: use letters, digits, '.', '-' and '_' (not '.' or '..')"
+            )
+    return SpiffeId(trust_domain, namespace, app_id)
 
 
 def spiffe_id_of(cert: x509.Certificate) -> SpiffeId:

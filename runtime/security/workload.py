@@ -21,7 +21,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from runtime.security.ca import DEFAULT_SKEW, DEFAULT_TTL, Authority, pem_bundle
+from runtime.security.ca import (
+    DEFAULT_SKEW,
+    DEFAULT_TTL,
+    Authority,
+    pem_bundle,
+    presented_chain,
+)
 from runtime.security.spiffe import SpiffeError, SpiffeId, spiffe_id_of
 
 __all__ = ["Workload", "peer_spiffe_id"]
@@ -86,9 +92,7 @@ class Workload:
         """Issue a new certificate and key into both contexts (new handshakes use them)."""
         now = dt.datetime.now(dt.UTC)
         cert, key = self.authority.issue(self.identity, ttl=self._ttl, skew=self._skew, now=now)
-        chain = [cert]
-        if self.authority.issuer not in self.authority.anchors:
-            chain.append(self.authority.issuer)  # an intermediate: the peer needs it
+        chain = presented_chain(self.authority, cert)
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

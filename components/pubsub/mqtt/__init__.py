@@ -39,6 +39,12 @@ What MQTT (and Mosquitto) cannot guarantee, so Tandem does not promise it here:
 - **QoS 0** (``qos: 0``) is at most once: nothing is acknowledged or redelivered.
 - Outages: the connections reconnect by themselves; publishing fails at once while the
   publisher is disconnected; subscriptions resume their sessions.
+- **A broker restarted without its state** (no ``persistence``, or killed before it saved)
+  has forgotten the persistent sessions: what it had queued for them is gone, and a message
+  published after the publisher reconnected but before a subscription subscribed again has no
+  subscriber yet and is dropped (each connection reconnects on its own backoff). Redis keeps
+  such messages in the stream; MQTT has nowhere to keep them
+  (``tests/integration/pubsub/test_broker_outage.py``).
 """
 
 from components.pubsub.mqtt._metadata import MqttMetadata

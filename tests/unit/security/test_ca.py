@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from runtime.security.ca import Authority, CAError, CASource, load_authority, pem_bundle
-from runtime.security.spiffe import SpiffeError, SpiffeId, spiffe_id_of
+from runtime.security.spiffe import SpiffeError, SpiffeId, checked_spiffe_id, spiffe_id_of
 
 ID = SpiffeId("public", "default", "orders")
 
@@ -103,3 +103,44 @@ def test_issuer_must_chain_to_the_anchors(tmp_path: Path) -> None:
 def test_malformed_spiffe_ids(uri: str) -> None:
     with pytest.raises(SpiffeError):
         SpiffeId.parse(uri)
+
+
+def test_an_app_id_too_long_for_a_common_name_still_gets_a_certificate(tmp_path: Path) -> None:
+    ca = load_authority(CASource(), {}, tmp_path)
+    long_id = SpiffeId("public", "default", "a" * 70)
+    cert, _ = ca.issue(long_id)
+    assert spiffe_id_of(cert) == long_id
+    assert cert.subject == x509.Name([])  # the critical SAN names it
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    short, _ = ca.issue(ID)
+    assert short.subject.rfc4514_string() == "CN=orders"
+
+
+@pytest.mark.parametrize(
+    ("parts", "named"),
+    [
+        (("Public", "default", "x"), "trust domain 'Public'"),
+        (("", "default", "x"), "trust domain ''"),
+        (("public", "a/b", "x"), "namespace 'a/b'"),
+        (("public", "default", "."), "app id '.'"),
+        (("public", "default", "a b"), "app id 'a b'"),
+        (("public", "default", "é"), "app id 'é'"),
+    ],
+)
+def test_checked_spiffe_id_names_the_forbidden_part(
+    parts: tuple[str, str, str], named: str
+) -> None:
+    with pytest.raises(SpiffeError, match=f"^{named}: use "):
+        checked_spiffe_id(*parts)
+
+
+def test_checked_spiffe_id_accepts_the_standards_characters() -> None:
+    assert str(checked_spiffe_id("my-org.example_1", "ns_1", "Orders-v2.1")) == (
+        "spiffe://my-org.example_1/ns/ns_1/Orders-v2.1"
+    )
+
+
+def test_a_root_leaves_room_for_one_intermediate() -> None:
+    root = Authority.create().anchors[0]
+    constraints = root.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert (constraints.ca, constraints.path_length) == (True, 1)
