@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -278,3 +279,23 @@ async def otlp_receiver() -> AsyncIterator[OtlpReceiver]:
     """A started receiver (gRPC and HTTP), stopped after the test."""
     async with OtlpReceiver(http=True) as receiver:
         yield receiver
+
+
+def tracing_config(folder: Path, endpoint: str, protocol: str = "grpc", rate: str = "1") -> Path:
+    """A Configuration file in ``folder`` exporting spans to ``endpoint`` over OTLP
+    (``protocol`` grpc or http, plaintext) at sampling rate ``rate``."""
+    path = folder / f"tracing-{protocol}-{rate}.yaml"
+    path.write_text(f"""
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: tracing
+spec:
+  tracing:
+    samplingRate: "{rate}"
+    otel:
+      endpointAddress: "{endpoint}"
+      protocol: {protocol}
+      isSecure: false
+""")
+    return path

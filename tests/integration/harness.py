@@ -376,3 +376,14 @@ class Sidecar:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def comparable_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """An error detail as both wires must agree on: without its empty fields (protobuf JSON
+    leaves them out) and without the ``errorCode`` that only gRPC's ErrorInfo carries (HTTP has
+    it at the top level)."""
+    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
+    meta = {k: v for k, v in (out.pop("metadata", None) or {}).items() if k != "errorCode"}
+    if meta:
+        out["metadata"] = meta
+    return out

@@ -17,7 +17,7 @@ import pytest
 
 from protos.dapr.runtime.v1 import dapr_pb2, dapr_pb2_grpc
 from tests.integration.harness import Sidecar, component_yaml
-from tests.otlp_receiver import ThreadedOtlpReceiver
+from tests.otlp_receiver import ThreadedOtlpReceiver, tracing_config
 
 pytestmark = pytest.mark.integration
 
@@ -56,21 +56,8 @@ def test_forced_shutdown_over_grpc_closes_components(tmp_path: Path) -> None:
 
 
 def test_forced_shutdown_flushes_spans(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
     with ThreadedOtlpReceiver() as receiver:
-        config.write_text(f"""
-apiVersion: dapr.io/v1alpha1
-kind: Configuration
-metadata:
-  name: tracing
-spec:
-  tracing:
-    samplingRate: "1"
-    otel:
-      endpointAddress: "{receiver.grpc_endpoint}"
-      protocol: grpc
-      isSecure: false
-""")
+        config = tracing_config(tmp_path, receiver.grpc_endpoint)
         with Sidecar.start(tmp_path, empty_resources=True, args=["--config", str(config)]) as sc:
             trace_id = secrets.token_hex(16)
             resp = sc.request(

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protos.dapr.runtime.v1 import dapr_pb2_grpc, state_pb2
 from tests.integration.harness import Sidecar, free_port, wait_until
-from tests.otlp_receiver import ReceivedSpan, ThreadedOtlpReceiver
+from tests.otlp_receiver import ReceivedSpan, ThreadedOtlpReceiver, tracing_config
 
 pytestmark = pytest.mark.integration
 
@@ -33,24 +33,6 @@ spec:
 """
 
 SERVER, INTERNAL = 2, 1  # OTLP SpanKind values
-
-
-def _config(tmp: Path, endpoint: str, protocol: str, rate: str = "1") -> Path:
-    path = tmp / f"config-{protocol}.yaml"
-    path.write_text(f"""
-apiVersion: dapr.io/v1alpha1
-kind: Configuration
-metadata:
-  name: tracing
-spec:
-  tracing:
-    samplingRate: "{rate}"
-    otel:
-      endpointAddress: "{endpoint}"
-      protocol: {protocol}
-      isSecure: false
-""")
-    return path
 
 
 def _request(
@@ -82,7 +64,7 @@ def traced(
 ) -> Iterator[tuple[Sidecar, int]]:
     tmp = tmp_path_factory.mktemp("traced")
     metrics_port = free_port()
-    config = _config(tmp, receiver.grpc_endpoint, "grpc")
+    config = tracing_config(tmp, receiver.grpc_endpoint, "grpc")
     args = [
         "--config",
         str(config),
@@ -259,7 +241,7 @@ def test_log_lines_inside_a_request_carry_the_trace_id(traced: tuple[Sidecar, in
 
 
 def test_otlp_over_http_protocol(tmp_path: Path, receiver: ThreadedOtlpReceiver) -> None:
-    config = _config(tmp_path, receiver.http_endpoint, "http")
+    config = tracing_config(tmp_path, receiver.http_endpoint, "http")
     with Sidecar.start(
         tmp_path, components=[MEMORY], app_id="tracedhttp", args=["--config", str(config)]
     ) as sc:
@@ -276,7 +258,7 @@ def test_otlp_over_http_protocol(tmp_path: Path, receiver: ThreadedOtlpReceiver)
 
 
 def test_collector_down_does_not_block_requests(tmp_path: Path) -> None:
-    config = _config(tmp_path, f"127.0.0.1:{free_port()}", "grpc")
+    config = tracing_config(tmp_path, f"127.0.0.1:{free_port()}", "grpc")
     with Sidecar.start(
         tmp_path, components=[MEMORY], app_id="nocollector", args=["--config", str(config)]
     ) as sc:

@@ -27,7 +27,7 @@ from google.protobuf import any_pb2
 from protos.dapr.common.v1 import common_pb2
 from protos.dapr.runtime.v1 import dapr_pb2_grpc, invoke_pb2
 from tests.integration.harness import Sidecar, run_sdk, sdk_facts, wait_until
-from tests.otlp_receiver import ReceivedSpan, ThreadedOtlpReceiver
+from tests.otlp_receiver import ReceivedSpan, ThreadedOtlpReceiver, tracing_config
 
 pytestmark = pytest.mark.integration
 
@@ -82,24 +82,6 @@ class Traced:
         return dict(headers)
 
 
-def _config(tmp: Path, endpoint: str) -> Path:
-    path = tmp / "tracing.yaml"
-    path.write_text(f"""
-apiVersion: dapr.io/v1alpha1
-kind: Configuration
-metadata:
-  name: tracing
-spec:
-  tracing:
-    samplingRate: "1"
-    otel:
-      endpointAddress: "{endpoint}"
-      protocol: grpc
-      isSecure: false
-""")
-    return path
-
-
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
     tmp = tmp_path_factory.mktemp("invoke-tracing")
@@ -110,7 +92,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
         stack.callback(app.server_close)
         stack.callback(app.shutdown)
         receiver = stack.enter_context(ThreadedOtlpReceiver(http=False))
-        config = ["--config", str(_config(tmp, receiver.grpc_endpoint))]
+        config = ["--config", str(tracing_config(tmp, receiver.grpc_endpoint))]
         # one TANDEM_HOME (tmp / "home"): one local CA and one name-resolution file
         callee = stack.enter_context(
             Sidecar.start(

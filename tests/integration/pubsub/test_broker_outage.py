@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -28,7 +27,14 @@ import pytest
 from runtime.errors import TABLE
 from runtime.services import pubsub_errors  # noqa: F401  (registers the pub/sub entries)
 from tests.brokers.private import PrivateServer, private_mosquitto, private_redis
-from tests.integration.harness import Response, Sidecar, component_yaml, free_port, wait_until
+from tests.integration.harness import (
+    Response,
+    Sidecar,
+    comparable_detail,
+    component_yaml,
+    free_port,
+    wait_until,
+)
 from tests.integration.pubsub._clients import GrpcPublisher, PublishFailed
 from tests.integration.pubsub._support import PubSubEnv, tagged
 from tests.integration.pubsub.apps import pubsub_app
@@ -162,15 +168,6 @@ class Env:
         self.delivered(later)
 
 
-def _comparable(detail: dict[str, Any]) -> dict[str, Any]:
-    """A detail without its empty fields and the errorCode (HTTP has it at the top)."""
-    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
-    meta = {k: v for k, v in (out.pop("metadata", None) or {}).items() if k != "errorCode"}
-    if meta:
-        out["metadata"] = meta
-    return out
-
-
 def test_publish_fails_during_a_broker_outage_and_recovers(
     outage: tuple[PrivateServer, Env],
 ) -> None:
@@ -190,7 +187,9 @@ def test_publish_fails_during_a_broker_outage_and_recovers(
     pair = (CODE, r.status, failure.code)
     assert any((k.code, int(k.http_status), k.grpc_code) == pair for k in TABLE.values()), pair
     doc = r.json()
-    assert [_comparable(d) for d in doc["details"]] == [_comparable(d) for d in failure.details]
+    assert [comparable_detail(d) for d in doc["details"]] == [
+        comparable_detail(d) for d in failure.details
+    ]
     assert env.sidecar.proc.poll() is None, env.sidecar.logs()
     assert env.sidecar.request("GET", "/v1.0/healthz/outbound", timeout=5).status == 204
     assert "Traceback" not in env.sidecar.logs(), env.sidecar.logs()[-3000:]

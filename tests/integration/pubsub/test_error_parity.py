@@ -14,7 +14,7 @@ import pytest
 
 from runtime.errors import TABLE
 from runtime.services import pubsub_errors  # noqa: F401  (registers the pub/sub entries)
-from tests.integration.harness import Response
+from tests.integration.harness import Response, comparable_detail
 from tests.integration.pubsub._clients import Entry, GrpcPublisher, HttpPublisher, PublishFailed
 from tests.integration.pubsub._support import SCOPED, PubSubEnv, tagged
 from tests.integration.state._grpc import RpcFailure
@@ -85,14 +85,6 @@ def _fails(attempt: Attempt, publisher: Any, marker: str) -> PublishFailed:
     raise AssertionError("the publish succeeded")
 
 
-def _comparable(detail: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
-    meta = {k: v for k, v in (out.pop("metadata", None) or {}).items() if k != "errorCode"}
-    if meta:
-        out["metadata"] = meta
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_error_parity(env: PubSubEnv, rpc: GrpcPublisher, name: str) -> None:
     attempt, code, status = SCENARIOS[name]
@@ -109,7 +101,9 @@ def test_error_parity(env: PubSubEnv, rpc: GrpcPublisher, name: str) -> None:
     assert any((k.code, int(k.http_status), k.grpc_code) == pair for k in TABLE.values()), (
         f"no table entry is {pair}"
     )
-    assert [_comparable(d) for d in doc["details"]] == [_comparable(d) for d in failure.details]
+    assert [comparable_detail(d) for d in doc["details"]] == [
+        comparable_detail(d) for d in failure.details
+    ]
     # nothing was published: a later, valid event is the only one carrying a fresh marker
     follow = env.marker()
     assert env.publish("events", follow).status == 204

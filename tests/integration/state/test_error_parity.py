@@ -23,6 +23,7 @@ import pytest
 
 from runtime.errors import TABLE
 from runtime.services import state_errors  # noqa: F401  (registers the state entries)
+from tests.integration.harness import comparable_detail
 from tests.integration.state._grpc import FIRST_WRITE, Grpc, RpcFailure, fail, item, op
 from tests.integration.state._support import MAX_BODY, Resp, StateEnv
 
@@ -268,16 +269,6 @@ def list_keys_bad_token(env: StateEnv, rpc: Grpc) -> tuple[Resp, RpcFailure]:
 # ---- the checks ----------------------------------------------------------------------------
 
 
-def _comparable(detail: dict[str, Any]) -> dict[str, Any]:
-    """A detail without its empty fields (protobuf JSON leaves them out) and without the
-    ``errorCode`` that only gRPC's ErrorInfo carries (HTTP has it at the top level)."""
-    out = {k: v for k, v in detail.items() if v not in ("", {}, [])}
-    meta = {k: v for k, v in (out.pop("metadata", None) or {}).items() if k != "errorCode"}
-    if meta:
-        out["metadata"] = meta
-    return out
-
-
 def _table_entry(code: str, status: int, grpc_code: grpc.StatusCode) -> str:
     """The error table entry both answers come from (the pair must be one entry's)."""
     names = [
@@ -302,11 +293,11 @@ def test_error_parity(env: StateEnv, rpc: Grpc, name: str) -> None:
     assert failure.domain == "dapr.io"
     # same details: HTTP sends them for rich errors, gRPC always at least the ErrorInfo
     if "details" in doc:
-        http_details = [_comparable(d) for d in doc["details"]]
-        assert http_details == [_comparable(d) for d in failure.details], (resp.body, failure)
+        http_details = [comparable_detail(d) for d in doc["details"]]
+        assert http_details == [comparable_detail(d) for d in failure.details], (resp.body, failure)
     else:
         (only,) = failure.details
-        assert _comparable(only) == {
+        assert comparable_detail(only) == {
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",
             "reason": doc["errorCode"],
             "domain": "dapr.io",
