@@ -45,7 +45,7 @@ import httptools
 
 from runtime.api.http.errors import error_response
 from runtime.api.http.limits import HttpLimits
-from runtime.appchannel._headers import hop_by_hop
+from runtime.appchannel._headers import hop_by_hop, is_content_type
 from runtime.appchannel.base import Body, InvokeRequest, InvokeResponse
 from runtime.errors import APIError
 from runtime.internal import wire
@@ -79,11 +79,6 @@ class BodyStalled(TimeoutError):
 @lru_cache(maxsize=1024)
 def _kind(name: str) -> int:
     return _KINDS.get(name.lower(), _OTHER)
-
-
-@lru_cache(maxsize=1024)
-def _is_content_type(name: str) -> bool:
-    return name.lower() == "content-type"
 
 
 @lru_cache(maxsize=256)
@@ -611,7 +606,7 @@ class Conn(asyncio.Protocol):
     async def _respond(self, req: _Request, reply: InvokeResponse) -> bool:
         async with reply:
             headers = [(n, v) for n, v in reply.headers if not hop_by_hop(n)]
-            if reply.content_type and not any(_is_content_type(n) for n, _ in headers):
+            if reply.content_type and not any(is_content_type(n) for n, _ in headers):
                 headers.append(("Content-Type", reply.content_type))
             if reply.grpc_status:
                 headers.append((wire.GRPC_STATUS, str(reply.grpc_status)))
@@ -665,7 +660,7 @@ class Conn(asyncio.Protocol):
         typed = False
         for name, value in headers:
             parts += (name, ": ", value, "\r\n")
-            typed = typed or _is_content_type(name)
+            typed = typed or is_content_type(name)
         lines = len(headers) + 2  # the status line, the headers, the blank line
         bodiless = status < 200 or status in (204, 304)
         if not bodiless:
