@@ -240,9 +240,16 @@ def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:
 
 
 def load_authority(
-    source: CASource, env: Mapping[str, str], home: Path, *, trust_domain: str = "public"
+    source: CASource,
+    env: Mapping[str, str],
+    home: Path,
+    *,
+    trust_domain: str = "public",
+    create: bool = True,
 ) -> Authority:
-    """The CA by the rules in the module doc; creates the local one when none exists."""
+    """The CA by the rules in the module doc; creates the local one when none exists, or with
+    ``create=False`` raises CAError naming ``tandem ca init`` (the CLI's ``show`` and ``issue``:
+    creating it there would make a later ``init --trust-domain`` fail)."""
     given = (source.trust_anchors, source.issuer_cert, source.issuer_key)
     if any(given):
         if not all(given):
@@ -260,7 +267,13 @@ def load_authority(
             raise CAError(f"{', '.join(missing)} not set: {', '.join(variables)} go together")
         a, c, k = (env[v].encode() for v in variables)
         return Authority.from_pem(a, c, k, names=variables)
-    return local_authority(home / "ca", trust_domain=trust_domain)
+    folder = home / "ca"
+    if not create and not folder.exists():
+        raise CAError(
+            f"no CA in {folder}: create one with 'tandem ca init', or give "
+            f"--trust-anchors-file, --issuer-cert and --issuer-key (or {', '.join(variables)})"
+        )
+    return local_authority(folder, trust_domain=trust_domain)
 
 
 def local_authority(folder: Path, *, trust_domain: str = "public") -> Authority:

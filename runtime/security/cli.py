@@ -89,22 +89,6 @@ def _describe(authority: Authority) -> str:
     return "\n".join(lines)
 
 
-def _require_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> None:
-    """``show`` and ``issue`` read a CA, never create one (a sidecar creates the local CA on
-    first use; ``show`` creating it would make a later ``init --trust-domain`` fail)."""
-    from runtime.security.ca import CAError
-
-    given = (ns.trust_anchors_file, ns.issuer_cert, ns.issuer_key)
-    variables = ("DAPR_TRUST_ANCHORS", "DAPR_CERT_CHAIN", "DAPR_CERT_KEY")
-    if any(given) or any(env.get(v) for v in variables) or (home / "ca").exists():
-        return
-    raise CAError(
-        f"no CA in {home / 'ca'}: create one with 'tandem ca init', or give "
-        "--trust-anchors-file, --issuer-cert and --issuer-key "
-        f"(or {', '.join(variables)})"
-    )
-
-
 def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
     from cryptography.hazmat.primitives import serialization
 
@@ -128,8 +112,7 @@ def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
             print(_describe(authority))
             return 0
         if ns.ca_command == "show":
-            _require_ca(ns, env, home)
-            authority = load_authority(_source(ns), env, home)
+            authority = load_authority(_source(ns), env, home, create=False)
             if ns.pem:  # exactly the bundle's bytes: `tandem ca show --pem > ca.pem`
                 sys.stdout.write(pem_bundle(list(authority.anchors)).decode())
             else:
@@ -137,8 +120,7 @@ def run_ca(ns: argparse.Namespace, env: Mapping[str, str], home: Path) -> int:
             return 0
         # a bad id is reported before the CA is looked for
         identity = checked_spiffe_id(ns.trust_domain, ns.namespace, ns.app_id)
-        _require_ca(ns, env, home)
-        authority = load_authority(_source(ns), env, home)
+        authority = load_authority(_source(ns), env, home, create=False)
         cert, key = authority.issue(identity, ttl=ns.ttl)
         out: Path = ns.out_dir
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
