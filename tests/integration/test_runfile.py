@@ -164,7 +164,8 @@ def test_sigterm_stops_every_app_with_128_plus_15(tmp_path: Path) -> None:
     path, _ = shop_run_file(SHOP / "tandem.yaml", tmp_path / "tandem.yaml", {})
     proc = start_run_file(path, home, tmp_path / "run.log")
     try:
-        assert wait_until(lambda: len(list_sidecars(home)) == 3, timeout=60, interval=0.2)
+        listed = wait_until(lambda: len(list_sidecars(home)) == 3, timeout=60, interval=0.2)
+        assert listed, (tmp_path / "run.log").read_text()[-5000:]
     finally:
         code = stop(proc, signal.SIGTERM)
     assert code == 143, (tmp_path / "run.log").read_text()
